@@ -1,0 +1,78 @@
+# OncoCDS: two commands.
+#   make run   set up (.venv, install, migrate the embedded SQLite DB) and start the API
+#   make test  set up with dev tools and run every check and the test suite
+# Everything else here is a building block of those two.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+
+export ONCOCDS_ENVIRONMENT ?= development
+export ONCOCDS_DATABASE_URL ?= sqlite:///$(CURDIR)/var/oncocds.db
+
+# Under CI the PostgreSQL checks must run against the machine's server.
+ifeq ($(CI),true)
+export ONCOCDS_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+endif
+
+.PHONY: run test install install-dev system-deps lint format typecheck contracts \
+        migrations-check pytest bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEVSTAMP): pyproject.toml | $(PY)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP) $@
+
+install: $(STAMP)
+install-dev: $(DEVSTAMP)
+
+# Debian packages the browser tests need (we run as root on the build machines).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "warning: could not install chromium; browser tests will fail under CI"; }
+
+var:
+	mkdir -p var
+
+run: $(STAMP) | var
+	$(BIN)/oncocds db upgrade
+	$(BIN)/oncocds serve
+
+format:
+	$(BIN)/ruff format cds_service integrations inference training migrations tests bench
+
+lint: $(DEVSTAMP)
+	$(BIN)/ruff format --check cds_service integrations inference training migrations tests bench
+	$(BIN)/ruff check cds_service integrations inference training migrations tests bench
+
+typecheck: $(DEVSTAMP)
+	$(BIN)/mypy
+
+contracts: $(DEVSTAMP)
+	$(BIN)/lint-imports
+
+migrations-check: $(DEVSTAMP)
+	$(PY) -m cds_service.db.migration_check
+
+pytest: $(DEVSTAMP) system-deps
+	$(BIN)/pytest --cov=cds_service --cov=integrations --cov=inference --cov-report=term:skip-covered
+
+test: lint typecheck contracts migrations-check pytest
+
+bench: $(DEVSTAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage test-artifacts

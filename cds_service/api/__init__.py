@@ -1,0 +1,1 @@
+"""HTTP layer: middleware, error rendering and the routers every feature contributes."""

@@ -1,0 +1,244 @@
+"""Appending to and verifying the audit chain.
+
+Records are written in their own short transaction, not in the caller's request session: an
+audit record must survive the rollback of the work it describes (a failed authentication, a
+request that errors). Appends are serialised so that the chain stays linear with any number of
+writers in any number of processes: on PostgreSQL by a transaction-scoped advisory lock, on
+SQLite by the database write lock (a writer that lost the race retries).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from typing import Any, Final, Literal, TypedDict
+
+from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from cds_service.audit.chain import GENESIS_HASH, HASHED_FIELDS, chain_hash
+from cds_service.db.base import utcnow
+from cds_service.errors import DatabaseError
+from cds_service.models.audit import AuditRecord
+
+log = logging.getLogger(__name__)
+
+Action = Literal["C", "R", "U", "D", "E"]
+AgentType = Literal["client", "user", "system"]
+
+#: Key of the PostgreSQL advisory lock that serialises appends (any constant unique to OncoCDS).
+_APPEND_LOCK_KEY: Final = 0x0C0DA0D1
+_SQLITE_RETRIES: Final = 200
+
+
+class Outcome(IntEnum):
+    """FHIR AuditEvent.outcome (http://hl7.org/fhir/audit-event-outcome)."""
+
+    SUCCESS = 0
+    MINOR_FAILURE = 4
+    SERIOUS_FAILURE = 8
+    MAJOR_FAILURE = 12
+
+
+class AuditEntity(TypedDict, total=False):
+    """An entity a record refers to, by identifier only."""
+
+    type: str
+    id: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRef:
+    """What :meth:`AuditTrail.record` returns: where the record landed."""
+
+    id: str
+    seq: int
+    record_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    seq: int
+    id: str
+    reason: str
+
+
+@dataclass(slots=True)
+class VerificationResult:
+    checked: int = 0
+    first_break: ChainBreak | None = None
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
+    breaks: list[ChainBreak] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+def _is_sqlite_race(exc: IntegrityError | OperationalError) -> bool:
+    message = str(exc.orig).lower()
+    return "unique" in message or "locked" in message or "busy" in message
+
+
+class AuditTrail:
+    """The one way features write to, and verify, the audit trail."""
+
+    def __init__(self, engine: Engine, *, source_observer: str) -> None:
+        self._engine = engine
+        self._observer = source_observer
+        self._is_postgres = engine.dialect.name == "postgresql"
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def record(
+        self,
+        *,
+        action: Action,
+        event_type: str,
+        outcome: Outcome = Outcome.SUCCESS,
+        agent_who: str,
+        agent_type: AgentType = "client",
+        event_subtype: str | None = None,
+        outcome_desc: str | None = None,
+        agent_user: str | None = None,
+        tenant: str | None = None,
+        patient_id: str | None = None,
+        entities: list[AuditEntity] | None = None,
+        hook_instance: str | None = None,
+        control_id: str | None = None,
+        purpose_of_use: str | None = None,
+        request_id: str | None = None,
+        remote_addr: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        recorded: datetime | None = None,
+    ) -> RecordedRef:
+        """Append one record to the chain and commit it.
+
+        Args are the BALP/AuditEvent fields; pass identifiers only (ids, codes, counts, reasons),
+        never clinical content or tokens.
+
+        Returns:
+            The new record's id, chain position and hash.
+
+        Raises:
+            DatabaseError: the record could not be written (the caller must not proceed silently).
+        """
+        fields: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "recorded": recorded or utcnow(),
+            "action": action,
+            "event_type": event_type,
+            "event_subtype": event_subtype,
+            "outcome": int(outcome),
+            "outcome_desc": outcome_desc[:512] if outcome_desc else None,
+            "agent_type": agent_type,
+            "agent_who": agent_who,
+            "agent_user": agent_user,
+            "tenant": tenant,
+            "patient_id": patient_id,
+            "entities": [dict(e) for e in entities or []],
+            "hook_instance": hook_instance,
+            "control_id": control_id,
+            "purpose_of_use": purpose_of_use,
+            "source_observer": self._observer,
+            "request_id": request_id,
+            "remote_addr": remote_addr,
+            "details": dict(details or {}),
+        }
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return self._append(fields)
+            except (IntegrityError, OperationalError) as exc:
+                # Only SQLite loses append races (no advisory lock): another writer took the
+                # seq (UNIQUE) or holds the write lock (locked/busy). Anything else is real.
+                if self._is_postgres or attempts >= _SQLITE_RETRIES or not _is_sqlite_race(exc):
+                    log.exception("audit append failed", extra={"event_type": event_type})
+                    raise DatabaseError("the audit trail could not be written") from exc
+                time.sleep(0.001 * min(attempts, 20))
+
+    def _append(self, fields: dict[str, Any]) -> RecordedRef:
+        with self._engine.begin() as conn:
+            if self._is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK_KEY})
+            last = conn.execute(
+                select(AuditRecord.seq, AuditRecord.record_hash)
+                .order_by(AuditRecord.seq.desc())
+                .limit(1)
+            ).first()
+            seq = (last.seq + 1) if last else 1
+            prev_hash = last.record_hash if last else GENESIS_HASH
+            row = {**fields, "seq": seq, "prev_hash": prev_hash}
+            row["record_hash"] = chain_hash(prev_hash, row)
+            conn.execute(insert(AuditRecord), [row])
+        return RecordedRef(id=row["id"], seq=seq, record_hash=row["record_hash"])
+
+    # ------------------------------------------------------------------ reading
+
+    def count(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(AuditRecord)).scalar_one())
+
+    def iter_rows(
+        self, conn: Connection, *, from_seq: int = 1, to_seq: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Rows as dicts in chain order, streamed in batches."""
+        stmt = select(AuditRecord.__table__).where(AuditRecord.seq >= from_seq)
+        if to_seq is not None:
+            stmt = stmt.where(AuditRecord.seq <= to_seq)
+        stmt = stmt.order_by(AuditRecord.seq).execution_options(yield_per=2000)
+        for row in conn.execute(stmt):
+            yield dict(row._mapping)
+
+    def verify(self, *, from_seq: int = 1, to_seq: int | None = None) -> VerificationResult:
+        """Recompute the chain and report the first record where it breaks.
+
+        A record breaks the chain when its ``seq`` is not the successor of the one before (a
+        record was deleted or reordered), its ``prev_hash`` is not the previous record's hash,
+        or its ``record_hash`` does not match its content (it was altered).
+        """
+        result = VerificationResult()
+        with self._engine.connect() as conn:
+            expected_prev: str | None = None
+            expected_seq = from_seq
+            if from_seq > 1:
+                before = conn.execute(
+                    select(AuditRecord.record_hash).where(AuditRecord.seq == from_seq - 1)
+                ).scalar_one_or_none()
+                expected_prev = before
+            else:
+                expected_prev = GENESIS_HASH
+            for row in self.iter_rows(conn, from_seq=from_seq, to_seq=to_seq):
+                reason = self._check_row(row, expected_seq, expected_prev)
+                if reason is not None:
+                    brk = ChainBreak(seq=row["seq"], id=row["id"], reason=reason)
+                    result.breaks.append(brk)
+                    if result.first_break is None:
+                        result.first_break = brk
+                result.checked += 1
+                result.last_seq = row["seq"]
+                result.last_hash = row["record_hash"]
+                expected_seq = row["seq"] + 1
+                expected_prev = row["record_hash"]
+        return result
+
+    @staticmethod
+    def _check_row(row: dict[str, Any], expected_seq: int, expected_prev: str | None) -> str | None:
+        if row["seq"] != expected_seq:
+            return f"sequence gap: expected seq {expected_seq}, found {row['seq']}"
+        if expected_prev is not None and row["prev_hash"] != expected_prev:
+            return "prev_hash does not match the previous record's hash"
+        recomputed = chain_hash(row["prev_hash"], {k: row[k] for k in HASHED_FIELDS})
+        if recomputed != row["record_hash"]:
+            return "record content does not match its hash (altered)"
+        return None

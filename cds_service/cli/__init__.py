@@ -1,0 +1,58 @@
+"""The ``oncocds`` command line.
+
+Each command module exposes ``register(subparsers)`` and sets ``func`` on its parser; a function
+returns the exit code. Errors the user can fix are :class:`cds_service.errors.OncoCDSError` and
+print as one readable line (``oncocds: error: …``) with exit code 2; nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from cds_service.cli import audit_cmd, db_cmd, serve_cmd, version_cmd
+from cds_service.errors import OncoCDSError
+
+COMMAND_MODULES = (serve_cmd, db_cmd, version_cmd, audit_cmd)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="oncocds", description="OncoCDS precision-oncology decision support")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def _settings_error_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        field = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"ONCOCDS_{field.upper().replace('.', '__')}: {err.get('msg')}")
+    return "invalid settings: " + "; ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except OncoCDSError:
+        return 2
+    except ValidationError:
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The ``oncocds`` command line: subcommands, environment configuration, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cds_service.audit import AuditTrail
+from cds_service.db.engine import make_engine
+
+ONCOCDS = str(Path(sys.executable).parent / "oncocds")
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ONCOCDS, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_version() -> None:
+    result = _run("version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("oncocds ")
+
+
+def test_db_upgrade_creates_sqlite_file_from_environment(tmp_path: Path) -> None:
+    db_file = tmp_path / "nested" / "dir" / "o.db"
+    result = _run("db", "upgrade", env={"ONCOCDS_DATABASE_URL": f"sqlite:///{db_file}"})
+    assert result.returncode == 0, result.stderr
+    assert db_file.is_file()
+    check = _run("db", "check", env={"ONCOCDS_DATABASE_URL": f"sqlite:///{db_file}"})
+    assert check.returncode == 0, check.stderr
+
+
+def test_serve_refuses_insecure_production_in_one_line(tmp_path: Path) -> None:
+    result = _run(
+        "serve",
+        env={"ONCOCDS_ENVIRONMENT": "production", "ONCOCDS_PUBLIC_BASE_URL": "http://x.example"},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("oncocds: error: refusing to start in production")
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_setting_is_one_line() -> None:
+    result = _run("db", "check", env={"ONCOCDS_PORT": "not-a-port"})
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("oncocds: error: invalid settings: ONCOCDS_PORT")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_command_is_one_line() -> None:
+    result = _run("frobnicate")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_audit_verify_exit_codes(database_url: str) -> None:
+    engine = make_engine(database_url)
+    trail = AuditTrail(engine, source_observer="cli-test")
+    for _ in range(3):
+        trail.record(action="R", event_type="t", agent_who="x")
+    engine.dispose()
+    ok = _run("audit", "verify", env={"ONCOCDS_DATABASE_URL": database_url})
+    assert ok.returncode == 0, ok.stderr
+    assert "3 records" in ok.stdout

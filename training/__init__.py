@@ -1,0 +1,1 @@
+"""Offline model training, evaluation and bundle export. Never imported by the service."""
