@@ -1,0 +1,313 @@
+"""The genomic domain model: alterations, patient context, evidence and findings.
+
+Pure data (frozen dataclasses), no I/O. Intake code in ``integrations`` builds these from FHIR,
+VCF, HL7 v2 and text; :func:`inference.genomics.interpret` turns them into an
+:class:`Interpretation`; ``cds_service`` renders that as cards, FHIR and pages.
+
+Conventions:
+- Genes are HGNC symbols (upper case) with the HGNC id (``HGNC:1097``) when known.
+- Genomic positions are VCF-style: 1-based ``pos``, VCF-normalised ``ref``/``alt``, chromosome
+  without a ``chr`` prefix (``"7"``, ``"X"``, ``"MT"``), with the genome build.
+- Protein changes are kept as given (``hgvs_p``) and as a normalised one-letter key
+  (``protein_change``, e.g. ``V600E``) so 1- and 3-letter forms meet.
+- Every finding carries :class:`Evidence` (source, id, URL, PubMed ids); a finding without
+  evidence must not be produced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class GenomeBuild(StrEnum):
+    GRCH37 = "GRCh37"
+    GRCH38 = "GRCh38"
+
+
+class Origin(StrEnum):
+    """Genomic source class (LOINC 48002-0)."""
+
+    SOMATIC = "somatic"
+    GERMLINE = "germline"
+    UNKNOWN = "unknown"
+
+
+class Zygosity(StrEnum):
+    """Allelic state (LOINC 53034-5)."""
+
+    HETEROZYGOUS = "heterozygous"
+    HOMOZYGOUS = "homozygous"
+    HEMIZYGOUS = "hemizygous"
+    UNKNOWN = "unknown"
+
+
+class BiomarkerKind(StrEnum):
+    FUSION = "fusion"
+    AMPLIFICATION = "amplification"
+    DELETION = "deletion"
+    MSI_HIGH = "msi-high"
+    TMB = "tmb"
+
+
+@dataclass(frozen=True, slots=True)
+class Gene:
+    symbol: str
+    hgnc_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenomicPosition:
+    build: GenomeBuild
+    chrom: str
+    pos: int
+    ref: str
+    alt: str
+
+    @property
+    def key(self) -> str:
+        """``GRCh38:7:140753336:A:T``: the lookup key the knowledge base precomputes."""
+        return f"{self.build.value}:{self.chrom}:{self.pos}:{self.ref}:{self.alt}"
+
+
+def _stable_id(*parts: object) -> str:
+    digest = hashlib.sha256("|".join("" if p is None else str(p) for p in parts).encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A sequence variant (SNV, MNV, indel) as reported by a lab."""
+
+    gene: Gene | None
+    hgvs_c: str | None = None
+    hgvs_p: str | None = None
+    hgvs_g: str | None = None
+    transcript: str | None = None
+    #: Normalised one-letter protein change without ``p.`` (``V600E``), when known.
+    protein_change: str | None = None
+    position: GenomicPosition | None = None
+    origin: Origin = Origin.UNKNOWN
+    zygosity: Zygosity = Zygosity.UNKNOWN
+    allele_frequency: float | None = None
+    depth: int | None = None
+    #: Where it came from, for error messages and provenance: ``file.vcf:123``, ``Observation/x``.
+    source_ref: str | None = None
+
+    @property
+    def id(self) -> str:
+        """Stable for the same variant content (used for FHIR resource ids)."""
+        return _stable_id(
+            "variant",
+            self.gene.symbol if self.gene else None,
+            self.hgvs_c,
+            self.protein_change or self.hgvs_p,
+            self.position.key if self.position else None,
+            self.origin.value,
+        )
+
+    @property
+    def label(self) -> str:
+        """Human label, e.g. ``BRAF V600E`` or ``TP53 c.818G>A``."""
+        gene = self.gene.symbol if self.gene else "?"
+        change = self.protein_change or self.hgvs_p or self.hgvs_c or self.hgvs_g
+        if change is None and self.position is not None:
+            change = (
+                f"{self.position.chrom}:{self.position.pos} {self.position.ref}>{self.position.alt}"
+            )
+        return f"{gene} {change or '(unspecified)'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Biomarker:
+    """A gene-level or genome-level biomarker: fusion, amplification, deletion, MSI-H, TMB."""
+
+    kind: BiomarkerKind
+    gene: Gene | None = None
+    fusion_partner: Gene | None = None
+    copy_number: float | None = None
+    #: Tumour mutational burden in mutations per megabase (kind TMB).
+    tmb: float | None = None
+    origin: Origin = Origin.SOMATIC
+    source_ref: str | None = None
+
+    @property
+    def id(self) -> str:
+        return _stable_id(
+            "biomarker",
+            self.kind.value,
+            self.gene.symbol if self.gene else None,
+            self.fusion_partner.symbol if self.fusion_partner else None,
+            self.tmb,
+        )
+
+    @property
+    def label(self) -> str:
+        if self.kind is BiomarkerKind.MSI_HIGH:
+            return "MSI-high"
+        if self.kind is BiomarkerKind.TMB:
+            return f"TMB {self.tmb:g} mut/Mb" if self.tmb is not None else "TMB"
+        gene = self.gene.symbol if self.gene else "?"
+        if self.kind is BiomarkerKind.FUSION and self.fusion_partner:
+            return f"{self.fusion_partner.symbol}::{gene} fusion"
+        return f"{gene} {self.kind.value}"
+
+
+Alteration = Variant | Biomarker
+
+
+@dataclass(frozen=True, slots=True)
+class Genotype:
+    """A pharmacogene diplotype, e.g. DPYD ``*1/*2A`` or UGT1A1 ``*28/*28``."""
+
+    gene: Gene
+    diplotype: str
+    source_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Medication:
+    name: str
+    rxnorm: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TumourType:
+    """A tumour type from the curated table (OncoTree code as the primary key)."""
+
+    code: str
+    name: str
+    #: Codes of this type and its ancestors, most specific first (LUAD, NSCLC, LUNG).
+    lineage: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PatientContext:
+    tumour_type: TumourType | None = None
+    sex: str | None = None
+    age: int | None = None
+    medications: tuple[Medication, ...] = ()
+    #: Extra clinical context that gates some approvals, e.g. ``"HR+"``, ``"HER2-"``.
+    clinical_context: frozenset[str] = frozenset()
+
+
+# ------------------------------------------------------------------ evidence and findings
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Where a clinical statement comes from."""
+
+    #: ``CIViC``, ``FDA``, ``CPIC``, ``ClinVar``, ``ACMG``, ``NCCN``, ``curated``.
+    source: str
+    #: The source's identifier: ``EID9851``, ``AID7``, an FDA label set id, a CPIC guideline.
+    id: str
+    url: str
+    pmids: tuple[str, ...] = ()
+    #: The source's own level (CIViC A-E, CPIC strength), when it has one.
+    level: str | None = None
+    #: Release or label date of the source.
+    version: str | None = None
+
+
+class Tier(StrEnum):
+    """AMP/ASCO/CAP 2017 (Li et al., J Mol Diagn 2017, PMID 27993330)."""
+
+    I = "I"  # noqa: E741 - the tier's name
+    II = "II"
+    III = "III"
+    IV = "IV"
+
+
+class EvidenceLevel(StrEnum):
+    A = "A"
+    B = "B"
+    C = "C"
+    D = "D"
+
+
+@dataclass(frozen=True, slots=True)
+class TierAssignment:
+    tier: Tier
+    level: EvidenceLevel | None = None
+
+    @property
+    def label(self) -> str:
+        return f"Tier {self.tier.value}" + (f" - Level {self.level.value}" if self.level else "")
+
+
+class Response(StrEnum):
+    SENSITIVE = "sensitive"
+    RESISTANT = "resistant"
+
+
+@dataclass(frozen=True, slots=True)
+class TherapeuticFinding:
+    alteration_id: str
+    drugs: tuple[Medication, ...]
+    response: Response
+    tier: TierAssignment
+    evidence: tuple[Evidence, ...]
+    #: The disease the evidence is about, as the source names it.
+    disease: str
+    fda_approved_for_tumour: bool = False
+    line_of_therapy: str | None = None
+    #: Conditions the approval carries, e.g. "HR+/HER2- advanced breast cancer".
+    context_note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticFinding:
+    alteration_id: str
+    #: ``diagnostic`` or ``prognostic``.
+    kind: str
+    statement: str
+    disease: str
+    tier: TierAssignment
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HereditaryRiskFinding:
+    alteration_id: str
+    gene: Gene
+    #: ``pathogenic`` or ``likely pathogenic``.
+    classification: str
+    condition: str
+    recommendation: str
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PharmacogenomicFinding:
+    gene: Gene
+    diplotype: str
+    phenotype: str
+    activity_score: float | None
+    drugs: tuple[Medication, ...]
+    recommendation: str
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownResult:
+    """An alteration the knowledge base says nothing about: reported, never guessed."""
+
+    alteration_id: str
+    label: str
+    reason: str = "not in knowledge base"
+
+
+@dataclass(frozen=True, slots=True)
+class Interpretation:
+    alterations: tuple[Alteration, ...]
+    genotypes: tuple[Genotype, ...]
+    context: PatientContext
+    therapeutic: tuple[TherapeuticFinding, ...] = ()
+    diagnostic: tuple[DiagnosticFinding, ...] = ()
+    hereditary: tuple[HereditaryRiskFinding, ...] = ()
+    pharmacogenomic: tuple[PharmacogenomicFinding, ...] = ()
+    unknown: tuple[UnknownResult, ...] = ()
+    kb_version: str = ""
+    warnings: tuple[str, ...] = ()
