@@ -45,9 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except OncoCDSError:
+    except OncoCDSError as exc:
+        print(f"oncocds: error: {exc.message}", file=sys.stderr)
         return 2
-    except ValidationError:
+    except ValidationError as exc:
+        print(f"oncocds: error: {_settings_error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

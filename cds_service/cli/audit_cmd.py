@@ -28,5 +28,9 @@ def _verify(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if result.first_break is not None:
+        brk = result.first_break
+        print(f"audit chain BROKEN at seq {brk.seq} (record {brk.id}): {brk.reason}")
+        print(f"records checked: {result.checked}; breaks found: {len(result.breaks)}")
         return 1
+    print(f"audit chain ok: {result.checked} records, last seq {result.last_seq}")
     return 0

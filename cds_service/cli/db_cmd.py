@@ -27,19 +27,23 @@ def register(sub: Any) -> None:
 def _upgrade(args: argparse.Namespace) -> int:
     settings = Settings()
     migrate.upgrade(settings.database_url, args.revision)
+    print(f"database migrated to {args.revision}")
     return 0
 
 
 def _downgrade(args: argparse.Namespace) -> int:
     settings = Settings()
     migrate.downgrade(settings.database_url, args.revision)
+    print(f"database migrated down to {args.revision}")
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     migrate.check(Settings().database_url)
+    print("schema matches the models")
     return 0
 
 
 def _head(args: argparse.Namespace) -> int:
+    print(migrate.head_revision())
     return 0

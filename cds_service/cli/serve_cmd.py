@@ -24,6 +24,11 @@ def run(args: argparse.Namespace) -> int:
     settings.check_secure()
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
+    base = settings.base_url
+    print(f"OncoCDS listening on http://{settings.host}:{settings.port}", flush=True)
+    print(f"  OpenAPI docs:          {base}/docs", flush=True)
+    print(f"  CDS Hooks discovery:   {base}/cds-services", flush=True)
+    print(f"  health / readiness:    {base}/healthz  {base}/readyz", flush=True)
     uvicorn.run(
         app,
         host=settings.host,

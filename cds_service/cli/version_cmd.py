@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cds_service import __version__
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("version", help="print the OncoCDS version")
@@ -12,4 +14,5 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    print(f"oncocds {__version__}")
     return 0

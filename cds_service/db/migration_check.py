@@ -22,6 +22,7 @@ def _cycle(url: str, label: str) -> None:
     migrate.downgrade(url, "base")
     migrate.upgrade(url, "head")
     migrate.check(url)
+    print(f"migrations: {label}: upgrade head, check, downgrade base, upgrade head, check: ok")
 
 
 def main() -> int:
@@ -30,7 +31,9 @@ def main() -> int:
     server_url = os.environ.get("ONCOCDS_TEST_DATABASE_URL")
     if not server_url:
         if os.environ.get("CI") == "true":
+            print("migrations: ONCOCDS_TEST_DATABASE_URL is required under CI", file=sys.stderr)
             return 1
+        print("migrations: postgresql: skipped (set ONCOCDS_TEST_DATABASE_URL to run)")
         return 0
     with temporary_postgres_database(server_url, prefix="oncocds_migcheck") as url:
         _cycle(url, "postgresql")
@@ -40,5 +43,6 @@ def main() -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except migrate.MigrationError:
+    except migrate.MigrationError as exc:
+        print(f"migrations: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -40,7 +40,8 @@ def test_first_record_links_to_genesis(trail: AuditTrail) -> None:
     ref = trail.record(action="E", event_type="system.start", agent_type="system", agent_who="x")
     assert ref.seq == 1
     with trail.engine.connect() as conn:
-        row = next(iter(trail.iter_rows(conn)))
+        rows = list(trail.iter_rows(conn))
+    row = rows[0]
     assert row["prev_hash"] == GENESIS_HASH
     assert row["recorded"].tzinfo is not None
     assert ref.record_hash == chain_hash(GENESIS_HASH, row)
