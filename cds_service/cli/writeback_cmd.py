@@ -51,9 +51,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     settings = Settings()
+    client = build_client(settings.writeback)  # refuse before touching the database
     engine = make_engine(settings.database_url, pool_size=1)
     try:
-        client = build_client(settings.writeback)
         with client:
             runner = WritebackRunner(
                 settings.writeback,

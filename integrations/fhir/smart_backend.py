@@ -234,7 +234,9 @@ class SmartBackendClient:
         """
         token = self.access_token()
         try:
-            response = self._oauth.post(
+            # OAuth2Client.request with withhold_token: our own cached token goes in the header.
+            response = self._oauth.request(
+                "POST",
                 fhir_base_url.rstrip("/"),
                 json=bundle,
                 headers={
