@@ -52,6 +52,9 @@ def create_app(settings: Settings, *, extra_routers: tuple[APIRouter, ...] = ())
         try:
             yield
         finally:
+            runner = getattr(app.state, "writeback_runner", None)
+            if runner is not None:  # created on first write-back (cds_service.writeback)
+                runner.close()
             engine.dispose()
 
     app = FastAPI(

@@ -16,10 +16,12 @@ survive a crash. Every attempt is audited (``writeback.attempt``) with identifie
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +41,8 @@ from integrations.fhir.smart_backend import (
     WritebackHttpError,
     load_private_key,
 )
+
+log = logging.getLogger(__name__)
 
 
 class WritebackConfigError(OncoCDSError):
@@ -133,6 +137,9 @@ class WritebackRunner:
         self._audit = audit
         self._client = client
         self._sleep = sleep
+
+    def close(self) -> None:
+        self._client.close()
 
     def _delay(self, attempt_in_round: int) -> float:
         delay = self._settings.backoff_seconds * (2 ** (attempt_in_round - 1))
@@ -266,3 +273,29 @@ class WritebackRunner:
 
 def list_jobs(session: Session, status: str | None, limit: int) -> Sequence[WritebackJob]:
     return repository.list_writeback_jobs(session, status=status, limit=limit)
+
+
+def run_writeback_in_background(app_state: object, job_id: str) -> None:
+    """Run one write-back round for ``job_id`` with the app's runner (a BackgroundTasks target).
+
+    Usage after the request's session committed the job::
+
+        background.add_task(run_writeback_in_background, request.app.state, job.id)
+
+    The runner (and its cached access token) is created once per app, on first use. Errors are
+    logged by type only; the job stays visible as ``pending`` or ``failed`` (never dropped).
+    """
+    state: Any = app_state
+    try:
+        runner: WritebackRunner | None = getattr(state, "writeback_runner", None)
+        if runner is None:
+            settings = state.settings.writeback
+            runner = WritebackRunner(
+                settings, state.sessionmaker, state.audit, build_client(settings)
+            )
+            state.writeback_runner = runner
+        runner.run(job_id)
+    except OncoCDSError as exc:
+        log.warning(
+            "write-back round not run", extra={"job_id": job_id, "error": type(exc).__name__}
+        )

@@ -24,6 +24,7 @@ from cds_service.writeback.service import (
     WritebackRunner,
     build_client,
     enqueue_writeback,
+    run_writeback_in_background,
 )
 from tests.cds_service.writeback.conftest import CLIENT_ID, Peers
 from tests.genomics_examples import ISSUED, braf_crc_interpretation
@@ -230,3 +231,35 @@ def test_bad_key_is_a_config_error(make_settings: Callable[..., Settings], tmp_p
     )
     with pytest.raises(WritebackConfigError, match="cannot be used for ES384"):
         build_client(settings.writeback)
+
+
+def test_background_helper_runs_with_the_apps_runner(
+    app: FastAPI, client: TestClient, settings: Settings, peers: Peers
+) -> None:
+    job_id = _job(app, settings)
+    run_writeback_in_background(app.state, job_id)
+    assert len(peers.fhir.received) == 1
+    jobs = client.get("/api/v1/writeback", params={"status": "done"}).json()["jobs"]
+    assert [j["id"] for j in jobs] == [job_id]
+    run_writeback_in_background(app.state, job_id)  # already done: logged, nothing posted
+    assert len(peers.fhir.received) == 1
+
+
+def test_cli_lists_failed_jobs(
+    *,
+    app: FastAPI,
+    settings: Settings,
+    runner: WritebackRunner,
+    peers: Peers,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    peers.fhir.script = [400]
+    job_id = _job(app, settings)
+    runner.run(job_id)
+    monkeypatch.setenv("ONCOCDS_DATABASE_URL", settings.database_url)
+    assert main(["writeback", "list", "--status", "failed"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{job_id}  failed   attempts 1")
+    assert out[0].endswith("last error: FHIR server answered 400")
+    assert out[-1] == "1 job(s)"
