@@ -17,6 +17,8 @@ What is emitted (codes in :mod:`integrations.fhir.genomics_codes`):
   Observation, a Device naming OncoCDS and its knowledge-base version, and a Provenance whose
   agent is that Device.
 
+Each Observation, DiagnosticReport and Device carries its ``urn:uuid`` as an identifier and is
+created conditionally (``ifNoneExist``), so a retried write-back does not duplicate the report.
 Ids are derived from content (SHA-256 over the patient reference and the canonical JSON of what
 each resource says), so the same input gives the same ids and fullUrls on every run; any change
 of content changes them. Every resource is validated with ``fhir.resources`` (R4B) before it
@@ -56,6 +58,11 @@ from integrations.fhir.resources import Bundle, Device, DiagnosticReport, Observ
 _URN_NAMESPACE: Final = uuid.UUID("6f1d3c1e-5c1a-4b8e-9a37-0c0da0d1e4a1")
 
 Json = dict[str, Any]
+
+#: RFC 3986 URI identifiers (the ``urn:uuid`` fullUrls) make conditional creates possible.
+_URI_SYSTEM: Final = "urn:ietf:rfc:3986"
+#: Resource types with an ``identifier`` element (Provenance has none in R4).
+_CONDITIONAL_TYPES: Final = frozenset({"Observation", "DiagnosticReport", "Device"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -570,12 +577,20 @@ class _Builder:
         }
         entries: list[Json] = []
         for rid, resource in self.entries:
+            request: Json = {"method": "POST", "url": resource["resourceType"]}
+            if resource["resourceType"] in _CONDITIONAL_TYPES:
+                # Idempotent write-back: a retry after a timeout whose transaction did commit
+                # must not duplicate the report. The content-derived urn:uuid is also the
+                # resource's identifier, and the create is conditional on it (FHIR R4
+                # §3.1.0.8.1 conditional create, Bundle.entry.request.ifNoneExist).
+                resource["identifier"] = [{"system": _URI_SYSTEM, "value": full_url(rid)}]
+                request["ifNoneExist"] = f"identifier={_URI_SYSTEM}|{full_url(rid)}"
             model = validators[resource["resourceType"]].model_validate(resource)
             entries.append(
                 {
                     "fullUrl": full_url(rid),
                     "resource": model.model_dump(mode="json", exclude_none=True),
-                    "request": {"method": "POST", "url": resource["resourceType"]},
+                    "request": request,
                 }
             )
         bundle = Bundle.model_validate(

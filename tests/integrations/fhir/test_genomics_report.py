@@ -198,3 +198,17 @@ def test_contained_report_for_a_card_suggestion_validates() -> None:
     for resource in report["contained"]:
         for ref in resource.get("derivedFrom", []):
             assert ref["reference"] in contained_ids
+
+
+def test_creates_are_conditional_on_the_content_identifier() -> None:
+    """A retried write-back must not duplicate the report (conditional create)."""
+    bundle = build_genomic_report_bundle(braf_crc_interpretation(), report_context())
+    for entry in bundle["entry"]:
+        resource, request = entry["resource"], entry["request"]
+        if resource["resourceType"] == "Provenance":  # R4 Provenance has no identifier
+            assert "ifNoneExist" not in request
+            continue
+        assert resource["identifier"] == [
+            {"system": "urn:ietf:rfc:3986", "value": entry["fullUrl"]}
+        ]
+        assert request["ifNoneExist"] == f"identifier=urn:ietf:rfc:3986|{entry['fullUrl']}"
