@@ -12,9 +12,9 @@ import pytest
 
 from integrations.fhir.genomics_profiles import check_bundle
 
-EXAMPLE = (
-    Path(__file__).resolve().parents[2] / "data" / "fhir_ig_examples" / "braf_v600e_crc_stu3.json"
-)
+EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "fhir_ig_examples"
+EXAMPLE = EXAMPLES / "braf_v600e_crc_stu3.json"
+SECOND = EXAMPLES / "germline_pgx_tmb_stu3.json"
 
 
 def _example() -> dict[str, Any]:
@@ -23,6 +23,49 @@ def _example() -> dict[str, Any]:
 
 def test_ig_example_passes() -> None:
     assert check_bundle(_example()) == []
+
+
+def test_germline_pgx_tmb_example_passes() -> None:
+    assert check_bundle(json.loads(SECOND.read_text())) == []
+
+
+def _entry(doc: dict[str, Any], url: str) -> dict[str, Any]:
+    return next(e["resource"] for e in doc["entry"] if e["fullUrl"] == url)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        (
+            lambda d: _entry(d, "urn:uuid:gt-dpyd")["code"]["coding"][0].update(code="69548-6"),
+            "84413-4",
+        ),
+        (
+            lambda d: _entry(d, "urn:uuid:dx-brca1").update(valueString="x"),
+            "must not have value[x]",
+        ),
+        (
+            lambda d: _entry(d, "urn:uuid:tx-dpyd").update(
+                derivedFrom=[{"reference": "urn:uuid:rep-2"}]
+            ),
+            "not a variant/genotype/biomarker",
+        ),
+        (lambda d: _entry(d, "urn:uuid:tmb-1")["category"].pop(0), "laboratory missing"),
+        (
+            lambda d: _entry(d, "urn:uuid:dx-brca1")["code"]["coding"][0].update(
+                code="therapeutic-implication"
+            ),
+            "diagnostic-implication",
+        ),
+    ],
+)
+def test_broken_second_example_fails(
+    breakage: Callable[[dict[str, Any]], None], expected: str
+) -> None:
+    doc = json.loads(SECOND.read_text())
+    breakage(doc)
+    problems = check_bundle(doc)
+    assert any(expected in p for p in problems), problems
 
 
 def _drop_ge(doc: dict[str, Any]) -> None:
