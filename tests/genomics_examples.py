@@ -14,15 +14,20 @@ Clinical facts and their sources:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from inference.genomics.model import (
+    Biomarker,
+    BiomarkerKind,
+    DiagnosticFinding,
     Evidence,
     EvidenceLevel,
     Gene,
     GenomeBuild,
     GenomicPosition,
     Genotype,
+    HereditaryRiskFinding,
     Interpretation,
     Medication,
     Origin,
@@ -153,4 +158,55 @@ def report_context(patient: str = "Patient/p1") -> ReportContext:
         oncocds_version=ONCOCDS_VERSION,
         kb_version=KB_VERSION,
         issued=ISSUED,
+    )
+
+
+def rich_interpretation() -> Interpretation:
+    """Every finding kind at once (structure only; the clinical statements are placeholders
+    marked as such and never shown as facts: used for mapping, storage and rendering tests)."""
+    base = braf_crc_interpretation()
+    fusion = Biomarker(
+        kind=BiomarkerKind.FUSION, gene=Gene("ALK", "HGNC:427"), fusion_partner=Gene("EML4")
+    )
+    tmb = Biomarker(kind=BiomarkerKind.TMB, tmb=12.5)
+    msi = Biomarker(kind=BiomarkerKind.MSI_HIGH)
+    brca = braf_variant(
+        gene=Gene("BRCA1", "HGNC:1100"),
+        hgvs_c="c.68_69del",
+        hgvs_p=None,
+        transcript=None,
+        protein_change=None,
+        position=None,
+        origin=Origin.GERMLINE,
+        allele_frequency=0.5,
+    )
+    return replace(
+        base,
+        alterations=(*base.alterations, fusion, tmb, msi, brca),
+        context=PatientContext(
+            tumour_type=base.context.tumour_type, clinical_context=frozenset({"HER2-", "HR+"})
+        ),
+        diagnostic=(
+            DiagnosticFinding(
+                alteration_id=fusion.id,
+                kind="diagnostic",
+                statement="placeholder statement for a mapping test",
+                disease="placeholder disease",
+                tier=TierAssignment(Tier.II),
+                evidence=(CIVIC_EID9851,),
+            ),
+        ),
+        hereditary=(
+            HereditaryRiskFinding(
+                alteration_id=brca.id,
+                gene=Gene("BRCA1", "HGNC:1100"),
+                classification="pathogenic",
+                condition="placeholder hereditary condition",
+                recommendation="placeholder recommendation: genetic counselling",
+                evidence=(CIVIC_EID9851,),
+            ),
+        ),
+        pharmacogenomic=dpyd_interpretation().pharmacogenomic,
+        genotypes=dpyd_interpretation().genotypes,
+        warnings=("w1",),
     )

@@ -6,17 +6,6 @@ import json
 
 import pytest
 
-from inference.genomics.model import (
-    Biomarker,
-    BiomarkerKind,
-    DiagnosticFinding,
-    Gene,
-    HereditaryRiskFinding,
-    Origin,
-    PatientContext,
-    Tier,
-    TierAssignment,
-)
 from inference.genomics.serialize import (
     SCHEMA,
     SerializationError,
@@ -24,54 +13,14 @@ from inference.genomics.serialize import (
     interpretation_to_json,
 )
 from tests.genomics_examples import (
-    CIVIC_EID9851,
     braf_crc_interpretation,
-    braf_variant,
     dpyd_interpretation,
+    rich_interpretation,
 )
 
 
-def _rich_interpretation():  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
-    base = braf_crc_interpretation()
-    fusion = Biomarker(
-        kind=BiomarkerKind.FUSION, gene=Gene("ALK", "HGNC:427"), fusion_partner=Gene("EML4")
-    )
-    tmb = Biomarker(kind=BiomarkerKind.TMB, tmb=12.5)
-    brca = braf_variant(gene=Gene("BRCA1", "HGNC:1100"), origin=Origin.GERMLINE)
-    return replace(
-        base,
-        alterations=(*base.alterations, fusion, tmb, brca),
-        context=PatientContext(
-            tumour_type=base.context.tumour_type, clinical_context=frozenset({"HER2-", "HR+"})
-        ),
-        diagnostic=(
-            DiagnosticFinding(
-                alteration_id=fusion.id,
-                kind="diagnostic",
-                statement="s",
-                disease="d",
-                tier=TierAssignment(Tier.II),
-                evidence=(CIVIC_EID9851,),
-            ),
-        ),
-        hereditary=(
-            HereditaryRiskFinding(
-                alteration_id=brca.id,
-                gene=Gene("BRCA1", "HGNC:1100"),
-                classification="pathogenic",
-                condition="hereditary breast and ovarian cancer",
-                recommendation="genetic counselling",
-                evidence=(CIVIC_EID9851,),
-            ),
-        ),
-        warnings=("w1",),
-    )
-
-
 @pytest.mark.parametrize(
-    "factory", [braf_crc_interpretation, dpyd_interpretation, _rich_interpretation]
+    "factory", [braf_crc_interpretation, dpyd_interpretation, rich_interpretation]
 )
 def test_round_trip_through_json_text(factory) -> None:  # type: ignore[no-untyped-def]
     original = factory()

@@ -22,7 +22,12 @@ from cds_service.reports.tokens import (
     verify_report_token,
 )
 from cds_service.settings import Settings
-from tests.genomics_examples import ISSUED, braf_crc_interpretation, dpyd_interpretation
+from tests.genomics_examples import (
+    ISSUED,
+    braf_crc_interpretation,
+    dpyd_interpretation,
+    rich_interpretation,
+)
 
 SECRET = "test-report-secret-0123456789abcdef"
 
@@ -172,3 +177,16 @@ def test_views_and_refusals_are_audited(
         ).all()
     assert [(r.outcome, r.patient_id) for r in rows] == [(0, "Patient/p-audit"), (4, None)]
     assert all(r.entities == [{"type": "Analysis", "id": analysis_id}] for r in rows)
+
+
+def test_hereditary_and_diagnostic_rows(
+    app: FastAPI, client: TestClient, settings: Settings
+) -> None:
+    analysis_id = _store(app, factory=rich_interpretation)
+    html = client.get(_path(report_link(settings, analysis_id))).text
+    assert "BRCA1: pathogenic" in html
+    assert "placeholder hereditary condition" in html
+    assert html.count('class="finding"') == 2  # the BRAF therapy and the fusion's diagnostic row
+    assert "EML4::ALK fusion" in html
+    assert 'class="pgx"' in html
+    assert "Warning: w1" in html

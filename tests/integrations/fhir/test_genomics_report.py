@@ -24,6 +24,7 @@ from tests.genomics_examples import (
     braf_variant,
     dpyd_interpretation,
     report_context,
+    rich_interpretation,
 )
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "fhir_golden"
@@ -212,3 +213,47 @@ def test_creates_are_conditional_on_the_content_identifier() -> None:
             {"system": "urn:ietf:rfc:3986", "value": entry["fullUrl"]}
         ]
         assert request["ifNoneExist"] == f"identifier=urn:ietf:rfc:3986|{entry['fullUrl']}"
+
+
+def test_every_finding_kind_maps_and_passes_the_checker() -> None:
+    bundle = build_genomic_report_bundle(rich_interpretation(), report_context())
+    assert check_bundle(bundle) == []
+    Bundle.model_validate(bundle)
+    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+
+    (tmb,) = [
+        r
+        for r in _resources(bundle, "molecular-biomarker")
+        if r["code"]["coding"][0]["code"] == "94076-7"
+    ]
+    assert tmb["valueQuantity"]["code"] == "1/1000000"
+    assert tmb["valueQuantity"]["value"] == 12.5
+    (msi,) = [
+        r
+        for r in _resources(bundle, "molecular-biomarker")
+        if r["code"]["coding"][0]["code"] == "81695-9"
+    ]
+    assert msi["valueCodeableConcept"]["coding"][0]["code"] == "LA26203-2"
+
+    fusion = next(v for v in _resources(bundle, "variant") if "EML4" in json.dumps(v))
+    genes = [c["valueCodeableConcept"] for c in _component(fusion, "48018-6")]
+    assert genes == [
+        {"coding": [{"system": "http://www.genenames.org", "code": "HGNC:427", "display": "ALK"}]},
+        {"text": "EML4"},
+    ]
+    assert _component(fusion, "conclusion-string")[0]["valueString"] == "EML4::ALK fusion"
+
+    implications = _resources(bundle, "diagnostic-implication")
+    hereditary = next(r for r in implications if _component(r, "53037-8"))
+    assert (
+        _component(hereditary, "53037-8")[0]["valueCodeableConcept"]["coding"][0]["code"]
+        == "LA6668-3"
+    )
+    germline = by_url[hereditary["derivedFrom"][0]["reference"]]
+    assert (
+        _component(germline, "48002-0")[0]["valueCodeableConcept"]["coding"][0]["code"]
+        == "LA6683-2"
+    )
+    assert not _component(germline, "81254-5")  # no position, so no coordinates
+    diagnostic = next(r for r in implications if not _component(r, "53037-8"))
+    assert by_url[diagnostic["derivedFrom"][0]["reference"]] is fusion
