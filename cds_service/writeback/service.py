@@ -203,25 +203,32 @@ class WritebackRunner:
     # -------------------------------------------------------------- one attempt
 
     def _attempt(self, job_id: str, *, last: bool, delay: float) -> tuple[WritebackJob, bool]:
-        with self._sessions.begin() as session:
+        # Read what to send, then talk to the network with no database transaction open.
+        with self._sessions() as session:
             job = repository.get_writeback_job(session, job_id)
             assert job is not None
             analysis = session.get(Analysis, job.analysis_id)
             assert analysis is not None
+            body = analysis.report_bundle
+            base_url = job.fhir_base_url
+            patient_ref = analysis.patient_ref
+            analysis_id = analysis.id
+        result: TransactionResult | None = None
+        error: str | None = None
+        transient = False
+        status_code: int | None = None
+        if len(json.dumps(body)) > self._settings.max_bundle_bytes:
+            error = "report bundle exceeds ONCOCDS_WRITEBACK__MAX_BUNDLE_BYTES"
+        else:
+            try:
+                result = self._client.post_transaction(base_url, body)
+            except (SmartAuthError, WritebackHttpError) as exc:
+                error, transient, status_code = exc.message, exc.transient, exc.status
+        with self._sessions.begin() as session:
+            job = repository.get_writeback_job(session, job_id)
+            assert job is not None
             job.attempts += 1
             attempt = job.attempts
-            result: TransactionResult | None = None
-            error: str | None = None
-            transient = False
-            status_code: int | None = None
-            body = analysis.report_bundle
-            if len(json.dumps(body)) > self._settings.max_bundle_bytes:
-                error = "report bundle exceeds ONCOCDS_WRITEBACK__MAX_BUNDLE_BYTES"
-            else:
-                try:
-                    result = self._client.post_transaction(job.fhir_base_url, body)
-                except (SmartAuthError, WritebackHttpError) as exc:
-                    error, transient, status_code = exc.message, exc.transient, exc.status
             now = utcnow()
             job.updated = now
             if result is not None:
@@ -246,8 +253,6 @@ class WritebackRunner:
             finished = job.status != "pending"
             session.flush()
             session.expunge(job)
-            patient_ref = analysis.patient_ref
-            analysis_id = analysis.id
         self._audit.record(
             action="C",
             event_type="writeback.attempt",
