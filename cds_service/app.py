@@ -13,17 +13,25 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from cds_service import __version__
+from cds_service.analyses import endpoints as analyses_endpoints
 from cds_service.api import health
 from cds_service.api.errors import install_error_handlers
 from cds_service.api.middleware import RequestContextMiddleware
 from cds_service.audit import AuditTrail
 from cds_service.db.engine import make_engine
 from cds_service.db.session import make_sessionmaker
+from cds_service.reports import endpoints as reports_endpoints
 from cds_service.settings import Settings
+from cds_service.writeback import endpoints as writeback_endpoints
 
 ReadinessProbe = Callable[[], tuple[bool, dict[str, Any]]]
 
-_ROUTERS: tuple[APIRouter, ...] = (health.router,)
+_ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    analyses_endpoints.router,
+    writeback_endpoints.router,
+    reports_endpoints.router,
+)
 
 
 def create_app(settings: Settings, *, extra_routers: tuple[APIRouter, ...] = ()) -> FastAPI:
@@ -44,6 +52,9 @@ def create_app(settings: Settings, *, extra_routers: tuple[APIRouter, ...] = ())
         try:
             yield
         finally:
+            runner = getattr(app.state, "writeback_runner", None)
+            if runner is not None:  # created on first write-back (cds_service.writeback)
+                runner.close()
             engine.dispose()
 
     app = FastAPI(

@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds_service.errors import InsecureSettingsError
@@ -25,6 +25,55 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+class WritebackSettings(BaseModel):
+    """EHR write-back with SMART Backend Services (``ONCOCDS_WRITEBACK__*``).
+
+    Write-back is on when the FHIR base URL, token URL, client id, private key and key id are
+    all set. The key is a PEM file (EC P-384 for ES384, RSA for RS384); its public half is
+    registered with the EHR's authorisation server under ``kid``.
+    """
+
+    model_config = {"frozen": True}
+
+    fhir_base_url: str | None = None
+    token_url: str | None = None
+    client_id: str | None = None
+    private_key_path: Path | None = None
+    kid: str | None = None
+    alg: Literal["ES384", "RS384"] = "ES384"
+    scope: str = (
+        "system/DiagnosticReport.c system/Observation.c system/Device.c system/Provenance.c"
+    )
+    #: Attempts per write-back round before the job is marked failed (retryable by CLI).
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    #: First backoff in seconds; doubles per attempt (capped at ``max_backoff_seconds``).
+    backoff_seconds: float = Field(default=1.0, ge=0.0, le=300.0)
+    max_backoff_seconds: float = Field(default=60.0, ge=0.0, le=3600.0)
+    timeout_seconds: float = Field(default=15.0, gt=0.0, le=300.0)
+    #: Largest transaction Bundle posted (bytes of JSON).
+    max_bundle_bytes: int = Field(default=8 * MIB, ge=1024)
+
+    @property
+    def enabled(self) -> bool:
+        return all(
+            (self.fhir_base_url, self.token_url, self.client_id, self.private_key_path, self.kid)
+        )
+
+
+class ReportSettings(BaseModel):
+    """The clinician report page (``ONCOCDS_REPORTS__*``).
+
+    Links carry an HMAC-signed token over the analysis id and an expiry. In development the
+    secret is generated once into ``secret_file``; production must set ``ONCOCDS_REPORTS__SECRET``.
+    """
+
+    model_config = {"frozen": True}
+
+    secret: SecretStr | None = None
+    secret_file: Path = Path("var/report-secret")
+    token_ttl_seconds: int = Field(default=12 * 3600, ge=60, le=30 * 24 * 3600)
 
 
 class Settings(BaseSettings):
@@ -57,6 +106,8 @@ class Settings(BaseSettings):
         description="Name of this instance, recorded as the audit source observer.",
     )
     db_pool_size: int = Field(default=10, ge=1)
+    writeback: WritebackSettings = WritebackSettings()
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -98,6 +149,10 @@ class Settings(BaseSettings):
             reasons.append("ONCOCDS_DATABASE_URL is SQLite; production needs PostgreSQL")
         if self.log_level == "DEBUG":
             reasons.append("ONCOCDS_LOG_LEVEL=DEBUG is not allowed in production")
+        if self.reports.secret is None:
+            reasons.append("ONCOCDS_REPORTS__SECRET is not set (report links must be signed)")
+        if self.writeback.enabled and not str(self.writeback.fhir_base_url).startswith("https://"):
+            reasons.append("ONCOCDS_WRITEBACK__FHIR_BASE_URL must be https:// in production")
         return reasons
 
     def check_secure(self) -> None:

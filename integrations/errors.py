@@ -4,7 +4,8 @@
 
     IntegrationError          base
     ├── IntakeError           input could not be read; carries every per-record problem
-    └── FhirClientError       a FHIR server call failed (status, OperationOutcome diagnostics)
+    ├── FhirClientError       a FHIR server call failed (status, OperationOutcome diagnostics)
+    └── FhirMappingError      a domain object cannot be expressed as FHIR
 """
 
 from __future__ import annotations
@@ -41,3 +42,11 @@ class FhirClientError(IntegrationError):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class FhirMappingError(IntegrationError):
+    """A domain object cannot be expressed as FHIR (e.g. a finding without its alteration)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

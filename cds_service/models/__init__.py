@@ -4,6 +4,7 @@ Every table module is imported here so that Alembic autogenerate and ``alembic c
 """
 
 from cds_service.db.base import Base
+from cds_service.models.analysis import Analysis, WritebackJob
 from cds_service.models.audit import AuditRecord
 
-__all__ = ["AuditRecord", "Base"]
+__all__ = ["Analysis", "AuditRecord", "Base", "WritebackJob"]

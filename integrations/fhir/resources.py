@@ -9,6 +9,7 @@ from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.device import Device
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
@@ -23,6 +24,7 @@ __all__ = [
     "CodeableConcept",
     "Coding",
     "Condition",
+    "Device",
     "DiagnosticReport",
     "MedicationRequest",
     "Observation",

@@ -54,6 +54,28 @@ def test_production_accepts_secure_settings(tmp_path: Path) -> None:
         public_base_url="https://cds.example.org/",
         database_url="postgresql://oncocds@db/oncocds",
         clients_file=clients,
+        reports={"secret": "a-long-random-report-link-secret"},
     )
     settings.check_secure()
     assert settings.base_url == "https://cds.example.org"
+
+
+def test_production_refuses_unsigned_report_links(tmp_path: Path) -> None:
+    clients = tmp_path / "clients.toml"
+    clients.write_text("[[clients]]\n")
+    settings = Settings(
+        environment="production",
+        public_base_url="https://cds.example.org/",
+        database_url="postgresql://oncocds@db/oncocds",
+        clients_file=clients,
+    )
+    assert any("ONCOCDS_REPORTS__SECRET" in r for r in settings.insecure_reasons())
+
+
+def test_writeback_section_reads_nested_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONCOCDS_WRITEBACK__FHIR_BASE_URL", "https://ehr.example.org/fhir")
+    monkeypatch.setenv("ONCOCDS_WRITEBACK__ALG", "RS384")
+    settings = Settings()
+    assert settings.writeback.fhir_base_url == "https://ehr.example.org/fhir"
+    assert settings.writeback.alg == "RS384"
+    assert not settings.writeback.enabled

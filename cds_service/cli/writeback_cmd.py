@@ -1,0 +1,71 @@
+"""``oncocds writeback list|retry``: see and retry EHR write-back jobs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cds_service.analyses import repository
+from cds_service.audit import AuditTrail
+from cds_service.db.engine import make_engine
+from cds_service.db.session import make_sessionmaker
+from cds_service.models.analysis import WritebackJob
+from cds_service.settings import Settings
+from cds_service.writeback.service import WritebackRunner, build_client
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("writeback", help="EHR write-back jobs")
+    wb_sub = parser.add_subparsers(dest="writeback_command", required=True)
+    listing = wb_sub.add_parser("list", help="list jobs (newest first)")
+    listing.add_argument("--status", choices=("pending", "done", "failed"), default=None)
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=_list)
+    retry = wb_sub.add_parser("retry", help="retry failed jobs")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("job_id", nargs="?", help="the job to retry")
+    which.add_argument("--all-failed", action="store_true", help="retry every failed job")
+    retry.set_defaults(func=_retry)
+
+
+def _line(job: WritebackJob) -> str:
+    error = f"  last error: {job.last_error}" if job.last_error else ""
+    return f"{job.id}  {job.status:<7}  attempts {job.attempts}  analysis {job.analysis_id}{error}"
+
+
+def _list(args: argparse.Namespace) -> int:
+    settings = Settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with make_sessionmaker(engine)() as session:
+            jobs = repository.list_writeback_jobs(
+                session, status=args.status, limit=max(1, min(args.limit, 500))
+            )
+            for job in jobs:
+                print(_line(job))
+            print(f"{len(jobs)} job(s)")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    settings = Settings()
+    client = build_client(settings.writeback)  # refuse before touching the database
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with client:
+            runner = WritebackRunner(
+                settings.writeback,
+                make_sessionmaker(engine),
+                AuditTrail(engine, source_observer=settings.instance_id),
+                client,
+            )
+            jobs = runner.retry_all_failed() if args.all_failed else [runner.retry(args.job_id)]
+    finally:
+        engine.dispose()
+    for job in jobs:
+        print(_line(job))
+    failed = sum(1 for j in jobs if j.status != "done")
+    print(f"{len(jobs)} job(s) retried, {len(jobs) - failed} done, {failed} not done")
+    return 1 if failed else 0

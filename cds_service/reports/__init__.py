@@ -1,0 +1,1 @@
+"""The clinician report page: server-rendered HTML behind an expiring signed link."""

@@ -1,0 +1,37 @@
+"""``GET /api/v1/writeback``: write-back jobs, e.g. ``?status=failed`` for the ones to retry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep
+from cds_service.db.session import DbSession
+from cds_service.writeback.schemas import WritebackJobList, WritebackJobOut
+from cds_service.writeback.service import list_jobs
+
+router = APIRouter(prefix="/api/v1/writeback", tags=["writeback"])
+
+
+@router.get("", response_model=WritebackJobList, response_model_by_alias=True)
+def list_writeback_jobs(
+    *,
+    session: DbSession,
+    audit: AuditDep,
+    request_id: RequestIdDep,
+    remote: RemoteAddrDep,
+    status: Literal["pending", "done", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> WritebackJobList:
+    """Jobs newest first; each names its analysis, attempts, last error and next attempt."""
+    jobs = list_jobs(session, status, limit)
+    audit.record(
+        action="R",
+        event_type="writeback.list",
+        agent_who="api",
+        details={"status": status, "count": len(jobs)},
+        request_id=request_id,
+        remote_addr=remote,
+    )
+    return WritebackJobList(jobs=[WritebackJobOut.of(j) for j in jobs])

@@ -1,0 +1,265 @@
+"""Write-back jobs: retries with backoff, failures recorded and listed, CLI retry, audit.
+
+Runs against the real token endpoint and FHIR endpoint peers (see ``peers.py``) and a real
+database (SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from joserfc.jwk import ECKey
+from sqlalchemy import select
+
+from cds_service.analyses.service import store_analysis
+from cds_service.cli import main
+from cds_service.models import AuditRecord
+from cds_service.settings import Settings
+from cds_service.writeback.service import (
+    WritebackConfigError,
+    WritebackRunner,
+    build_client,
+    enqueue_writeback,
+    run_writeback_in_background,
+)
+from tests.cds_service.writeback.conftest import CLIENT_ID, Peers
+from tests.genomics_examples import ISSUED, braf_crc_interpretation
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, ec_key: ECKey) -> Path:
+    path = tmp_path / "backend-key.pem"
+    path.write_bytes(ec_key.as_pem(private=True))
+    return path
+
+
+@pytest.fixture
+def settings(
+    make_settings: Callable[..., Settings], database_url: str, peers: Peers, key_file: Path
+) -> Settings:
+    return make_settings(
+        database_url=database_url,
+        writeback={
+            "fhir_base_url": peers.fhir_url,
+            "token_url": peers.token_url,
+            "client_id": CLIENT_ID,
+            "private_key_path": key_file,
+            "kid": "ec-1",
+            "alg": "ES384",
+            "max_attempts": 3,
+            "backoff_seconds": 0.5,
+            "timeout_seconds": 0.5,
+        },
+    )
+
+
+class SleepRecorder:
+    """Records backoff delays instead of sleeping (tests assert behaviour, not time)."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+def runner(
+    app: FastAPI, client: TestClient, settings: Settings, sleeps: SleepRecorder
+) -> Iterator[WritebackRunner]:
+    with build_client(settings.writeback) as smart:
+        yield WritebackRunner(
+            settings.writeback, app.state.sessionmaker, app.state.audit, smart, sleep=sleeps
+        )
+
+
+def _job(app: FastAPI, settings: Settings, patient: str = "Patient/p1") -> str:
+    with app.state.sessionmaker.begin() as session:
+        analysis = store_analysis(session, braf_crc_interpretation(), patient, "vcf", issued=ISSUED)
+        job = enqueue_writeback(session, analysis, settings.writeback)
+        assert job is not None
+        return job.id
+
+
+def _attempt_audit(app: FastAPI) -> list[tuple[int, str | None, str | None]]:
+    with app.state.sessionmaker() as session:
+        rows = session.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.event_type == "writeback.attempt")
+            .order_by(AuditRecord.seq)
+        ).all()
+        return [(r.outcome, r.event_subtype, r.patient_id) for r in rows]
+
+
+def test_transient_failures_are_retried_with_backoff(
+    app: FastAPI, settings: Settings, runner: WritebackRunner, peers: Peers, sleeps: SleepRecorder
+) -> None:
+    peers.fhir.script = [503, 429]
+    job = runner.run(_job(app, settings))
+    assert job.status == "done"
+    assert job.attempts == 3
+    assert job.last_error is None
+    assert sleeps.delays == [0.5, 1.0]
+    assert len(peers.fhir.received) == 1
+    assert peers.fhir.received[0]["type"] == "transaction"
+    assert job.response_locations[0] == "Observation/1/_history/1"
+    assert any(loc.startswith("DiagnosticReport/") for loc in job.response_locations)
+    assert _attempt_audit(app) == [
+        (4, "pending", "Patient/p1"),
+        (4, "pending", "Patient/p1"),
+        (0, "done", "Patient/p1"),
+    ]
+
+
+def test_exhausted_round_is_failed_listed_and_retryable(
+    *,
+    app: FastAPI,
+    client: TestClient,
+    settings: Settings,
+    runner: WritebackRunner,
+    peers: Peers,
+    monkeypatch: pytest.MonkeyPatch,
+    key_file: Path,
+) -> None:
+    peers.fhir.script = [503, 503, 503]
+    job_id = _job(app, settings)
+    job = runner.run(job_id)
+    assert (job.status, job.attempts) == ("failed", 3)
+    assert job.last_error == "FHIR server answered 503 (attempts exhausted)"
+
+    listed = client.get("/api/v1/writeback", params={"status": "failed"}).json()["jobs"]
+    assert [(j["id"], j["status"], j["attempts"], j["lastError"]) for j in listed] == [
+        (job_id, "failed", 3, "FHIR server answered 503 (attempts exhausted)")
+    ]
+    assert client.get("/api/v1/writeback", params={"status": "done"}).json()["jobs"] == []
+    assert client.get("/api/v1/writeback", params={"status": "bogus"}).status_code == 400
+
+    # The operator retries from the command line once the EHR is back.
+    for name, value in {
+        "ONCOCDS_DATABASE_URL": settings.database_url,
+        "ONCOCDS_WRITEBACK__FHIR_BASE_URL": peers.fhir_url,
+        "ONCOCDS_WRITEBACK__TOKEN_URL": peers.token_url,
+        "ONCOCDS_WRITEBACK__CLIENT_ID": CLIENT_ID,
+        "ONCOCDS_WRITEBACK__PRIVATE_KEY_PATH": str(key_file),
+        "ONCOCDS_WRITEBACK__KID": "ec-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["writeback", "retry", job_id]) == 0
+    done = client.get("/api/v1/writeback", params={"status": "done"}).json()["jobs"]
+    assert [(j["id"], j["attempts"]) for j in done] == [(job_id, 4)]
+    assert main(["writeback", "retry", job_id]) == 2  # already done: a one-line error
+
+
+def test_retry_all_failed(
+    app: FastAPI, settings: Settings, runner: WritebackRunner, peers: Peers
+) -> None:
+    peers.fhir.script = [400, 400]
+    first, second = _job(app, settings), _job(app, settings, patient="Patient/p2")
+    assert runner.run(first).status == "failed"
+    assert runner.run(second).status == "failed"
+    retried = runner.retry_all_failed()
+    assert sorted(j.id for j in retried) == sorted([first, second])
+    assert all(j.status == "done" for j in retried)
+
+
+def test_client_error_fails_at_once(
+    app: FastAPI, settings: Settings, runner: WritebackRunner, peers: Peers, sleeps: SleepRecorder
+) -> None:
+    peers.fhir.script = [422]
+    job = runner.run(_job(app, settings))
+    assert (job.status, job.attempts, job.last_error) == ("failed", 1, "FHIR server answered 422")
+    assert sleeps.delays == []
+    assert _attempt_audit(app) == [(8, "failed", "Patient/p1")]
+
+
+def test_timeouts_and_token_outage_are_recorded(
+    app: FastAPI, settings: Settings, runner: WritebackRunner, peers: Peers
+) -> None:
+    peers.token.fail_with = [503]
+    peers.fhir.script = ["stall"]
+    peers.fhir.stall_seconds = 2.0
+    job = runner.run(_job(app, settings))
+    assert job.status == "done"
+    assert job.attempts == 3
+    details = _attempt_audit(app)
+    assert [d[1] for d in details] == ["pending", "pending", "done"]
+    with app.state.sessionmaker() as session:
+        descs = session.scalars(
+            select(AuditRecord.outcome_desc)
+            .where(AuditRecord.event_type == "writeback.attempt")
+            .order_by(AuditRecord.seq)
+        ).all()
+    assert descs == ["token endpoint answered 503 (unknown)", "FHIR server timed out", None]
+
+
+def test_run_due_picks_up_pending_jobs(
+    app: FastAPI, settings: Settings, runner: WritebackRunner
+) -> None:
+    job_id = _job(app, settings)
+    assert [j.id for j in runner.run_due()] == [job_id]
+    assert runner.run_due() == []
+
+
+def test_not_configured(make_settings: Callable[..., Settings], sqlite_url: str) -> None:
+    settings = make_settings(database_url=sqlite_url)
+    assert not settings.writeback.enabled
+    with pytest.raises(WritebackConfigError, match="not configured"):
+        build_client(settings.writeback)
+    assert main(["writeback", "retry", "--all-failed"]) == 2
+
+
+def test_bad_key_is_a_config_error(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    settings = make_settings(
+        writeback={
+            "fhir_base_url": "http://x/fhir",
+            "token_url": "http://x/token",
+            "client_id": "c",
+            "private_key_path": bad,
+            "kid": "k",
+        }
+    )
+    with pytest.raises(WritebackConfigError, match="cannot be used for ES384"):
+        build_client(settings.writeback)
+
+
+def test_background_helper_runs_with_the_apps_runner(
+    app: FastAPI, client: TestClient, settings: Settings, peers: Peers
+) -> None:
+    job_id = _job(app, settings)
+    run_writeback_in_background(app.state, job_id)
+    assert len(peers.fhir.received) == 1
+    jobs = client.get("/api/v1/writeback", params={"status": "done"}).json()["jobs"]
+    assert [j["id"] for j in jobs] == [job_id]
+    run_writeback_in_background(app.state, job_id)  # already done: logged, nothing posted
+    assert len(peers.fhir.received) == 1
+
+
+def test_cli_lists_failed_jobs(
+    *,
+    app: FastAPI,
+    settings: Settings,
+    runner: WritebackRunner,
+    peers: Peers,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    peers.fhir.script = [400]
+    job_id = _job(app, settings)
+    runner.run(job_id)
+    monkeypatch.setenv("ONCOCDS_DATABASE_URL", settings.database_url)
+    assert main(["writeback", "list", "--status", "failed"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{job_id}  failed   attempts 1")
+    assert out[0].endswith("last error: FHIR server answered 400")
+    assert out[-1] == "1 job(s)"

@@ -1,0 +1,60 @@
+"""Interpretation ↔ JSON round trip, and clear errors for bad documents."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from inference.genomics.serialize import (
+    SCHEMA,
+    SerializationError,
+    interpretation_from_json,
+    interpretation_to_json,
+)
+from tests.genomics_examples import (
+    braf_crc_interpretation,
+    dpyd_interpretation,
+    rich_interpretation,
+)
+
+
+@pytest.mark.parametrize(
+    "factory", [braf_crc_interpretation, dpyd_interpretation, rich_interpretation]
+)
+def test_round_trip_through_json_text(factory) -> None:  # type: ignore[no-untyped-def]
+    original = factory()
+    text = json.dumps(interpretation_to_json(original))
+    assert interpretation_from_json(json.loads(text)) == original
+
+
+def test_document_shape_is_plain_json() -> None:
+    doc = interpretation_to_json(braf_crc_interpretation())
+    assert doc["schema"] == SCHEMA
+    assert doc["alterations"][0]["type"] == "variant"
+    assert doc["alterations"][0]["position"] == {
+        "build": "GRCh38",
+        "chrom": "7",
+        "pos": 140753336,
+        "ref": "A",
+        "alt": "T",
+    }
+    assert doc["therapeutic"][0]["tier"] == {"tier": "I", "level": "A"}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(schema="other/9"), r"\$\.schema"),
+        (lambda d: d["alterations"][0].update(type="mystery"), r"alterations\[0\]\.type"),
+        (lambda d: d["therapeutic"][0]["tier"].update(tier="V"), r"tier\.tier"),
+        (lambda d: d["alterations"][0].update(allele_frequency="high"), "allele_frequency"),
+        (lambda d: d["alterations"][0].update(colour="red"), "unknown field 'colour'"),
+        (lambda d: d.pop("context"), r"\$\.context: missing"),
+    ],
+)
+def test_bad_documents_name_the_path(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    doc = interpretation_to_json(braf_crc_interpretation())
+    mutate(doc)
+    with pytest.raises(SerializationError, match=message):
+        interpretation_from_json(doc)
