@@ -120,7 +120,7 @@ def fusion_key(gene: str, partner: str | None = None) -> str:
     return f"F2|{first}|{second}"
 
 
-def matcher_keys(spec: dict[str, Any]) -> list[str]:
+def matcher_keys(spec: dict[str, Any]) -> list[str]:  # noqa: PLR0911 - one return per kind
     """Matcher keys of a curated alteration spec (see ``fda_approvals.toml`` header)."""
     kind = spec["kind"]
     gene = spec.get("gene", "")
@@ -145,7 +145,7 @@ def matcher_keys(spec: dict[str, Any]) -> list[str]:
     raise KnowledgeBaseSourceError(f"unknown alteration kind {kind!r}")
 
 
-def civic_variant_keys(gene: str, name: str) -> list[str]:
+def civic_variant_keys(gene: str, name: str) -> list[str]:  # noqa: PLR0911 - one per class
     """Matcher keys for a CIViC variant name, or ``[]`` when the KB cannot match that class.
 
     Unsupported on purpose: gene-level "Mutation", exon-level mutations other than EGFR exon 19
@@ -342,7 +342,9 @@ def _civic_statements(
             if response is None:
                 skipped["other_type"] += 1
                 continue
-            for n, drugs in enumerate(_therapy_sets(row["therapies"], row["therapy_interaction_type"])):
+            for n, drugs in enumerate(
+                _therapy_sets(row["therapies"], row["therapy_interaction_type"])
+            ):
                 statements.append(
                     {
                         **base,
@@ -410,7 +412,9 @@ def _civic_assertions(civic: _Civic) -> tuple[list[dict[str, Any]], list[dict[st
 # ------------------------------------------------------------------ curated
 
 
-def _tumour_types(data: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str], dict[str, list[str]]]:
+def _tumour_types(
+    data: dict[str, Any],
+) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str], dict[str, list[str]]]:
     types = []
     doid_map: dict[str, str] = {}
     names_map: dict[str, str] = {}
@@ -453,7 +457,9 @@ def _tumour_types(data: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str,
 
 def _require_citation(item: dict[str, Any], where: str) -> None:
     if not (item.get("url") and (item.get("label") or item.get("pmids") or item.get("civic_eids"))):
-        raise KnowledgeBaseSourceError(f"{where} {item.get('id')}: no citation (url + label/pmids/eids)")
+        raise KnowledgeBaseSourceError(
+            f"{where} {item.get('id')}: no citation (url + label/pmids/eids)"
+        )
 
 
 def _curated_statements(
@@ -498,7 +504,9 @@ def _curated_statements(
             raise KnowledgeBaseSourceError(f"resistance rule {rule['id']}: unknown tumour")
         for eid in rule.get("civic_eids", []):
             if f"EID{eid}" not in eids:
-                raise KnowledgeBaseSourceError(f"resistance rule {rule['id']}: EID{eid} not in CIViC")
+                raise KnowledgeBaseSourceError(
+                    f"resistance rule {rule['id']}: EID{eid} not in CIViC"
+                )
         matchers = sorted({k for spec in rule["alterations"] for k in matcher_keys(spec)})
         for drug in sorted(rule["drugs"]):
             statements.append(
@@ -585,7 +593,9 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
     fingerprint = hashlib.sha256(
         json.dumps([civic_hashes, curated_hashes], sort_keys=True).encode()
     ).hexdigest()[:12]
-    version = f"civic-{CIVIC_RELEASE}+curated-{curated['fda_approvals.toml']['version']}+{fingerprint}"
+    version = (
+        f"civic-{CIVIC_RELEASE}+curated-{curated['fda_approvals.toml']['version']}+{fingerprint}"
+    )
     genes = sorted(
         {k.split("|")[1] for s in statements for k in s["matchers"] if k.count("|") >= 1}
         | {k.split("|")[2] for s in statements for k in s["matchers"] if k.startswith("F2|")}
@@ -621,7 +631,7 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
                 "files": civic_hashes,
             },
             {
-                "name": "OncoCDS curated (FDA labels, resistance, ACMG SF, CPIC/DPWG, tumour types)",
+                "name": "OncoCDS curated: FDA labels, resistance, ACMG SF, CPIC/DPWG, tumour types",
                 "release": curated["fda_approvals.toml"]["version"],
                 "licence": "project",
                 "files": curated_hashes,

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from inference.errors import KnowledgeBaseFormatError
-from inference.genomics.kb.build import FORMAT
+from inference.genomics.kb.build import CIVIC_RELEASE, FORMAT
+from inference.genomics.model import Evidence
 
 DEFAULT_KB_PATH: Final = Path(__file__).resolve().parent / "data" / "oncocds-kb.json"
 
@@ -46,7 +47,7 @@ class RangeMatcher:
 class KnowledgeBase:
     """Indexes over the compiled KB. Build with :func:`load_knowledge_base`."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any]) -> None:  # noqa: PLR0912 - one pass over each table
         if data.get("format") != FORMAT:
             raise KnowledgeBaseFormatError(
                 f"knowledge base format {data.get('format')!r}; this OncoCDS reads {FORMAT}"
@@ -99,6 +100,14 @@ class KnowledgeBase:
             for eid in assertion["evidence_ids"]:
                 assertions_by_eid.setdefault(eid, []).append(assertion["id"])
         self.assertions_by_eid = {k: tuple(v) for k, v in assertions_by_eid.items()}
+        self.assertions_by_id = {a["id"]: a for a in self.assertions}
+        # Evidence objects are immutable: build them once, share them across calls and threads.
+        self.statement_evidence: tuple[Evidence, ...] = tuple(
+            _statement_evidence(s) for s in self.statements
+        )
+        self.statement_refs: tuple[tuple[Evidence, ...], ...] = tuple(
+            self._refs(s) for s in self.statements
+        )
 
         self.tumour_types: dict[str, TumourTypeEntry] = {}
         raw_types = {t["code"]: t for t in data["tumour_types"]}
@@ -120,12 +129,51 @@ class KnowledgeBase:
                 lineage=tuple(lineage),
             )
 
-    def statements_for(self, keys: list[str]) -> list[dict[str, Any]]:
-        """Statements matching any of ``keys``, each once, in KB order (deterministic)."""
+    def _refs(self, statement: dict[str, Any]) -> tuple[Evidence, ...]:
+        """CIViC items a curated statement cites, and the assertions a CIViC item is part of."""
+        refs = [
+            Evidence(
+                source="CIViC",
+                id=eid,
+                url=_CIVIC_EVIDENCE_URL.format(eid[3:]),
+                version=CIVIC_RELEASE,
+            )
+            for eid in statement.get("civic_eids", ())
+        ]
+        for aid in self.assertions_by_eid.get(statement["evidence_id"], ()):
+            assertion = self.assertions_by_id[aid]
+            refs.append(
+                Evidence(
+                    source="CIViC",
+                    id=aid,
+                    url=assertion["url"],
+                    level=assertion["amp_category"] or None,
+                    version=CIVIC_RELEASE,
+                )
+            )
+        return tuple(refs)
+
+    def statements_for(self, keys: list[str]) -> list[int]:
+        """Indices of the statements matching any of ``keys``, each once, in KB order."""
         indices: set[int] = set()
         for key in keys:
             indices.update(self.by_key.get(key, ()))
-        return [self.statements[i] for i in sorted(indices)]
+        return sorted(indices)
+
+
+_CIVIC_EVIDENCE_URL = "https://civicdb.org/links/evidence_items/{}"
+
+
+def _statement_evidence(statement: dict[str, Any]) -> Evidence:
+    level = statement["level"]
+    return Evidence(
+        source=statement["source"],
+        id=statement["evidence_id"],
+        url=statement["url"],
+        pmids=tuple(statement["pmids"]),
+        level="FDA label" if level == "label" else level,
+        version=statement["version"],
+    )
 
 
 _lock = threading.Lock()

@@ -1,0 +1,504 @@
+"""Interpret alterations against the knowledge base: therapies, tiers, hereditary risk, PGx.
+
+``interpret(alterations, context)`` is pure and deterministic (same input, same output, same
+order), thread-safe (the knowledge base is read-only and loaded once) and never guesses: an
+alteration the knowledge base cannot match is returned as an :class:`UnknownResult`.
+
+Matching, in order of preference:
+
+1. genomic key (``GRCh38:7:140753336:A:T``) when the variant has a position, in either build
+   (the KB precomputes both), giving the KB's gene and protein change;
+2. gene + protein change (1- and 3-letter HGVS meet on one key, ``V600E``);
+3. gene + c. HGVS (transcript prefix ignored), mapped to the protein change by the KB;
+4. biomarkers by kind + gene (+ fusion partner); MSI-H; TMB by threshold.
+
+A protein change matches statements about exactly that change, about its codon (CIViC
+``G12``/``H1047X``/``G12/G13`` style) and, for in-frame deletions, about a codon range
+(EGFR exon 19). Gene-level "any mutation" statements are not matched, so KRAS G12D never
+inherits a G12C-only drug.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from inference.genomics.hgvs import THREE_TO_ONE, protein_change_key
+from inference.genomics.kb.store import KnowledgeBase, load_knowledge_base
+from inference.genomics.model import (
+    Alteration,
+    Biomarker,
+    BiomarkerKind,
+    DiagnosticFinding,
+    Evidence,
+    Gene,
+    Genotype,
+    HereditaryRiskFinding,
+    Interpretation,
+    Medication,
+    Origin,
+    PatientContext,
+    PharmacogenomicFinding,
+    Response,
+    TherapeuticFinding,
+    Tier,
+    TierAssignment,
+    UnknownResult,
+    Variant,
+)
+from inference.genomics.tiering import (
+    PAN_CANCER,
+    Relation,
+    best,
+    context_missing,
+    rank,
+    tier_for,
+    tumour_relation,
+)
+
+NOT_IN_KB: Final = "not in knowledge base"
+_SUBSTITUTION = re.compile(r"^([A-Z])(\d+)([A-Z*])$")
+_AA = "|".join(THREE_TO_ONE) + "|[A-Z]"
+_DELETION = re.compile(
+    rf"^(?:[A-Z]{{2}}_\d+(?:\.\d+)?:)?(?:p\.)?\(?(?:{_AA})(\d+)(?:_(?:{_AA})(\d+))?"
+    rf"(?:del|delins[A-Za-z*]+)\)?$"
+)
+_SPLICE = re.compile(r"c\.\*?-?\d+[+-][12](?!\d)")
+_TRANSCRIPT = re.compile(r"^[^:]+:")
+
+
+# ------------------------------------------------------------------ alteration → keys
+
+
+@dataclass(slots=True)
+class _Match:
+    gene: str | None
+    protein: str | None
+    keys: list[str]
+    known_allele: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _strip_p(text: str | None) -> str | None:
+    if not text:
+        return None
+    body = _TRANSCRIPT.sub("", text.strip())
+    return body.removeprefix("p.").strip("()").upper() or None
+
+
+def _variant_match(variant: Variant, kb: KnowledgeBase) -> _Match:
+    gene = variant.gene.symbol.upper() if variant.gene else None
+    protein = variant.protein_change or protein_change_key(variant.hgvs_p)
+    match = _Match(gene, protein, [])
+    if variant.position is not None:
+        allele = kb.genomic_alleles.get(variant.position.key)
+        if allele is not None:
+            kb_gene, kb_protein = allele
+            if gene is not None and gene != kb_gene:
+                match.warnings.append(
+                    f"{variant.label}: position {variant.position.key} is {kb_gene} {kb_protein} "
+                    f"in the knowledge base, not {gene}; matched by position"
+                )
+            gene, protein, match.known_allele = kb_gene, kb_protein, True
+            match.gene, match.protein = gene, protein
+    if gene is None:
+        return match
+    if protein is None and variant.hgvs_c:
+        protein = kb.cdna_alleles.get(f"{gene}:{_TRANSCRIPT.sub('', variant.hgvs_c.strip())}")
+        match.protein = protein
+    if protein is not None:
+        match.keys.append(f"P|{gene}|{protein}")
+        sub = _SUBSTITUTION.match(protein)
+        if sub and sub.group(1) != sub.group(3):
+            match.keys.append(f"C|{gene}|{sub.group(1)}{sub.group(2)}")
+    for text in (variant.protein_change, _strip_p(variant.hgvs_p)):
+        if text:
+            match.keys.append(f"N|{gene}|{text.upper()}")
+    deletion = _DELETION.match(variant.hgvs_p.strip()) if variant.hgvs_p else None
+    if deletion is not None:
+        start = int(deletion.group(1))
+        end = int(deletion.group(2) or start)
+        for matcher in kb.ranges.get(gene, ()):
+            if matcher.start <= start and end <= matcher.end:
+                match.keys.append(matcher.key)
+    return match
+
+
+def _biomarker_match(biomarker: Biomarker, kb: KnowledgeBase) -> _Match:
+    gene = biomarker.gene.symbol.upper() if biomarker.gene else None
+    partner = biomarker.fusion_partner.symbol.upper() if biomarker.fusion_partner else None
+    keys: list[str] = []
+    if biomarker.kind is BiomarkerKind.FUSION and gene:
+        keys.append(f"F|{gene}")
+        if partner:
+            keys.append(f"F|{partner}")
+            first, second = sorted((gene, partner))
+            keys.append(f"F2|{first}|{second}")
+    elif biomarker.kind is BiomarkerKind.AMPLIFICATION and gene:
+        keys.append(f"AMP|{gene}")
+    elif biomarker.kind is BiomarkerKind.DELETION and gene:
+        keys.append(f"DEL|{gene}")
+    elif biomarker.kind is BiomarkerKind.MSI_HIGH:
+        keys.append("MSI")
+    elif biomarker.kind is BiomarkerKind.TMB and biomarker.tmb is not None:
+        keys.extend(key for threshold, key in kb.tmb_thresholds if biomarker.tmb >= threshold)
+    return _Match(gene, None, keys)
+
+
+def _is_loss_of_function(variant: Variant, protein: str | None) -> bool:
+    """Nonsense, frameshift or canonical ±1/2 splice-site variant (ACMG/AMP PVS1 classes)."""
+    if protein is not None and (protein.endswith(("*", "fs"))):
+        return not protein.startswith("M1")
+    return bool(variant.hgvs_c and _SPLICE.search(variant.hgvs_c))
+
+
+# ------------------------------------------------------------------ statements → findings
+
+
+def _disease_name(statement: dict[str, Any], kb: KnowledgeBase) -> str:
+    if statement["source"] == "CIViC":
+        return str(statement["disease"])
+    return kb.tumour_types[statement["tumour"]].name
+
+
+@dataclass(slots=True)
+class _Group:
+    tiers: list[TierAssignment] = field(default_factory=list)
+    scored: list[tuple[tuple[int, int], str, dict[str, Any]]] = field(default_factory=list)
+    evidence: dict[tuple[str, str], tuple[tuple[int, int], Evidence]] = field(default_factory=dict)
+    fda_for_tumour: bool = False
+    notes: list[str] = field(default_factory=list)
+    line: str | None = None
+
+
+def _add_evidence(group: _Group, order: tuple[int, int], evidence: Evidence) -> None:
+    key = (evidence.source, evidence.id)
+    if key not in group.evidence or order < group.evidence[key][0]:
+        group.evidence[key] = (order, evidence)
+
+
+def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
+    alteration: Alteration,
+    indices: list[int],
+    *,
+    context: PatientContext,
+    kb: KnowledgeBase,
+    medications: frozenset[str],
+    warnings: list[str],
+) -> list[TherapeuticFinding]:
+    alteration_id, label = alteration.id, alteration.label
+    groups: dict[tuple[tuple[str, ...], str], _Group] = {}
+    predictive = [
+        (i, kb.statements[i]) for i in indices if kb.statements[i]["kind"] == "predictive"
+    ]
+    relations = {
+        i: tumour_relation(s, context.tumour_type, context.clinical_context) for i, s in predictive
+    }
+    # A label that excludes the patient's tumour (dabrafenib + trametinib: not colorectal) also
+    # overrides pan-cancer statements about the same regimen from other sources.
+    excluded_regimens = {
+        tuple(s["drugs"]): s["id"] for i, s in predictive if relations[i] is Relation.EXCLUDED
+    }
+    for index, statement in predictive:
+        relation = relations[index]
+        if relation is Relation.EXCLUDED:
+            continue
+        if tuple(statement["drugs"]) in excluded_regimens and statement["tumour"] in PAN_CANCER:
+            continue
+        tier = tier_for(statement, relation)
+        group = groups.setdefault((tuple(statement["drugs"]), statement["response"]), _Group())
+        order = rank(tier)
+        group.tiers.append(tier)
+        group.scored.append((order, statement["id"], statement))
+        _add_evidence(group, order, kb.statement_evidence[index])
+        for ref in kb.statement_refs[index]:
+            _add_evidence(group, order, ref)
+        if statement["source"] == "FDA" and relation is Relation.MATCH:
+            missing = context_missing(statement.get("context", []), context.clinical_context)
+            if statement["response"] == "sensitive":
+                if missing:
+                    group.notes.append(
+                        f"FDA label requires {'/'.join(statement['context'])}; "
+                        f"not stated in the patient context: {', '.join(missing)}"
+                    )
+                else:
+                    group.fda_for_tumour = True
+                group.line = group.line or statement.get("line")
+    findings = []
+    for (drugs, response), group in groups.items():
+        group.scored.sort(key=lambda item: (item[0], item[1]))
+        top = group.scored[0][2]
+        notes = list(dict.fromkeys(group.notes))
+        if drugs in excluded_regimens:
+            notes.append(
+                f"the FDA label ({excluded_regimens[drugs]}) excludes this tumour type for "
+                "this regimen"
+            )
+        if top["source"] != "CIViC":
+            notes.insert(0, str(top["disease"] if top["response"] == "resistant" else ""))
+            if top.get("note"):
+                notes.append(str(top["note"]))
+        drug_meds = tuple(Medication(name=d, rxnorm=kb.drugs.get(d)) for d in drugs)
+        current = response == "resistant" and any(
+            d in medications or (kb.drugs.get(d) or "\0") in medications for d in drugs
+        )
+        tier = best(group.tiers)
+        if current:
+            warnings.append(
+                f"{label}: current medication {', '.join(drugs)} - knowledge base evidence of "
+                f"resistance ({tier.label})"
+            )
+        findings.append(
+            TherapeuticFinding(
+                alteration_id=alteration_id,
+                drugs=drug_meds,
+                response=Response(response),
+                tier=tier,
+                evidence=tuple(
+                    ev for _, ev in sorted(group.evidence.values(), key=lambda x: (x[0], x[1].id))
+                ),
+                disease=_disease_name(top, kb),
+                fda_approved_for_tumour=group.fda_for_tumour and response == "sensitive",
+                line_of_therapy=group.line,
+                context_note="; ".join(n for n in notes if n) or None,
+                current_medication=current,
+            )
+        )
+    return findings
+
+
+def _diagnostic(
+    alteration_id: str, indices: list[int], context: PatientContext, kb: KnowledgeBase
+) -> list[DiagnosticFinding]:
+    groups: dict[tuple[str, str, str], list[tuple[TierAssignment, int]]] = {}
+    for index in indices:
+        statement = kb.statements[index]
+        if statement["kind"] not in {"diagnostic", "prognostic"}:
+            continue
+        relation = tumour_relation(statement, context.tumour_type, context.clinical_context)
+        if relation is Relation.EXCLUDED:
+            continue
+        key = (statement["kind"], statement["disease"], statement["significance"])
+        groups.setdefault(key, []).append((tier_for(statement, relation), index))
+    findings = []
+    for (kind, disease, significance), items in groups.items():
+        items.sort(key=lambda item: (rank(item[0]), kb.statements[item[1]]["id"]))
+        findings.append(
+            DiagnosticFinding(
+                alteration_id=alteration_id,
+                kind=kind,
+                statement=f"{kb.statements[items[0][1]]['profile']}: {significance}",
+                disease=disease,
+                tier=items[0][0],
+                evidence=tuple(kb.statement_evidence[i] for _, i in items),
+            )
+        )
+    return findings
+
+
+def _hereditary(variant: Variant, match: _Match, kb: KnowledgeBase) -> HereditaryRiskFinding | None:
+    if variant.origin is not Origin.GERMLINE or match.gene is None:
+        return None
+    table = kb.hereditary
+    recommendation = str(table["recommendation"])
+    for key in match.keys:
+        for known in kb.germline_pathogenic.get(key, ()):
+            return HereditaryRiskFinding(
+                alteration_id=variant.id,
+                gene=Gene(match.gene),
+                classification=str(known["classification"]),
+                condition=str(known["condition"]),
+                recommendation=recommendation,
+                evidence=(
+                    Evidence(
+                        source="CIViC",
+                        id=str(known["id"]),
+                        url=str(known["url"]),
+                        level="ACMG " + ",".join(known["acmg_codes"])
+                        if known["acmg_codes"]
+                        else None,
+                        version=str(known["version"]),
+                    ),
+                ),
+            )
+    gene = table["genes"].get(match.gene)
+    if gene is None or not gene["lof"] or not _is_loss_of_function(variant, match.protein):
+        return None
+    sources = table["sources"]
+    evidence = []
+    if gene["acmg_sf"]:
+        sf = sources["acmg_sf"]
+        evidence.append(
+            Evidence(source="ACMG", id=sf["id"], url=sf["url"], pmids=tuple(sf["pmids"]))
+        )
+    pvs1 = sources["pvs1"]
+    evidence.append(
+        Evidence(source="ACMG", id=pvs1["id"], url=pvs1["url"], pmids=tuple(pvs1["pmids"]))
+    )
+    return HereditaryRiskFinding(
+        alteration_id=variant.id,
+        gene=Gene(match.gene),
+        classification="predicted loss of function (PVS1); classification to be confirmed",
+        condition=str(gene["condition"]),
+        recommendation=recommendation,
+        evidence=tuple(evidence),
+    )
+
+
+# ------------------------------------------------------------------ pharmacogenomics
+
+
+def _pgx(genotype: Genotype, kb: KnowledgeBase) -> PharmacogenomicFinding | UnknownResult:
+    gene = genotype.gene.symbol.upper()
+    ident = f"genotype:{gene}:{genotype.diplotype}"
+    label = f"{gene} {genotype.diplotype}"
+    spec = kb.pharmacogenomics.get(gene)
+    if spec is None:
+        return UnknownResult(ident, label, f"{NOT_IN_KB}: pharmacogene {gene}")
+    alleles = [a.strip() for a in genotype.diplotype.split("/")]
+    table = {k.lower(): v for k, v in spec["alleles"].items()}
+    if len(alleles) != 2 or any(a.lower() not in table for a in alleles):
+        return UnknownResult(ident, label, f"{NOT_IN_KB}: {gene} allele(s) in {genotype.diplotype}")
+    values = [table[a.lower()] for a in alleles]
+    score: float | None = None
+    row: dict[str, Any] | None = None
+    if spec["model"] == "activity_score":
+        score = float(sum(values))
+        row = next((r for r in spec["phenotypes"] if r["min"] <= score <= r["max"]), None)
+    else:
+        reduced = sum(1 for v in values if v != "normal")
+        row = next((r for r in spec["phenotypes"] if r["decreased"] == reduced), None)
+    if row is None:
+        return UnknownResult(ident, label, f"{NOT_IN_KB}: no phenotype rule for {label}")
+    source = spec["source"]
+    return PharmacogenomicFinding(
+        gene=Gene(gene),
+        diplotype=genotype.diplotype,
+        phenotype=str(row["phenotype"]),
+        activity_score=score,
+        drugs=tuple(Medication(name=d, rxnorm=kb.drugs.get(d)) for d in spec["drugs"]),
+        recommendation=str(row["recommendation"]),
+        evidence=(
+            Evidence(
+                source=source["id"].split()[0],
+                id=str(source["id"]),
+                url=str(source["url"]),
+                pmids=tuple(source["pmids"]),
+                version=str(source["version"]),
+            ),
+        ),
+    )
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def _unknown_reason(match: _Match, kb: KnowledgeBase) -> str:
+    if match.gene is None:
+        return f"{NOT_IN_KB}: no gene and no known genomic position"
+    if match.gene not in kb.genes:
+        return f"{NOT_IN_KB}: gene {match.gene}"
+    return f"{NOT_IN_KB}: no evidence for this alteration of {match.gene}"
+
+
+def interpret(
+    alterations: Sequence[Alteration] | Iterable[Alteration],
+    context: PatientContext,
+    *,
+    genotypes: Sequence[Genotype] = (),
+    kb: KnowledgeBase | None = None,
+) -> Interpretation:
+    """Interpret alterations (and pharmacogene genotypes) for one patient.
+
+    Args:
+        alterations: variants and biomarkers, in report order.
+        context: tumour type, receptor status, current medications.
+        genotypes: pharmacogene diplotypes (DPYD, UGT1A1, TPMT, NUDT15).
+        kb: a knowledge base; default the shipped one, loaded once per process.
+
+    Returns:
+        Findings ordered by tier, then input order; unknown alterations as UnknownResult.
+    """
+    kb = kb or load_knowledge_base()
+    alterations = tuple(alterations)
+    medications = frozenset(
+        value
+        for med in context.medications
+        for value in (med.name.strip().lower(), med.rxnorm)
+        if value
+    )
+    warnings: list[str] = []
+    if context.tumour_type is None:
+        warnings.append("no tumour type given: tiers computed in tumour-agnostic mode")
+    therapeutic: list[tuple[int, TherapeuticFinding]] = []
+    diagnostic: list[tuple[int, DiagnosticFinding]] = []
+    hereditary: list[HereditaryRiskFinding] = []
+    unknown: list[UnknownResult] = []
+    alteration_tiers: list[tuple[str, TierAssignment]] = []
+    seen: set[str] = set()
+    for position, alteration in enumerate(alterations):
+        if alteration.id in seen:
+            continue
+        seen.add(alteration.id)
+        if isinstance(alteration, Variant):
+            match = _variant_match(alteration, kb)
+        else:
+            match = _biomarker_match(alteration, kb)
+        warnings.extend(match.warnings)
+        statements = kb.statements_for(match.keys)
+        found = _therapeutic(
+            alteration,
+            statements,
+            context=context,
+            kb=kb,
+            medications=medications,
+            warnings=warnings,
+        )
+        therapeutic.extend((position, f) for f in found)
+        diagnostic.extend(
+            (position, f) for f in _diagnostic(alteration.id, statements, context, kb)
+        )
+        risk = _hereditary(alteration, match, kb) if isinstance(alteration, Variant) else None
+        if risk is not None:
+            hereditary.append(risk)
+        if not statements and risk is None:
+            unknown.append(
+                UnknownResult(alteration.id, alteration.label, _unknown_reason(match, kb))
+            )
+            continue
+        sensitive = [f.tier for f in found if f.response is Response.SENSITIVE]
+        alteration_tiers.append(
+            (alteration.id, best(sensitive) if sensitive else TierAssignment(Tier.III))
+        )
+    pgx: list[PharmacogenomicFinding] = []
+    for genotype in genotypes:
+        result = _pgx(genotype, kb)
+        if isinstance(result, UnknownResult):
+            unknown.append(result)
+        else:
+            pgx.append(result)
+    therapeutic.sort(
+        key=lambda item: (
+            rank(item[1].tier),
+            item[1].response != Response.SENSITIVE,
+            not item[1].fda_approved_for_tumour,
+            item[0],
+            tuple(d.name for d in item[1].drugs),
+        )
+    )
+    diagnostic.sort(key=lambda item: (rank(item[1].tier), item[0], item[1].kind, item[1].disease))
+    return Interpretation(
+        alterations=alterations,
+        genotypes=tuple(genotypes),
+        context=context,
+        therapeutic=tuple(f for _, f in therapeutic),
+        diagnostic=tuple(f for _, f in diagnostic),
+        hereditary=tuple(hereditary),
+        pharmacogenomic=tuple(pgx),
+        unknown=tuple(unknown),
+        kb_version=kb.version,
+        warnings=tuple(dict.fromkeys(warnings)),
+        alteration_tiers=tuple(alteration_tiers),
+    )
