@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from inference.genomics.hgvs import THREE_TO_ONE, protein_change_key
-from inference.genomics.kb.store import KnowledgeBase, load_knowledge_base
+from inference.genomics.kb.store import KnowledgeBase, StatementView, load_knowledge_base
 from inference.genomics.model import (
     Alteration,
     Biomarker,
@@ -166,7 +166,7 @@ def _disease_name(statement: dict[str, Any], kb: KnowledgeBase) -> str:
 @dataclass(slots=True)
 class _Group:
     tiers: list[TierAssignment] = field(default_factory=list)
-    scored: list[tuple[tuple[int, int], str, dict[str, Any]]] = field(default_factory=list)
+    scored: list[tuple[tuple[int, int], str, int]] = field(default_factory=list)
     evidence: dict[tuple[str, str], tuple[tuple[int, int], Evidence]] = field(default_factory=dict)
     fda_for_tumour: bool = False
     notes: list[str] = field(default_factory=list)
@@ -180,56 +180,54 @@ def _add_evidence(group: _Group, order: tuple[int, int], evidence: Evidence) -> 
 
 
 def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
-    alteration: Alteration,
+    alteration_id: str,
+    label: str,
     indices: list[int],
     *,
     context: PatientContext,
     kb: KnowledgeBase,
     medications: frozenset[str],
+    relate: _Relations,
     warnings: list[str],
 ) -> list[TherapeuticFinding]:
-    alteration_id, label = alteration.id, alteration.label
     groups: dict[tuple[tuple[str, ...], str], _Group] = {}
     predictive = [
-        (i, kb.statements[i]) for i in indices if kb.statements[i]["kind"] == "predictive"
+        (view, relate(view)) for view in (kb.views[i] for i in indices) if view.kind == "predictive"
     ]
-    relations = {
-        i: tumour_relation(s, context.tumour_type, context.clinical_context) for i, s in predictive
-    }
     # A label that excludes the patient's tumour (dabrafenib + trametinib: not colorectal) also
     # overrides pan-cancer statements about the same regimen from other sources.
     excluded_regimens = {
-        tuple(s["drugs"]): s["id"] for i, s in predictive if relations[i] is Relation.EXCLUDED
+        view.drugs: view.id for view, relation in predictive if relation is Relation.EXCLUDED
     }
-    for index, statement in predictive:
-        relation = relations[index]
+    for view, relation in predictive:
         if relation is Relation.EXCLUDED:
             continue
-        if tuple(statement["drugs"]) in excluded_regimens and statement["tumour"] in PAN_CANCER:
+        if view.drugs in excluded_regimens and view.tumour in PAN_CANCER:
             continue
-        tier = tier_for(statement, relation)
-        group = groups.setdefault((tuple(statement["drugs"]), statement["response"]), _Group())
+        tier = tier_for(view.level, relation)
+        group = groups.get((view.drugs, view.response or ""))
+        if group is None:
+            group = groups[(view.drugs, view.response or "")] = _Group()
         order = rank(tier)
         group.tiers.append(tier)
-        group.scored.append((order, statement["id"], statement))
-        _add_evidence(group, order, kb.statement_evidence[index])
-        for ref in kb.statement_refs[index]:
+        group.scored.append((order, view.id, view.index))
+        _add_evidence(group, order, kb.statement_evidence[view.index])
+        for ref in kb.statement_refs[view.index]:
             _add_evidence(group, order, ref)
-        if statement["source"] == "FDA" and relation is Relation.MATCH:
-            missing = context_missing(statement.get("context", []), context.clinical_context)
-            if statement["response"] == "sensitive":
-                if missing:
-                    group.notes.append(
-                        f"FDA label requires {'/'.join(statement['context'])}; "
-                        f"not stated in the patient context: {', '.join(missing)}"
-                    )
-                else:
-                    group.fda_for_tumour = True
-                group.line = group.line or statement.get("line")
+        if view.source == "FDA" and relation is Relation.MATCH and view.response == "sensitive":
+            missing = context_missing(list(view.context), context.clinical_context)
+            if missing:
+                group.notes.append(
+                    f"FDA label requires {'/'.join(view.context)}; "
+                    f"not stated in the patient context: {', '.join(missing)}"
+                )
+            else:
+                group.fda_for_tumour = True
+            group.line = group.line or kb.statements[view.index].get("line")
     findings = []
     for (drugs, response), group in groups.items():
-        group.scored.sort(key=lambda item: (item[0], item[1]))
-        top = group.scored[0][2]
+        group.scored.sort()
+        top = kb.statements[group.scored[0][2]]
         notes = list(dict.fromkeys(group.notes))
         if drugs in excluded_regimens:
             notes.append(
@@ -270,21 +268,22 @@ def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
 
 
 def _diagnostic(
-    alteration_id: str, indices: list[int], context: PatientContext, kb: KnowledgeBase
+    alteration_id: str, indices: list[int], kb: KnowledgeBase, relate: _Relations
 ) -> list[DiagnosticFinding]:
     groups: dict[tuple[str, str, str], list[tuple[TierAssignment, int]]] = {}
     for index in indices:
-        statement = kb.statements[index]
-        if statement["kind"] not in {"diagnostic", "prognostic"}:
+        view = kb.views[index]
+        if view.kind not in {"diagnostic", "prognostic"}:
             continue
-        relation = tumour_relation(statement, context.tumour_type, context.clinical_context)
+        relation = relate(view)
         if relation is Relation.EXCLUDED:
             continue
-        key = (statement["kind"], statement["disease"], statement["significance"])
-        groups.setdefault(key, []).append((tier_for(statement, relation), index))
+        statement = kb.statements[index]
+        key = (view.kind, statement["disease"], statement["significance"])
+        groups.setdefault(key, []).append((tier_for(view.level, relation), index))
     findings = []
     for (kind, disease, significance), items in groups.items():
-        items.sort(key=lambda item: (rank(item[0]), kb.statements[item[1]]["id"]))
+        items.sort(key=lambda item: (rank(item[0]), kb.views[item[1]].id))
         findings.append(
             DiagnosticFinding(
                 alteration_id=alteration_id,
@@ -298,7 +297,30 @@ def _diagnostic(
     return findings
 
 
-def _hereditary(variant: Variant, match: _Match, kb: KnowledgeBase) -> HereditaryRiskFinding | None:
+class _Relations:
+    """Tumour relation per (statement tumour, exclusions, required context), cached per call."""
+
+    __slots__ = ("_cache", "_context", "_tumour")
+
+    def __init__(self, context: PatientContext) -> None:
+        self._tumour = context.tumour_type
+        self._context = context.clinical_context
+        self._cache: dict[tuple[str | None, tuple[str, ...], tuple[str, ...]], Relation] = {}
+
+    def __call__(self, view: StatementView) -> Relation:
+        key = (view.tumour, view.excludes, view.context)
+        relation = self._cache.get(key)
+        if relation is None:
+            relation = tumour_relation(
+                view.tumour, view.excludes, view.context, self._tumour, self._context
+            )
+            self._cache[key] = relation
+        return relation
+
+
+def _hereditary(
+    variant: Variant, alteration_id: str, match: _Match, kb: KnowledgeBase
+) -> HereditaryRiskFinding | None:
     if variant.origin is not Origin.GERMLINE or match.gene is None:
         return None
     table = kb.hereditary
@@ -306,7 +328,7 @@ def _hereditary(variant: Variant, match: _Match, kb: KnowledgeBase) -> Hereditar
     for key in match.keys:
         for known in kb.germline_pathogenic.get(key, ()):
             return HereditaryRiskFinding(
-                alteration_id=variant.id,
+                alteration_id=alteration_id,
                 gene=Gene(match.gene),
                 classification=str(known["classification"]),
                 condition=str(known["condition"]),
@@ -338,7 +360,7 @@ def _hereditary(variant: Variant, match: _Match, kb: KnowledgeBase) -> Hereditar
         Evidence(source="ACMG", id=pvs1["id"], url=pvs1["url"], pmids=tuple(pvs1["pmids"]))
     )
     return HereditaryRiskFinding(
-        alteration_id=variant.id,
+        alteration_id=alteration_id,
         gene=Gene(match.gene),
         classification="predicted loss of function (PVS1); classification to be confirmed",
         condition=str(gene["condition"]),
@@ -438,39 +460,44 @@ def interpret(
     unknown: list[UnknownResult] = []
     alteration_tiers: list[tuple[str, TierAssignment]] = []
     seen: set[str] = set()
+    relate = _Relations(context)
     for position, alteration in enumerate(alterations):
-        if alteration.id in seen:
+        alteration_id = alteration.id
+        if alteration_id in seen:
             continue
-        seen.add(alteration.id)
+        seen.add(alteration_id)
         if isinstance(alteration, Variant):
             match = _variant_match(alteration, kb)
         else:
             match = _biomarker_match(alteration, kb)
         warnings.extend(match.warnings)
         statements = kb.statements_for(match.keys)
+        label = alteration.label
         found = _therapeutic(
-            alteration,
+            alteration_id,
+            label,
             statements,
             context=context,
             kb=kb,
             medications=medications,
+            relate=relate,
             warnings=warnings,
         )
         therapeutic.extend((position, f) for f in found)
-        diagnostic.extend(
-            (position, f) for f in _diagnostic(alteration.id, statements, context, kb)
+        diagnostic.extend((position, f) for f in _diagnostic(alteration_id, statements, kb, relate))
+        risk = (
+            _hereditary(alteration, alteration_id, match, kb)
+            if isinstance(alteration, Variant)
+            else None
         )
-        risk = _hereditary(alteration, match, kb) if isinstance(alteration, Variant) else None
         if risk is not None:
             hereditary.append(risk)
         if not statements and risk is None:
-            unknown.append(
-                UnknownResult(alteration.id, alteration.label, _unknown_reason(match, kb))
-            )
+            unknown.append(UnknownResult(alteration_id, label, _unknown_reason(match, kb)))
             continue
         sensitive = [f.tier for f in found if f.response is Response.SENSITIVE]
         alteration_tiers.append(
-            (alteration.id, best(sensitive) if sensitive else TierAssignment(Tier.III))
+            (alteration_id, best(sensitive) if sensitive else TierAssignment(Tier.III))
         )
     pgx: list[PharmacogenomicFinding] = []
     for genotype in genotypes:

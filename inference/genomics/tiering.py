@@ -20,7 +20,7 @@ diagnostic and prognostic statements get a tier for display but never set the al
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Final
+from typing import Final
 
 from inference.genomics.model import EvidenceLevel, Tier, TierAssignment, TumourType
 
@@ -75,29 +75,36 @@ def context_missing(required: list[str], context: frozenset[str]) -> list[str]:
 
 
 def tumour_relation(
-    statement: dict[str, Any], tumour: TumourType | None, context: frozenset[str]
+    code: str | None,
+    excludes: tuple[str, ...],
+    required: tuple[str, ...],
+    tumour: TumourType | None,
+    context: frozenset[str],
 ) -> Relation:
-    """How a statement's tumour type relates to the patient's (see module docstring)."""
-    code = statement.get("tumour")
+    """How a statement's tumour type (``code``, label ``excludes``, ``required`` context tags)
+    relates to the patient's tumour type and clinical context (see module docstring)."""
     lineage = tumour.lineage if tumour is not None else ()
-    if any(excluded in lineage for excluded in statement.get("excludes", ())):
+    if any(excluded in lineage for excluded in excludes):
         return Relation.EXCLUDED
     if tumour is None or tumour.code == "CANCER":
         return Relation.MATCH if code in PAN_CANCER else Relation.OTHER
     if code is None or code not in lineage:
         return Relation.OTHER
-    if context_conflicts(statement.get("context", []), context):
+    if context_conflicts(list(required), context):
         return Relation.OTHER
     return Relation.MATCH
 
 
-def is_strong(statement: dict[str, Any]) -> bool:
-    return statement["level"] in _STRONG
+def tier_for(level: str, relation: Relation) -> TierAssignment:
+    """The tier and level one statement (of source ``level``) supports for this patient."""
+    key = (level, relation)
+    tier = _TIER_MEMO.get(key)
+    if tier is None:
+        tier = _TIER_MEMO[key] = _tier_for(level, relation)
+    return tier
 
 
-def tier_for(statement: dict[str, Any], relation: Relation) -> TierAssignment:
-    """The tier and level one statement supports for this patient."""
-    level = statement["level"]
+def _tier_for(level: str, relation: Relation) -> TierAssignment:
     if relation is Relation.MATCH:
         if level == "label":
             return TierAssignment(Tier.I, EvidenceLevel.A)
@@ -112,6 +119,11 @@ def tier_for(statement: dict[str, Any], relation: Relation) -> TierAssignment:
 def rank(tier: TierAssignment) -> tuple[int, int]:
     """Sort key: the strongest tier first."""
     return (_TIER_RANK[tier.tier], _LEVEL_RANK[tier.level] if tier.level else 9)
+
+
+# Pure functions of a handful of values: memoised (a dict write of an equal value is harmless
+# under concurrent use).
+_TIER_MEMO: dict[tuple[str, Relation], TierAssignment] = {}
 
 
 def best(tiers: list[TierAssignment]) -> TierAssignment:

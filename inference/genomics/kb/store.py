@@ -38,6 +38,22 @@ class TumourTypeEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class StatementView:
+    """The fields of a statement the interpreter reads on its hot path, as attributes."""
+
+    index: int
+    id: str
+    kind: str
+    source: str
+    drugs: tuple[str, ...]
+    response: str | None
+    tumour: str | None
+    excludes: tuple[str, ...]
+    context: tuple[str, ...]
+    level: str
+
+
+@dataclass(frozen=True, slots=True)
 class RangeMatcher:
     key: str
     start: int
@@ -107,6 +123,21 @@ class KnowledgeBase:
         )
         self.statement_refs: tuple[tuple[Evidence, ...], ...] = tuple(
             self._refs(s) for s in self.statements
+        )
+        self.views: tuple[StatementView, ...] = tuple(
+            StatementView(
+                index=i,
+                id=s["id"],
+                kind=s["kind"],
+                source=s["source"],
+                drugs=tuple(s.get("drugs", ())),
+                response=s.get("response"),
+                tumour=s.get("tumour"),
+                excludes=tuple(s.get("excludes", ())),
+                context=tuple(s.get("context", ())),
+                level=s["level"],
+            )
+            for i, s in enumerate(self.statements)
         )
 
         self.tumour_types: dict[str, TumourTypeEntry] = {}

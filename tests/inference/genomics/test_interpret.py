@@ -31,12 +31,10 @@ TIER_IA = TierAssignment(Tier.I, EvidenceLevel.A)
 G12C_DRUGS = {"sotorasib", "adagrasib"}
 
 
-def _regimens(result: Interpretation, response: Response = Response.SENSITIVE) -> dict[
-    tuple[str, ...], TherapeuticFinding
-]:
-    return {
-        tuple(d.name for d in f.drugs): f for f in result.therapeutic if f.response is response
-    }
+def _regimens(
+    result: Interpretation, response: Response = Response.SENSITIVE
+) -> dict[tuple[str, ...], TherapeuticFinding]:
+    return {tuple(d.name for d in f.drugs): f for f in result.therapeutic if f.response is response}
 
 
 def _drugs(result: Interpretation) -> set[str]:
@@ -156,7 +154,8 @@ def test_tumour_agnostic_approvals() -> None:
     high = interpret([biomarker(BiomarkerKind.TMB, tmb=12.0)], context("LUAD"))
     assert _regimens(high)[("pembrolizumab",)].tier == TIER_IA
     low = interpret([biomarker(BiomarkerKind.TMB, tmb=5.0)], context("LUAD"))
-    assert not low.therapeutic and low.unknown
+    assert not low.therapeutic
+    assert low.unknown
     msi = interpret([biomarker(BiomarkerKind.MSI_HIGH)], context("UCEC"))
     assert _regimens(msi)[("pembrolizumab",)].tier == TIER_IA
 
@@ -198,7 +197,7 @@ def test_no_tumour_type_uses_tumour_agnostic_mode() -> None:
     # Only the pan-cancer approval can reach Tier I without a tumour type.
     tier_one = [f for f in result.therapeutic if f.tier.tier is Tier.I]
     assert tier_one
-    assert all(("dabrafenib", "trametinib") == tuple(d.name for d in f.drugs) for f in tier_one)
+    assert all(tuple(d.name for d in f.drugs) == ("dabrafenib", "trametinib") for f in tier_one)
 
 
 def _panel() -> list:
@@ -215,7 +214,8 @@ def _panel() -> list:
 def test_deterministic_and_thread_safe() -> None:
     ctx = context("LUAD", medications=("gefitinib",))
     first = interpret(_panel(), ctx)
-    assert first.therapeutic and first.unknown
+    assert first.therapeutic
+    assert first.unknown
     assert interpret(_panel(), ctx) == first
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda _: interpret(_panel(), ctx), range(32)))
@@ -224,6 +224,8 @@ def test_deterministic_and_thread_safe() -> None:
 
 def test_findings_sorted_by_tier() -> None:
     result = interpret(_panel(), context("LUAD"))
-    ranks = [(f.tier.tier.value, f.tier.level.value if f.tier.level else "Z") for f in result.therapeutic]
+    ranks = [
+        (f.tier.tier.value, f.tier.level.value if f.tier.level else "Z") for f in result.therapeutic
+    ]
     order = {"I": 0, "II": 1, "III": 2, "IV": 3}
     assert [order[t] for t, _ in ranks] == sorted(order[t] for t, _ in ranks)

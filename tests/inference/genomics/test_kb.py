@@ -72,7 +72,7 @@ def test_no_oncokb_or_cosmic_content() -> None:
 # ---------------------------------------------------------------- every therapy is cited
 
 
-def _alteration_for(key: str) -> Alteration:
+def _alteration_for(key: str) -> Alteration:  # noqa: PLR0911 - one return per matcher kind
     """A patient alteration that carries exactly the KB matcher ``key``."""
     kind, *parts = key.split("|")
     if kind == "P":
@@ -124,7 +124,7 @@ def _keys_carried(key: str) -> set[str]:
 
 @pytest.mark.slow
 def test_every_producible_therapeutic_finding_is_cited() -> None:
-    """Walk every matcher key in the KB × every tumour type a statement names (and none)."""
+    """Walk every matcher key in the KB, for every tumour type a statement names (and none)."""
     kb = read_knowledge_base(DEFAULT_KB_PATH)
     data = json.loads(DEFAULT_KB_PATH.read_text())
     # Drug sets each matcher key may yield, read straight from the compiled statements.
