@@ -235,7 +235,11 @@ def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
                 "this regimen"
             )
         if top["source"] != "CIViC":
-            notes.insert(0, str(top["disease"] if top["response"] == "resistant" else ""))
+            # Curated statements carry their text: the FDA indication or the resistance rule.
+            prefix = (
+                "FDA indication: " if top["level"] == "label" and response == "sensitive" else ""
+            )
+            notes.insert(0, prefix + str(top["disease"]))
             if top.get("note"):
                 notes.append(str(top["note"]))
         drug_meds = tuple(Medication(name=d, rxnorm=kb.drugs.get(d)) for d in drugs)

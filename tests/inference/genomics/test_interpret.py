@@ -27,6 +27,7 @@ BRAF_V600E_38 = {"build": "GRCh38", "chrom": "7", "pos": 140753336, "ref": "A", 
 PIK3CA_H1047R_37 = {"build": "GRCh37", "chrom": "3", "pos": 178952085, "ref": "A", "alt": "G"}
 PIK3CA_H1047R_38 = {"build": "GRCh38", "chrom": "3", "pos": 179234297, "ref": "A", "alt": "G"}
 KRAS_G12D_37 = {"build": "GRCh37", "chrom": "12", "pos": 25398284, "ref": "C", "alt": "T"}
+KRAS_G12D_38 = {"build": "GRCh38", "chrom": "12", "pos": 25245350, "ref": "C", "alt": "T"}
 TIER_IA = TierAssignment(Tier.I, EvidenceLevel.A)
 G12C_DRUGS = {"sotorasib", "adagrasib"}
 
@@ -52,6 +53,8 @@ def test_braf_v600e_colon_is_tier_one_with_encorafenib_cetuximab(position: dict)
     assert finding.tier == TIER_IA
     assert finding.fda_approved_for_tumour
     assert finding.line_of_therapy == "after prior therapy"
+    assert finding.context_note is not None
+    assert finding.context_note.startswith("FDA indication: adults with metastatic colorectal")
     assert {e.id for e in finding.evidence} >= {"FDA-BRAFTOVI-CRC", "EID9851"}
     assert result.alteration_tiers[0][1] == TIER_IA
     assert not result.unknown
@@ -105,6 +108,7 @@ def test_pik3ca_receptor_status_gates_the_approval() -> None:
         {"gene": "KRAS", "protein": "G12D"},
         {"gene": "KRAS", "hgvs_c": "NM_004985.4:c.35G>A"},
         KRAS_G12D_37,
+        KRAS_G12D_38,
     ],
 )
 def test_kras_g12d_never_gets_a_g12c_inhibitor(tumour: str | None, kras: dict) -> None:
