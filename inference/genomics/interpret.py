@@ -211,6 +211,10 @@ def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
         order = rank(tier)
         group.tiers.append(tier)
         group.scored.append((order, view.id, view.index))
+        if view.all_of is not None:
+            group.notes.append(
+                f"CIViC {view.id}: requires all of {kb.statements[view.index]['profile']}"
+            )
         _add_evidence(group, order, kb.statement_evidence[view.index])
         for ref in kb.statement_refs[view.index]:
             _add_evidence(group, order, ref)
@@ -299,6 +303,16 @@ def _diagnostic(
             )
         )
     return findings
+
+
+def _co_occurrence_met(
+    all_of: tuple[frozenset[str], ...] | None, own: frozenset[str], patient: frozenset[str]
+) -> bool:
+    """True for single-alteration statements; for AND profiles, when every part is present and
+    this alteration is the first part (so the finding is reported once, on that alteration)."""
+    if all_of is None:
+        return True
+    return bool(own & all_of[0]) and all(patient & part for part in all_of)
 
 
 class _Relations:
@@ -465,6 +479,7 @@ def interpret(
     alteration_tiers: list[tuple[str, TierAssignment]] = []
     seen: set[str] = set()
     relate = _Relations(context)
+    matched: list[tuple[int, Alteration, str, _Match]] = []
     for position, alteration in enumerate(alterations):
         alteration_id = alteration.id
         if alteration_id in seen:
@@ -475,7 +490,16 @@ def interpret(
         else:
             match = _biomarker_match(alteration, kb)
         warnings.extend(match.warnings)
-        statements = kb.statements_for(match.keys)
+        matched.append((position, alteration, alteration_id, match))
+    # CIViC "A AND B" profiles need every part somewhere in the patient's alterations.
+    patient_keys = frozenset(k for *_, match in matched for k in match.keys)
+    for position, alteration, alteration_id, match in matched:
+        own = frozenset(match.keys)
+        statements = [
+            i
+            for i in kb.statements_for(match.keys)
+            if _co_occurrence_met(kb.views[i].all_of, own, patient_keys)
+        ]
         label = alteration.label
         found = _therapeutic(
             alteration_id,

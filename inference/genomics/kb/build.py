@@ -234,23 +234,36 @@ class _Civic:
         }
         self.unsupported_profiles: set[str] = set()
 
-    def profile_keys(self, profile_id: str) -> list[str]:
-        """Keys of a single-variant molecular profile; ``[]`` for complex or unsupported ones."""
+    def profile_keys(self, profile_id: str) -> tuple[list[str], list[list[str]] | None]:
+        """Matcher keys of a molecular profile and, for an AND profile, the keys of each part.
+
+        Single-variant profiles give ``(keys, None)``. ``A OR B`` profiles match either part:
+        ``(keys of A and B, None)``. ``A AND B`` profiles need every part present in the
+        patient: ``(all keys, [keys of A, keys of B])``. NOT and nested profiles, and profiles
+        with an unsupported part, give ``([], None)``.
+        """
         profile = self.profiles.get(profile_id)
         if profile is None:
-            return []
+            return [], None
         variant_ids = _split(profile["variant_ids"])
-        if len(variant_ids) != 1:
-            # Multi-variant profiles (AND/OR/NOT) need all parts; not supported yet.
-            self.unsupported_profiles.add(profile_id)
-            return []
-        variant = self.variants.get(variant_ids[0])
-        if variant is None:
-            return []
-        keys = civic_variant_keys(variant["gene"], variant["variant"])
+        parts = []
+        for variant_id in variant_ids:
+            variant = self.variants.get(variant_id)
+            parts.append(civic_variant_keys(variant["gene"], variant["variant"]) if variant else [])
+        name = profile["name"]
+        if len(parts) == 1:
+            keys, all_of = parts[0], None
+        elif "(" in name or " NOT " in name or (" AND " in name and " OR " in name):
+            keys, all_of = [], None
+        elif " AND " in name:
+            supported = all(parts)
+            keys = sorted({k for part in parts for k in part}) if supported else []
+            all_of = [sorted(part) for part in parts] if supported else None
+        else:
+            keys, all_of = sorted({k for part in parts for k in part}), None
         if not keys:
             self.unsupported_profiles.add(profile_id)
-        return keys
+        return keys, all_of
 
     def genomic_alleles(self) -> tuple[dict[str, list[str]], dict[str, str]]:
         """Genomic key → [gene, protein key] and ``GENE:c.…`` → protein key."""
@@ -319,7 +332,7 @@ def _civic_statements(
             # never turns absence of support into a recommendation.
             skipped["does_not_support"] += 1
             continue
-        keys = civic.profile_keys(row["molecular_profile_id"])
+        keys, all_of = civic.profile_keys(row["molecular_profile_id"])
         if not keys:
             skipped["not_supported_profile"] += 1
             continue
@@ -337,6 +350,8 @@ def _civic_statements(
             "version": CIVIC_RELEASE,
             "profile": row["molecular_profile"],
         }
+        if all_of is not None:
+            base["all_of"] = all_of
         if etype == "Predictive":
             response = _RESPONSE.get(row["significance"])
             if response is None:
@@ -374,7 +389,7 @@ def _civic_assertions(civic: _Civic) -> tuple[list[dict[str, Any]], list[dict[st
     germline: list[dict[str, Any]] = []
     for row in _read_tsv(civic.dir / "01-Aug-2024-AssertionSummaries.tsv"):
         aid = row["assertion_id"]
-        keys = civic.profile_keys(row["molecular_profile_id"])
+        keys, all_of = civic.profile_keys(row["molecular_profile_id"])
         record = {
             "id": f"AID{aid}",
             "url": _CIVIC_ASSERTION_URL.format(aid),
@@ -394,6 +409,7 @@ def _civic_assertions(civic: _Civic) -> tuple[list[dict[str, Any]], list[dict[st
             row["assertion_type"] == "Predisposing"
             and row["significance"] in {"Pathogenic", "Likely Pathogenic"}
             and keys
+            and all_of is None
         ):
             germline.append(
                 {
@@ -590,8 +606,10 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
     pgx_drugs = sorted({d for g, s in pgx.items() if g != "version" for d in s["drugs"]})
     all_drugs = sorted(set(drugs_named) | set(pgx_drugs) | set(rxnorm))
 
+    # The version changes with any source byte and with the builder itself (its own source).
+    builder_hash = sha256_file(Path(__file__))
     fingerprint = hashlib.sha256(
-        json.dumps([civic_hashes, curated_hashes], sort_keys=True).encode()
+        json.dumps([civic_hashes, curated_hashes, builder_hash], sort_keys=True).encode()
     ).hexdigest()[:12]
     version = (
         f"civic-{CIVIC_RELEASE}+curated-{curated['fda_approvals.toml']['version']}+{fingerprint}"

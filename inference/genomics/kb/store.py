@@ -51,6 +51,8 @@ class StatementView:
     excludes: tuple[str, ...]
     context: tuple[str, ...]
     level: str
+    #: CIViC "A AND B" profiles: the keys of each part; every part must be in the patient.
+    all_of: tuple[frozenset[str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,7 @@ class KnowledgeBase:
                 excludes=tuple(s.get("excludes", ())),
                 context=tuple(s.get("context", ())),
                 level=s["level"],
+                all_of=tuple(frozenset(part) for part in s["all_of"]) if "all_of" in s else None,
             )
             for i, s in enumerate(self.statements)
         )

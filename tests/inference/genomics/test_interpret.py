@@ -233,3 +233,20 @@ def test_findings_sorted_by_tier() -> None:
     ]
     order = {"I": 0, "II": 1, "III": 2, "IV": 3}
     assert [order[t] for t, _ in ranks] == sorted(order[t] for t, _ in ranks)
+
+
+def test_civic_and_profile_needs_every_part() -> None:
+    """ABL1 T315I with BCR::ABL1: CIViC's "BCR::ABL1 AND T315I" resistance to imatinib."""
+    fusion = biomarker(BiomarkerKind.FUSION, "ABL1", partner="BCR")
+    t315i = variant("ABL1", protein="T315I")
+    both = interpret([fusion, t315i], context("CML"))
+    resistant = _regimens(both, Response.RESISTANT)[("imatinib",)]
+    assert resistant.tier.tier is Tier.I
+    assert resistant.alteration_id == fusion.id
+    assert resistant.context_note is not None
+    assert "BCR::ABL1 AND ABL1 T315I" in resistant.context_note
+    assert "EID234" in {e.id for e in resistant.evidence}
+    fusion_only = interpret([fusion], context("CML"))
+    alone = _regimens(fusion_only, Response.RESISTANT).get(("imatinib",))
+    assert alone is None or "EID234" not in {e.id for e in alone.evidence}
+    assert _regimens(fusion_only)[("imatinib",)].tier.tier is Tier.I
