@@ -153,7 +153,28 @@ def test_every_producible_therapeutic_finding_is_cited() -> None:
                 assert any(e.source in {"CIViC", "FDA", "curated"} for e in finding.evidence)
                 # Only drugs some statement names for a key this alteration carries.
                 assert drugs in permitted, (key, drugs)
+    # CIViC "A AND B" profiles only fire with every part present: walk those combinations too.
+    combos = 0
+    for statement in data["statements"]:
+        if statement["kind"] != "predictive" or "all_of" not in statement:
+            continue
+        parts = [part[0] for part in statement["all_of"]]
+        alterations = [_alteration_for(key) for key in parts]
+        carried = set().union(*(_keys_carried(key) for key in parts))
+        permitted = set().union(*(allowed.get(k, set()) for k in carried))
+        entry = kb.tumour_types.get(statement["tumour"] or "CANCER")
+        assert entry is not None
+        tumour = TumourType(code=entry.code, name=entry.name, lineage=entry.lineage)
+        result = interpret(alterations, PatientContext(tumour_type=tumour), kb=kb)
+        produced = {tuple(d.name for d in f.drugs) for f in result.therapeutic}
+        assert tuple(statement["drugs"]) in produced, statement["id"]
+        for finding in result.therapeutic:
+            combos += 1
+            assert finding.evidence
+            assert all(e.url.startswith("https://") for e in finding.evidence)
+            assert tuple(d.name for d in finding.drugs) in permitted, statement["id"]
     assert findings > 5000
+    assert combos > 100
 
 
 def test_protein_changes_yield_only_drugs_stated_for_them_or_their_codon() -> None:
