@@ -461,8 +461,15 @@ def _tumour_types(
         for doid, tags in entry.get("doid_context", {}).items():
             doid_context[doid] = sorted(tags)
         types.append(record)
-    # Fill kinds down the hierarchy (solid/heme), so matching never walks the tree at run time.
     by_code = {t["code"]: t for t in types}
+    for record in types:
+        seen, node = {record["code"]}, record
+        while node["parent"] is not None:
+            if node["parent"] in seen:
+                raise KnowledgeBaseSourceError(f"tumour type {record['code']}: cycle in parents")
+            seen.add(node["parent"])
+            node = by_code[node["parent"]]
+    # Fill kinds down the hierarchy (solid/heme), so matching never walks the tree at run time.
     for record in types:
         node = record
         while node["kind"] is None and node["parent"] is not None:

@@ -56,6 +56,11 @@ def test_braf_v600e_colon_is_tier_one_with_encorafenib_cetuximab(position: dict)
     assert finding.context_note is not None
     assert finding.context_note.startswith("FDA indication: adults with metastatic colorectal")
     assert {e.id for e in finding.evidence} >= {"FDA-BRAFTOVI-CRC", "EID9851"}
+    # RxNorm ingredient codes where checked (HL7 genomics IG examples); none guessed.
+    assert {d.name: d.rxnorm for d in finding.drugs} == {
+        "cetuximab": "318341",
+        "encorafenib": "2049106",
+    }
     assert result.alteration_tiers[0][1] == TIER_IA
     assert not result.unknown
 
@@ -122,6 +127,7 @@ def test_kras_g12c_nsclc_gets_sotorasib_and_adagrasib() -> None:
     regimens = _regimens(result)
     assert regimens[("sotorasib",)].tier == TIER_IA
     assert regimens[("adagrasib",)].tier == TIER_IA
+    assert regimens[("sotorasib",)].drugs[0].rxnorm is None  # not verified, so not coded
 
 
 def test_kras_g12d_colorectal_is_resistant_to_anti_egfr_by_label() -> None:

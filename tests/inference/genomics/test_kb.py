@@ -53,6 +53,16 @@ def test_curated_approval_without_citation_is_refused(tmp_path: Path) -> None:
         write_knowledge_base(sources, tmp_path / "kb.json")
 
 
+def test_tumour_type_cycle_is_refused(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(SOURCES, sources)
+    path = sources / "curated" / "tumour_types.toml"
+    text = path.read_text().replace('code = "CANCER"\n', 'code = "CANCER"\nparent = "LUAD"\n', 1)
+    path.write_text(text)
+    with pytest.raises(KnowledgeBaseSourceError, match="cycle"):
+        write_knowledge_base(sources, tmp_path / "kb.json")
+
+
 def test_unreadable_or_foreign_compiled_file(tmp_path: Path) -> None:
     broken = tmp_path / "kb.json"
     broken.write_text("{not json")
