@@ -6,7 +6,8 @@
     ├── KnowledgeBaseError          the knowledge base could not be built or loaded
     │   ├── KnowledgeBaseSourceError    a source file is missing, altered (sha256) or malformed
     │   └── KnowledgeBaseFormatError    the compiled file is unreadable or of another format
-    └── UnknownTumourTypeError      a tumour type not in the curated table; carries close matches
+    ├── UnknownTumourTypeError      a tumour type not in the curated table; carries close matches
+    └── InputTooLargeError          more alterations or genotypes than one interpretation takes
 
 Messages name files, codes and ids, never patient data. ``cds_service`` maps these to its own
 errors (CLI: one line and exit code 2; HTTP: OperationOutcome).
@@ -43,3 +44,7 @@ class UnknownTumourTypeError(InferenceError):
         super().__init__(f"unknown tumour type {text!r}{hint}")
         self.text = text
         self.suggestions = suggestions
+
+
+class InputTooLargeError(InferenceError):
+    """More alterations or genotypes than one call to ``interpret`` accepts."""

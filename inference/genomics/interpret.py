@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from inference.errors import InputTooLargeError
 from inference.genomics.hgvs import THREE_TO_ONE, protein_change_key
 from inference.genomics.kb.store import KnowledgeBase, StatementView, load_knowledge_base
 from inference.genomics.model import (
@@ -59,6 +60,10 @@ from inference.genomics.tiering import (
 )
 
 NOT_IN_KB: Final = "not in knowledge base"
+#: Upper bounds per call (a whole-exome somatic VCF has ~10^3-10^4 coding variants; callers
+#: stream larger inputs in chunks).
+MAX_ALTERATIONS: Final = 100_000
+MAX_GENOTYPES: Final = 1_000
 _SUBSTITUTION = re.compile(r"^([A-Z])(\d+)([A-Z*])$")
 _AA = "|".join(THREE_TO_ONE) + "|[A-Z]"
 _DELETION = re.compile(
@@ -460,9 +465,18 @@ def interpret(
 
     Returns:
         Findings ordered by tier, then input order; unknown alterations as UnknownResult.
+
+    Raises:
+        InputTooLargeError: more than ``MAX_ALTERATIONS`` alterations or ``MAX_GENOTYPES``
+            genotypes.
     """
     kb = kb or load_knowledge_base()
     alterations = tuple(alterations)
+    if len(alterations) > MAX_ALTERATIONS or len(genotypes) > MAX_GENOTYPES:
+        raise InputTooLargeError(
+            f"{len(alterations)} alterations / {len(genotypes)} genotypes: at most "
+            f"{MAX_ALTERATIONS} / {MAX_GENOTYPES} per interpretation"
+        )
     medications = frozenset(
         value
         for med in context.medications

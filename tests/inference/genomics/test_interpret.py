@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from inference.errors import InputTooLargeError
 from inference.genomics import (
     BiomarkerKind,
     Interpretation,
@@ -19,6 +20,7 @@ from inference.genomics import (
     Tier,
     interpret,
 )
+from inference.genomics.interpret import MAX_ALTERATIONS
 from inference.genomics.model import EvidenceLevel, TierAssignment
 from tests.inference.genomics.factories import biomarker, context, variant
 
@@ -256,3 +258,9 @@ def test_civic_and_profile_needs_every_part() -> None:
     alone = _regimens(fusion_only, Response.RESISTANT).get(("imatinib",))
     assert alone is None or "EID234" not in {e.id for e in alone.evidence}
     assert _regimens(fusion_only)[("imatinib",)].tier.tier is Tier.I
+
+
+def test_input_limits() -> None:
+    many = [variant("TP53", protein="R273H")] * (MAX_ALTERATIONS + 1)
+    with pytest.raises(InputTooLargeError, match="at most"):
+        interpret(many, context("COAD"))
