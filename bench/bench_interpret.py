@@ -4,6 +4,14 @@ The list is what a panel report looks like: a few actionable variants (BRAF V600
 position, KRAS G12D, EGFR L858R, PIK3CA H1047R, an ALK fusion, TMB) among passenger and
 unknown variants. Target (issue #7): interpretation ≤ 5 ms per list. The knowledge base is
 loaded before timing (it loads once per process).
+
+Times are CPU time of this process (``time.process_time``): the build machines are shared by
+several jobs, and wall-clock time there mostly measures the scheduler. Wall-clock medians are
+printed too.
+
+Two figures: **cold**, with interpret()'s memo of (statements, tumour context) groupings
+cleared before every round (a patient whose alterations were never seen before), and **warm**,
+the steady state of a running service where hotspots recur.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from inference.genomics import (
     load_knowledge_base,
     resolve_tumour_type,
 )
+from inference.genomics.interpret import clear_caches
 
 ROUNDS = 200
 _GENES = ["TP53", "APC", "KRAS", "PIK3CA", "SMAD4", "FBXW7", "ARID1A", "NOTAGENE", "TTN", "MUC16"]
@@ -49,21 +58,27 @@ def main() -> None:
     load_knowledge_base()
     context = PatientContext(tumour_type=resolve_tumour_type("COAD"))
     alterations = _alterations()
-    interpret(alterations, context)  # warm caches (tumour-type index, imports)
-    baseline, timed = [], []
+    interpret(alterations, context)  # warm imports and the tumour-type index
+    baseline: list[float] = []
+    runs: dict[str, tuple[list[float], list[float]]] = {"cold": ([], []), "warm": ([], [])}
     for _ in range(ROUNDS):
-        started = time.perf_counter()
+        started = time.process_time()
         built = _alterations()
-        baseline.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        result = interpret(built, context)
-        timed.append(time.perf_counter() - started)
+        baseline.append(time.process_time() - started)
+        clear_caches()
+        for name in ("cold", "warm"):
+            cpu, wall = time.process_time(), time.perf_counter()
+            result = interpret(built, context)
+            runs[name][0].append(time.process_time() - cpu)
+            runs[name][1].append(time.perf_counter() - wall)
     base_ms = statistics.median(baseline) * 1000
-    interp_ms = statistics.median(timed) * 1000
-    p95 = sorted(timed)[int(0.95 * ROUNDS)] * 1000
-    print(
-        f"50 alterations: interpret median {interp_ms:.2f} ms (p95 {p95:.2f} ms, target <= 5 ms); "
-        f"baseline (build the 50 Variant objects) {base_ms:.3f} ms; "
-        f"ratio {interp_ms / base_ms:.1f}x; "
-        f"{len(result.therapeutic)} therapeutic findings, {len(result.unknown)} unknown"
-    )
+    for name, (cpu_times, wall_times) in runs.items():
+        ms = statistics.median(cpu_times) * 1000
+        p95 = sorted(cpu_times)[int(0.95 * ROUNDS)] * 1000
+        print(
+            f"50 alterations, {name}: interpret CPU median {ms:.2f} ms (p95 {p95:.2f} ms; "
+            f"wall median {statistics.median(wall_times) * 1000:.2f} ms; target <= 5 ms); "
+            f"baseline (build the 50 Variant objects) {base_ms:.3f} ms CPU; "
+            f"ratio {ms / base_ms:.1f}x"
+        )
+    print(f"{len(result.therapeutic)} therapeutic findings, {len(result.unknown)} unknown")

@@ -20,6 +20,7 @@ inherits a G12C-only drug.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ from inference.genomics.tiering import (
     best,
     context_missing,
     rank,
-    tier_for,
+    tier_and_rank,
     tumour_relation,
 )
 
@@ -64,6 +65,8 @@ NOT_IN_KB: Final = "not in knowledge base"
 #: stream larger inputs in chunks).
 MAX_ALTERATIONS: Final = 100_000
 MAX_GENOTYPES: Final = 1_000
+#: Memoised (statements, tumour context) groupings kept per process.
+_CACHE_SIZE: Final = 4096
 _SUBSTITUTION = re.compile(r"^([A-Z])(\d+)([A-Z*])$")
 _AA = "|".join(THREE_TO_ONE) + "|[A-Z]"
 _DELETION = re.compile(
@@ -184,17 +187,21 @@ def _add_evidence(group: _Group, order: tuple[int, int], evidence: Evidence) -> 
         group.evidence[key] = (order, evidence)
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
-    alteration_id: str,
-    label: str,
-    indices: list[int],
-    *,
-    context: PatientContext,
     kb: KnowledgeBase,
+    alteration_id: str,
+    indices: tuple[int, ...],
+    context: PatientContext,
     medications: frozenset[str],
-    relate: _Relations,
-    warnings: list[str],
-) -> list[TherapeuticFinding]:
+) -> tuple[TherapeuticFinding, ...]:
+    """Therapeutic findings for one alteration's statements.
+
+    A pure function of immutable arguments, so it is memoised (``functools.lru_cache`` is
+    thread-safe). Alteration ids derive from the variant's content, so the same hotspot in the
+    same tumour context is grouped and tiered once per process, whichever patient carries it.
+    """
+    relate = _Relations(context)
     groups: dict[tuple[tuple[str, ...], str], _Group] = {}
     predictive = [
         (view, relate(view)) for view in (kb.views[i] for i in indices) if view.kind == "predictive"
@@ -204,24 +211,25 @@ def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
     excluded_regimens = {
         view.drugs: view.id for view, relation in predictive if relation is Relation.EXCLUDED
     }
+    evidence_of, refs_of = kb.statement_evidence, kb.statement_refs
     for view, relation in predictive:
         if relation is Relation.EXCLUDED:
             continue
-        if view.drugs in excluded_regimens and view.tumour in PAN_CANCER:
+        if excluded_regimens and view.drugs in excluded_regimens and view.tumour in PAN_CANCER:
             continue
-        tier = tier_for(view.level, relation)
-        group = groups.get((view.drugs, view.response or ""))
+        tier, order = tier_and_rank(view.level, relation)
+        group_key = (view.drugs, view.response or "")
+        group = groups.get(group_key)
         if group is None:
-            group = groups[(view.drugs, view.response or "")] = _Group()
-        order = rank(tier)
+            group = groups[group_key] = _Group()
         group.tiers.append(tier)
         group.scored.append((order, view.id, view.index))
         if view.all_of is not None:
             group.notes.append(
                 f"CIViC {view.id}: requires all of {kb.statements[view.index]['profile']}"
             )
-        _add_evidence(group, order, kb.statement_evidence[view.index])
-        for ref in kb.statement_refs[view.index]:
+        _add_evidence(group, order, evidence_of[view.index])
+        for ref in refs_of[view.index]:
             _add_evidence(group, order, ref)
         if view.source == "FDA" and relation is Relation.MATCH and view.response == "sensitive":
             missing = context_missing(list(view.context), context.clinical_context)
@@ -256,11 +264,6 @@ def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
             d in medications or (kb.drugs.get(d) or "\0") in medications for d in drugs
         )
         tier = best(group.tiers)
-        if current:
-            warnings.append(
-                f"{label}: current medication {', '.join(drugs)} - knowledge base evidence of "
-                f"resistance ({tier.label})"
-            )
         findings.append(
             TherapeuticFinding(
                 alteration_id=alteration_id,
@@ -277,12 +280,15 @@ def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
                 current_medication=current,
             )
         )
-    return findings
+    return tuple(findings)
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def _diagnostic(
-    alteration_id: str, indices: list[int], kb: KnowledgeBase, relate: _Relations
-) -> list[DiagnosticFinding]:
+    kb: KnowledgeBase, alteration_id: str, indices: tuple[int, ...], context: PatientContext
+) -> tuple[DiagnosticFinding, ...]:
+    """Diagnostic and prognostic findings (memoised like :func:`_therapeutic`)."""
+    relate = _Relations(context)
     groups: dict[tuple[str, str, str], list[tuple[TierAssignment, int]]] = {}
     for index in indices:
         view = kb.views[index]
@@ -293,7 +299,7 @@ def _diagnostic(
             continue
         statement = kb.statements[index]
         key = (view.kind, statement["disease"], statement["significance"])
-        groups.setdefault(key, []).append((tier_for(view.level, relation), index))
+        groups.setdefault(key, []).append((tier_and_rank(view.level, relation)[0], index))
     findings = []
     for (kind, disease, significance), items in groups.items():
         items.sort(key=lambda item: (rank(item[0]), kb.views[item[1]].id))
@@ -307,7 +313,7 @@ def _diagnostic(
                 evidence=tuple(kb.statement_evidence[i] for _, i in items),
             )
         )
-    return findings
+    return tuple(findings)
 
 
 def _co_occurrence_met(
@@ -331,7 +337,7 @@ class _Relations:
         self._cache: dict[tuple[str | None, tuple[str, ...], tuple[str, ...]], Relation] = {}
 
     def __call__(self, view: StatementView) -> Relation:
-        key = (view.tumour, view.excludes, view.context)
+        key = view.site
         relation = self._cache.get(key)
         if relation is None:
             relation = tumour_relation(
@@ -448,6 +454,71 @@ def _unknown_reason(match: _Match, kb: KnowledgeBase) -> str:
     return f"{NOT_IN_KB}: no evidence for this alteration of {match.gene}"
 
 
+def clear_caches() -> None:
+    """Forget memoised groupings (benchmarks measure cold runs; a new KB object needs none)."""
+    _therapeutic.cache_clear()
+    _diagnostic.cache_clear()
+
+
+@dataclass(slots=True)
+class _Collected:
+    therapeutic: list[tuple[int, TherapeuticFinding]] = field(default_factory=list)
+    diagnostic: list[tuple[int, DiagnosticFinding]] = field(default_factory=list)
+    hereditary: list[HereditaryRiskFinding] = field(default_factory=list)
+    unknown: list[UnknownResult] = field(default_factory=list)
+    alteration_tiers: list[tuple[str, TierAssignment]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _medications(context: PatientContext) -> frozenset[str]:
+    return frozenset(
+        value
+        for med in context.medications
+        for value in (med.name.strip().lower(), med.rxnorm)
+        if value
+    )
+
+
+def _collect(
+    out: _Collected,
+    position: int,
+    *,
+    alteration: Alteration,
+    alteration_id: str,
+    match: _Match,
+    statements: tuple[int, ...],
+    kb: KnowledgeBase,
+    context: PatientContext,
+) -> None:
+    """Add one alteration's findings (or its UnknownResult) to ``out``."""
+    label = alteration.label
+    found = _therapeutic(kb, alteration_id, statements, context, _medications(context))
+    for finding in found:
+        if finding.current_medication:
+            out.warnings.append(
+                f"{label}: current medication {', '.join(d.name for d in finding.drugs)} - "
+                f"knowledge base evidence of resistance ({finding.tier.label})"
+            )
+    out.therapeutic.extend((position, f) for f in found)
+    out.diagnostic.extend(
+        (position, f) for f in _diagnostic(kb, alteration_id, statements, context)
+    )
+    risk = (
+        _hereditary(alteration, alteration_id, match, kb)
+        if isinstance(alteration, Variant)
+        else None
+    )
+    if risk is not None:
+        out.hereditary.append(risk)
+    if not statements and risk is None:
+        out.unknown.append(UnknownResult(alteration_id, label, _unknown_reason(match, kb)))
+        return
+    sensitive = [f.tier for f in found if f.response is Response.SENSITIVE]
+    out.alteration_tiers.append(
+        (alteration_id, best(sensitive) if sensitive else TierAssignment(Tier.III))
+    )
+
+
 def interpret(
     alterations: Sequence[Alteration] | Iterable[Alteration],
     context: PatientContext,
@@ -477,22 +548,10 @@ def interpret(
             f"{len(alterations)} alterations / {len(genotypes)} genotypes: at most "
             f"{MAX_ALTERATIONS} / {MAX_GENOTYPES} per interpretation"
         )
-    medications = frozenset(
-        value
-        for med in context.medications
-        for value in (med.name.strip().lower(), med.rxnorm)
-        if value
-    )
-    warnings: list[str] = []
+    out = _Collected()
     if context.tumour_type is None:
-        warnings.append("no tumour type given: tiers computed in tumour-agnostic mode")
-    therapeutic: list[tuple[int, TherapeuticFinding]] = []
-    diagnostic: list[tuple[int, DiagnosticFinding]] = []
-    hereditary: list[HereditaryRiskFinding] = []
-    unknown: list[UnknownResult] = []
-    alteration_tiers: list[tuple[str, TierAssignment]] = []
+        out.warnings.append("no tumour type given: tiers computed in tumour-agnostic mode")
     seen: set[str] = set()
-    relate = _Relations(context)
     matched: list[tuple[int, Alteration, str, _Match]] = []
     for position, alteration in enumerate(alterations):
         alteration_id = alteration.id
@@ -503,44 +562,28 @@ def interpret(
             match = _variant_match(alteration, kb)
         else:
             match = _biomarker_match(alteration, kb)
-        warnings.extend(match.warnings)
+        out.warnings.extend(match.warnings)
         matched.append((position, alteration, alteration_id, match))
     # CIViC "A AND B" profiles need every part somewhere in the patient's alterations.
     patient_keys = frozenset(k for *_, match in matched for k in match.keys)
     for position, alteration, alteration_id, match in matched:
         own = frozenset(match.keys)
-        statements = [
+        statements = tuple(
             i
             for i in kb.statements_for(match.keys)
             if _co_occurrence_met(kb.views[i].all_of, own, patient_keys)
-        ]
-        label = alteration.label
-        found = _therapeutic(
-            alteration_id,
-            label,
-            statements,
-            context=context,
+        )
+        _collect(
+            out,
+            position,
+            alteration=alteration,
+            alteration_id=alteration_id,
+            match=match,
+            statements=statements,
             kb=kb,
-            medications=medications,
-            relate=relate,
-            warnings=warnings,
+            context=context,
         )
-        therapeutic.extend((position, f) for f in found)
-        diagnostic.extend((position, f) for f in _diagnostic(alteration_id, statements, kb, relate))
-        risk = (
-            _hereditary(alteration, alteration_id, match, kb)
-            if isinstance(alteration, Variant)
-            else None
-        )
-        if risk is not None:
-            hereditary.append(risk)
-        if not statements and risk is None:
-            unknown.append(UnknownResult(alteration_id, label, _unknown_reason(match, kb)))
-            continue
-        sensitive = [f.tier for f in found if f.response is Response.SENSITIVE]
-        alteration_tiers.append(
-            (alteration_id, best(sensitive) if sensitive else TierAssignment(Tier.III))
-        )
+    therapeutic, diagnostic, unknown = out.therapeutic, out.diagnostic, out.unknown
     pgx: list[PharmacogenomicFinding] = []
     for genotype in genotypes:
         result = _pgx(genotype, kb)
@@ -564,10 +607,10 @@ def interpret(
         context=context,
         therapeutic=tuple(f for _, f in therapeutic),
         diagnostic=tuple(f for _, f in diagnostic),
-        hereditary=tuple(hereditary),
+        hereditary=tuple(out.hereditary),
         pharmacogenomic=tuple(pgx),
         unknown=tuple(unknown),
         kb_version=kb.version,
-        warnings=tuple(dict.fromkeys(warnings)),
-        alteration_tiers=tuple(alteration_tiers),
+        warnings=tuple(dict.fromkeys(out.warnings)),
+        alteration_tiers=tuple(out.alteration_tiers),
     )

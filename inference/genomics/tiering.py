@@ -116,6 +116,16 @@ def _tier_for(level: str, relation: Relation) -> TierAssignment:
     return TierAssignment(Tier.III)
 
 
+def tier_and_rank(level: str, relation: Relation) -> tuple[TierAssignment, tuple[int, int]]:
+    """:func:`tier_for` and its :func:`rank` in one memoised lookup (the interpreter's hot path)."""
+    key = (level, relation)
+    found = _TIER_RANK_MEMO.get(key)
+    if found is None:
+        tier = tier_for(level, relation)
+        found = _TIER_RANK_MEMO[key] = (tier, rank(tier))
+    return found
+
+
 def rank(tier: TierAssignment) -> tuple[int, int]:
     """Sort key: the strongest tier first."""
     return (_TIER_RANK[tier.tier], _LEVEL_RANK[tier.level] if tier.level else 9)
@@ -124,6 +134,7 @@ def rank(tier: TierAssignment) -> tuple[int, int]:
 # Pure functions of a handful of values: memoised (a dict write of an equal value is harmless
 # under concurrent use).
 _TIER_MEMO: dict[tuple[str, Relation], TierAssignment] = {}
+_TIER_RANK_MEMO: dict[tuple[str, Relation], tuple[TierAssignment, tuple[int, int]]] = {}
 
 
 def best(tiers: list[TierAssignment]) -> TierAssignment:

@@ -53,6 +53,8 @@ class StatementView:
     level: str
     #: CIViC "A AND B" profiles: the keys of each part; every part must be in the patient.
     all_of: tuple[frozenset[str], ...] | None = None
+    #: (tumour, excludes, context): what the tumour relation depends on, as one hashable key.
+    site: tuple[str | None, tuple[str, ...], tuple[str, ...]] = (None, (), ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,11 @@ class KnowledgeBase:
                 context=tuple(s.get("context", ())),
                 level=s["level"],
                 all_of=tuple(frozenset(part) for part in s["all_of"]) if "all_of" in s else None,
+                site=(
+                    s.get("tumour"),
+                    tuple(s.get("excludes", ())),
+                    tuple(s.get("context", ())),
+                ),
             )
             for i, s in enumerate(self.statements)
         )
