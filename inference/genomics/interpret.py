@@ -203,8 +203,9 @@ def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
     """
     relate = _Relations(context)
     groups: dict[tuple[tuple[str, ...], str], _Group] = {}
+    views = kb.views
     predictive = [
-        (view, relate(view)) for view in (kb.views[i] for i in indices) if view.kind == "predictive"
+        (view, relate(view)) for view in [views[i] for i in indices] if view.kind == "predictive"
     ]
     # A label that excludes the patient's tumour (dabrafenib + trametinib: not colorectal) also
     # overrides pan-cancer statements about the same regimen from other sources.
@@ -568,10 +569,11 @@ def interpret(
     patient_keys = frozenset(k for *_, match in matched for k in match.keys)
     for position, alteration, alteration_id, match in matched:
         own = frozenset(match.keys)
+        views = kb.views
         statements = tuple(
             i
             for i in kb.statements_for(match.keys)
-            if _co_occurrence_met(kb.views[i].all_of, own, patient_keys)
+            if views[i].all_of is None or _co_occurrence_met(views[i].all_of, own, patient_keys)
         )
         _collect(
             out,
