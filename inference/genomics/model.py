@@ -274,7 +274,8 @@ class DiagnosticFinding:
 class HereditaryRiskFinding:
     alteration_id: str
     gene: Gene
-    #: ``pathogenic`` or ``likely pathogenic``.
+    #: ``pathogenic`` or ``likely pathogenic`` (known to the KB), or ``predicted loss of
+    #: function (PVS1); classification to be confirmed`` (ACMG/AMP PVS1 rule alone).
     classification: str
     condition: str
     recommendation: str
