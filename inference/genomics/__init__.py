@@ -1,5 +1,7 @@
 """Genomic interpretation: domain model, knowledge base, tiering and interpretation."""
 
+from inference.genomics.interpret import interpret
+from inference.genomics.kb import KnowledgeBase, load_knowledge_base
 from inference.genomics.model import (
     Alteration,
     Biomarker,
@@ -26,6 +28,7 @@ from inference.genomics.model import (
     Variant,
     Zygosity,
 )
+from inference.genomics.tumour_types import resolve_tumour_type
 
 __all__ = [
     "Alteration",
@@ -40,6 +43,7 @@ __all__ = [
     "Genotype",
     "HereditaryRiskFinding",
     "Interpretation",
+    "KnowledgeBase",
     "Medication",
     "Origin",
     "PatientContext",
@@ -52,4 +56,7 @@ __all__ = [
     "UnknownResult",
     "Variant",
     "Zygosity",
+    "interpret",
+    "load_knowledge_base",
+    "resolve_tumour_type",
 ]

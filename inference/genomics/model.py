@@ -255,6 +255,8 @@ class TherapeuticFinding:
     line_of_therapy: str | None = None
     #: Conditions the approval carries, e.g. "HR+/HER2- advanced breast cancer".
     context_note: str | None = None
+    #: The patient currently takes one of ``drugs`` (from ``PatientContext.medications``).
+    current_medication: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +274,8 @@ class DiagnosticFinding:
 class HereditaryRiskFinding:
     alteration_id: str
     gene: Gene
-    #: ``pathogenic`` or ``likely pathogenic``.
+    #: ``pathogenic`` or ``likely pathogenic`` (known to the KB), or ``predicted loss of
+    #: function (PVS1); classification to be confirmed`` (ACMG/AMP PVS1 rule alone).
     classification: str
     condition: str
     recommendation: str
@@ -311,3 +314,6 @@ class Interpretation:
     unknown: tuple[UnknownResult, ...] = ()
     kb_version: str = ""
     warnings: tuple[str, ...] = ()
+    #: AMP/ASCO/CAP tier of each alteration found in the knowledge base, by alteration id: the
+    #: best tier of its treatment-sensitivity findings, Tier III when it has none.
+    alteration_tiers: tuple[tuple[str, TierAssignment], ...] = ()

@@ -1,0 +1,618 @@
+"""Interpret alterations against the knowledge base: therapies, tiers, hereditary risk, PGx.
+
+``interpret(alterations, context)`` is pure and deterministic (same input, same output, same
+order), thread-safe (the knowledge base is read-only and loaded once) and never guesses: an
+alteration the knowledge base cannot match is returned as an :class:`UnknownResult`.
+
+Matching, in order of preference:
+
+1. genomic key (``GRCh38:7:140753336:A:T``) when the variant has a position, in either build
+   (the KB precomputes both), giving the KB's gene and protein change;
+2. gene + protein change (1- and 3-letter HGVS meet on one key, ``V600E``);
+3. gene + c. HGVS (transcript prefix ignored), mapped to the protein change by the KB;
+4. biomarkers by kind + gene (+ fusion partner); MSI-H; TMB by threshold.
+
+A protein change matches statements about exactly that change, about its codon (CIViC
+``G12``/``H1047X``/``G12/G13`` style) and, for in-frame deletions, about a codon range
+(EGFR exon 19). Gene-level "any mutation" statements are not matched, so KRAS G12D never
+inherits a G12C-only drug.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from inference.errors import InputTooLargeError
+from inference.genomics.hgvs import THREE_TO_ONE, protein_change_key
+from inference.genomics.kb.store import KnowledgeBase, StatementView, load_knowledge_base
+from inference.genomics.model import (
+    Alteration,
+    Biomarker,
+    BiomarkerKind,
+    DiagnosticFinding,
+    Evidence,
+    Gene,
+    Genotype,
+    HereditaryRiskFinding,
+    Interpretation,
+    Medication,
+    Origin,
+    PatientContext,
+    PharmacogenomicFinding,
+    Response,
+    TherapeuticFinding,
+    Tier,
+    TierAssignment,
+    UnknownResult,
+    Variant,
+)
+from inference.genomics.tiering import (
+    PAN_CANCER,
+    Relation,
+    best,
+    context_missing,
+    rank,
+    tier_and_rank,
+    tumour_relation,
+)
+
+NOT_IN_KB: Final = "not in knowledge base"
+#: Upper bounds per call (a whole-exome somatic VCF has ~10^3-10^4 coding variants; callers
+#: stream larger inputs in chunks).
+MAX_ALTERATIONS: Final = 100_000
+MAX_GENOTYPES: Final = 1_000
+#: Memoised (statements, tumour context) groupings kept per process.
+_CACHE_SIZE: Final = 4096
+_SUBSTITUTION = re.compile(r"^([A-Z])(\d+)([A-Z*])$")
+_AA = "|".join(THREE_TO_ONE) + "|[A-Z]"
+_DELETION = re.compile(
+    rf"^(?:[A-Z]{{2}}_\d+(?:\.\d+)?:)?(?:p\.)?\(?(?:{_AA})(\d+)(?:_(?:{_AA})(\d+))?"
+    rf"(?:del|delins[A-Za-z*]+)\)?$"
+)
+_SPLICE = re.compile(r"c\.\*?-?\d+[+-][12](?!\d)")
+_TRANSCRIPT = re.compile(r"^[^:]+:")
+
+
+# ------------------------------------------------------------------ alteration → keys
+
+
+@dataclass(slots=True)
+class _Match:
+    gene: str | None
+    protein: str | None
+    keys: list[str]
+    known_allele: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _strip_p(text: str | None) -> str | None:
+    if not text:
+        return None
+    body = _TRANSCRIPT.sub("", text.strip())
+    return body.removeprefix("p.").strip("()").upper() or None
+
+
+def _variant_match(variant: Variant, kb: KnowledgeBase) -> _Match:
+    gene = variant.gene.symbol.upper() if variant.gene else None
+    protein = variant.protein_change or protein_change_key(variant.hgvs_p)
+    match = _Match(gene, protein, [])
+    if variant.position is not None:
+        allele = kb.genomic_alleles.get(variant.position.key)
+        if allele is not None:
+            kb_gene, kb_protein = allele
+            if gene is not None and gene != kb_gene:
+                match.warnings.append(
+                    f"{variant.label}: position {variant.position.key} is {kb_gene} {kb_protein} "
+                    f"in the knowledge base, not {gene}; matched by position"
+                )
+            gene, protein, match.known_allele = kb_gene, kb_protein, True
+            match.gene, match.protein = gene, protein
+    if gene is None:
+        return match
+    if protein is None and variant.hgvs_c:
+        protein = kb.cdna_alleles.get(f"{gene}:{_TRANSCRIPT.sub('', variant.hgvs_c.strip())}")
+        match.protein = protein
+    if protein is not None:
+        match.keys.append(f"P|{gene}|{protein}")
+        sub = _SUBSTITUTION.match(protein)
+        if sub and sub.group(1) != sub.group(3):
+            match.keys.append(f"C|{gene}|{sub.group(1)}{sub.group(2)}")
+    for text in (variant.protein_change, _strip_p(variant.hgvs_p)):
+        if text:
+            match.keys.append(f"N|{gene}|{text.upper()}")
+    deletion = _DELETION.match(variant.hgvs_p.strip()) if variant.hgvs_p else None
+    if deletion is not None:
+        start = int(deletion.group(1))
+        end = int(deletion.group(2) or start)
+        for matcher in kb.ranges.get(gene, ()):
+            if matcher.start <= start and end <= matcher.end:
+                match.keys.append(matcher.key)
+    return match
+
+
+def _biomarker_match(biomarker: Biomarker, kb: KnowledgeBase) -> _Match:
+    gene = biomarker.gene.symbol.upper() if biomarker.gene else None
+    partner = biomarker.fusion_partner.symbol.upper() if biomarker.fusion_partner else None
+    keys: list[str] = []
+    if biomarker.kind is BiomarkerKind.FUSION and gene:
+        keys.append(f"F|{gene}")
+        if partner:
+            keys.append(f"F|{partner}")
+            first, second = sorted((gene, partner))
+            keys.append(f"F2|{first}|{second}")
+    elif biomarker.kind is BiomarkerKind.AMPLIFICATION and gene:
+        keys.append(f"AMP|{gene}")
+    elif biomarker.kind is BiomarkerKind.DELETION and gene:
+        keys.append(f"DEL|{gene}")
+    elif biomarker.kind is BiomarkerKind.MSI_HIGH:
+        keys.append("MSI")
+    elif biomarker.kind is BiomarkerKind.TMB and biomarker.tmb is not None:
+        keys.extend(key for threshold, key in kb.tmb_thresholds if biomarker.tmb >= threshold)
+    return _Match(gene, None, keys)
+
+
+def _is_loss_of_function(variant: Variant, protein: str | None) -> bool:
+    """Nonsense, frameshift or canonical ±1/2 splice-site variant (ACMG/AMP PVS1 classes)."""
+    if protein is not None and (protein.endswith(("*", "fs"))):
+        return not protein.startswith("M1")
+    return bool(variant.hgvs_c and _SPLICE.search(variant.hgvs_c))
+
+
+# ------------------------------------------------------------------ statements → findings
+
+
+def _disease_name(statement: dict[str, Any], kb: KnowledgeBase) -> str:
+    if statement["source"] == "CIViC":
+        return str(statement["disease"])
+    return kb.tumour_types[statement["tumour"]].name
+
+
+@dataclass(slots=True)
+class _Group:
+    tiers: list[TierAssignment] = field(default_factory=list)
+    scored: list[tuple[tuple[int, int], str, int]] = field(default_factory=list)
+    evidence: dict[tuple[str, str], tuple[tuple[int, int], Evidence]] = field(default_factory=dict)
+    fda_for_tumour: bool = False
+    notes: list[str] = field(default_factory=list)
+    line: str | None = None
+
+
+def _add_evidence(group: _Group, order: tuple[int, int], evidence: Evidence) -> None:
+    key = (evidence.source, evidence.id)
+    if key not in group.evidence or order < group.evidence[key][0]:
+        group.evidence[key] = (order, evidence)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
+    kb: KnowledgeBase,
+    alteration_id: str,
+    indices: tuple[int, ...],
+    context: PatientContext,
+    medications: frozenset[str],
+) -> tuple[TherapeuticFinding, ...]:
+    """Therapeutic findings for one alteration's statements.
+
+    A pure function of immutable arguments, so it is memoised (``functools.lru_cache`` is
+    thread-safe). Alteration ids derive from the variant's content, so the same hotspot in the
+    same tumour context is grouped and tiered once per process, whichever patient carries it.
+    """
+    relate = _Relations(context)
+    groups: dict[tuple[tuple[str, ...], str], _Group] = {}
+    views = kb.views
+    predictive = [
+        (view, relate(view)) for view in [views[i] for i in indices] if view.kind == "predictive"
+    ]
+    # A label that excludes the patient's tumour (dabrafenib + trametinib: not colorectal) also
+    # overrides pan-cancer statements about the same regimen from other sources.
+    excluded_regimens = {
+        view.drugs: view.id for view, relation in predictive if relation is Relation.EXCLUDED
+    }
+    evidence_of, refs_of = kb.statement_evidence, kb.statement_refs
+    for view, relation in predictive:
+        if relation is Relation.EXCLUDED:
+            continue
+        if excluded_regimens and view.drugs in excluded_regimens and view.tumour in PAN_CANCER:
+            continue
+        tier, order = tier_and_rank(view.level, relation)
+        group_key = (view.drugs, view.response or "")
+        group = groups.get(group_key)
+        if group is None:
+            group = groups[group_key] = _Group()
+        group.tiers.append(tier)
+        group.scored.append((order, view.id, view.index))
+        if view.all_of is not None:
+            group.notes.append(
+                f"CIViC {view.id}: requires all of {kb.statements[view.index]['profile']}"
+            )
+        _add_evidence(group, order, evidence_of[view.index])
+        for ref in refs_of[view.index]:
+            _add_evidence(group, order, ref)
+        if view.source == "FDA" and relation is Relation.MATCH and view.response == "sensitive":
+            missing = context_missing(list(view.context), context.clinical_context)
+            if missing:
+                group.notes.append(
+                    f"FDA label requires {'/'.join(view.context)}; "
+                    f"not stated in the patient context: {', '.join(missing)}"
+                )
+            else:
+                group.fda_for_tumour = True
+            group.line = group.line or kb.statements[view.index].get("line")
+    findings = []
+    for (drugs, response), group in groups.items():
+        group.scored.sort()
+        top = kb.statements[group.scored[0][2]]
+        notes = list(dict.fromkeys(group.notes))
+        if drugs in excluded_regimens:
+            notes.append(
+                f"the FDA label ({excluded_regimens[drugs]}) excludes this tumour type for "
+                "this regimen"
+            )
+        if top["source"] != "CIViC":
+            # Curated statements carry their text: the FDA indication or the resistance rule.
+            prefix = (
+                "FDA indication: " if top["level"] == "label" and response == "sensitive" else ""
+            )
+            notes.insert(0, prefix + str(top["disease"]))
+            if top.get("note"):
+                notes.append(str(top["note"]))
+        drug_meds = tuple(Medication(name=d, rxnorm=kb.drugs.get(d)) for d in drugs)
+        current = response == "resistant" and any(
+            d in medications or (kb.drugs.get(d) or "\0") in medications for d in drugs
+        )
+        tier = best(group.tiers)
+        findings.append(
+            TherapeuticFinding(
+                alteration_id=alteration_id,
+                drugs=drug_meds,
+                response=Response(response),
+                tier=tier,
+                evidence=tuple(
+                    ev for _, ev in sorted(group.evidence.values(), key=lambda x: (x[0], x[1].id))
+                ),
+                disease=_disease_name(top, kb),
+                fda_approved_for_tumour=group.fda_for_tumour and response == "sensitive",
+                line_of_therapy=group.line,
+                context_note="; ".join(n for n in notes if n) or None,
+                current_medication=current,
+            )
+        )
+    return tuple(findings)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _diagnostic(
+    kb: KnowledgeBase, alteration_id: str, indices: tuple[int, ...], context: PatientContext
+) -> tuple[DiagnosticFinding, ...]:
+    """Diagnostic and prognostic findings (memoised like :func:`_therapeutic`)."""
+    relate = _Relations(context)
+    groups: dict[tuple[str, str, str], list[tuple[TierAssignment, int]]] = {}
+    for index in indices:
+        view = kb.views[index]
+        if view.kind not in {"diagnostic", "prognostic"}:
+            continue
+        relation = relate(view)
+        if relation is Relation.EXCLUDED:
+            continue
+        statement = kb.statements[index]
+        key = (view.kind, statement["disease"], statement["significance"])
+        groups.setdefault(key, []).append((tier_and_rank(view.level, relation)[0], index))
+    findings = []
+    for (kind, disease, significance), items in groups.items():
+        items.sort(key=lambda item: (rank(item[0]), kb.views[item[1]].id))
+        findings.append(
+            DiagnosticFinding(
+                alteration_id=alteration_id,
+                kind=kind,
+                statement=f"{kb.statements[items[0][1]]['profile']}: {significance}",
+                disease=disease,
+                tier=items[0][0],
+                evidence=tuple(kb.statement_evidence[i] for _, i in items),
+            )
+        )
+    return tuple(findings)
+
+
+def _co_occurrence_met(
+    all_of: tuple[frozenset[str], ...] | None, own: frozenset[str], patient: frozenset[str]
+) -> bool:
+    """True for single-alteration statements; for AND profiles, when every part is present and
+    this alteration is the first part (so the finding is reported once, on that alteration)."""
+    if all_of is None:
+        return True
+    return bool(own & all_of[0]) and all(patient & part for part in all_of)
+
+
+class _Relations:
+    """Tumour relation per (statement tumour, exclusions, required context), cached per call."""
+
+    __slots__ = ("_cache", "_context", "_tumour")
+
+    def __init__(self, context: PatientContext) -> None:
+        self._tumour = context.tumour_type
+        self._context = context.clinical_context
+        self._cache: dict[tuple[str | None, tuple[str, ...], tuple[str, ...]], Relation] = {}
+
+    def __call__(self, view: StatementView) -> Relation:
+        key = view.site
+        relation = self._cache.get(key)
+        if relation is None:
+            relation = tumour_relation(
+                view.tumour, view.excludes, view.context, self._tumour, self._context
+            )
+            self._cache[key] = relation
+        return relation
+
+
+def _hereditary(
+    variant: Variant, alteration_id: str, match: _Match, kb: KnowledgeBase
+) -> HereditaryRiskFinding | None:
+    if variant.origin is not Origin.GERMLINE or match.gene is None:
+        return None
+    table = kb.hereditary
+    recommendation = str(table["recommendation"])
+    for key in match.keys:
+        for known in kb.germline_pathogenic.get(key, ()):
+            return HereditaryRiskFinding(
+                alteration_id=alteration_id,
+                gene=Gene(match.gene),
+                classification=str(known["classification"]),
+                condition=str(known["condition"]),
+                recommendation=recommendation,
+                evidence=(
+                    Evidence(
+                        source="CIViC",
+                        id=str(known["id"]),
+                        url=str(known["url"]),
+                        level="ACMG " + ",".join(known["acmg_codes"])
+                        if known["acmg_codes"]
+                        else None,
+                        version=str(known["version"]),
+                    ),
+                ),
+            )
+    gene = table["genes"].get(match.gene)
+    if gene is None or not gene["lof"] or not _is_loss_of_function(variant, match.protein):
+        return None
+    sources = table["sources"]
+    evidence = []
+    if gene["acmg_sf"]:
+        sf = sources["acmg_sf"]
+        evidence.append(
+            Evidence(source="ACMG", id=sf["id"], url=sf["url"], pmids=tuple(sf["pmids"]))
+        )
+    pvs1 = sources["pvs1"]
+    evidence.append(
+        Evidence(source="ACMG", id=pvs1["id"], url=pvs1["url"], pmids=tuple(pvs1["pmids"]))
+    )
+    return HereditaryRiskFinding(
+        alteration_id=alteration_id,
+        gene=Gene(match.gene),
+        classification="predicted loss of function (PVS1); classification to be confirmed",
+        condition=str(gene["condition"]),
+        recommendation=recommendation,
+        evidence=tuple(evidence),
+    )
+
+
+# ------------------------------------------------------------------ pharmacogenomics
+
+
+def _pgx(genotype: Genotype, kb: KnowledgeBase) -> PharmacogenomicFinding | UnknownResult:
+    gene = genotype.gene.symbol.upper()
+    ident = f"genotype:{gene}:{genotype.diplotype}"
+    label = f"{gene} {genotype.diplotype}"
+    spec = kb.pharmacogenomics.get(gene)
+    if spec is None:
+        return UnknownResult(ident, label, f"{NOT_IN_KB}: pharmacogene {gene}")
+    alleles = [a.strip() for a in genotype.diplotype.split("/")]
+    table = {k.lower(): v for k, v in spec["alleles"].items()}
+    if len(alleles) != 2 or any(a.lower() not in table for a in alleles):
+        return UnknownResult(ident, label, f"{NOT_IN_KB}: {gene} allele(s) in {genotype.diplotype}")
+    values = [table[a.lower()] for a in alleles]
+    score: float | None = None
+    row: dict[str, Any] | None = None
+    if spec["model"] == "activity_score":
+        score = float(sum(values))
+        row = next((r for r in spec["phenotypes"] if r["min"] <= score <= r["max"]), None)
+    else:
+        reduced = sum(1 for v in values if v != "normal")
+        row = next((r for r in spec["phenotypes"] if r["decreased"] == reduced), None)
+    if row is None:
+        return UnknownResult(ident, label, f"{NOT_IN_KB}: no phenotype rule for {label}")
+    source = spec["source"]
+    return PharmacogenomicFinding(
+        gene=Gene(gene),
+        diplotype=genotype.diplotype,
+        phenotype=str(row["phenotype"]),
+        activity_score=score,
+        drugs=tuple(Medication(name=d, rxnorm=kb.drugs.get(d)) for d in spec["drugs"]),
+        recommendation=str(row["recommendation"]),
+        evidence=(
+            Evidence(
+                source=source["id"].split()[0],
+                id=str(source["id"]),
+                url=str(source["url"]),
+                pmids=tuple(source["pmids"]),
+                version=str(source["version"]),
+            ),
+        ),
+    )
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def _unknown_reason(match: _Match, kb: KnowledgeBase) -> str:
+    if match.gene is None:
+        return f"{NOT_IN_KB}: no gene and no known genomic position"
+    if match.gene not in kb.genes:
+        return f"{NOT_IN_KB}: gene {match.gene}"
+    return f"{NOT_IN_KB}: no evidence for this alteration of {match.gene}"
+
+
+def clear_caches() -> None:
+    """Forget memoised groupings (benchmarks measure cold runs; a new KB object needs none)."""
+    _therapeutic.cache_clear()
+    _diagnostic.cache_clear()
+
+
+@dataclass(slots=True)
+class _Collected:
+    therapeutic: list[tuple[int, TherapeuticFinding]] = field(default_factory=list)
+    diagnostic: list[tuple[int, DiagnosticFinding]] = field(default_factory=list)
+    hereditary: list[HereditaryRiskFinding] = field(default_factory=list)
+    unknown: list[UnknownResult] = field(default_factory=list)
+    alteration_tiers: list[tuple[str, TierAssignment]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _medications(context: PatientContext) -> frozenset[str]:
+    return frozenset(
+        value
+        for med in context.medications
+        for value in (med.name.strip().lower(), med.rxnorm)
+        if value
+    )
+
+
+def _collect(
+    out: _Collected,
+    position: int,
+    *,
+    alteration: Alteration,
+    alteration_id: str,
+    match: _Match,
+    statements: tuple[int, ...],
+    kb: KnowledgeBase,
+    context: PatientContext,
+) -> None:
+    """Add one alteration's findings (or its UnknownResult) to ``out``."""
+    label = alteration.label
+    found = _therapeutic(kb, alteration_id, statements, context, _medications(context))
+    for finding in found:
+        if finding.current_medication:
+            out.warnings.append(
+                f"{label}: current medication {', '.join(d.name for d in finding.drugs)} - "
+                f"knowledge base evidence of resistance ({finding.tier.label})"
+            )
+    out.therapeutic.extend((position, f) for f in found)
+    out.diagnostic.extend(
+        (position, f) for f in _diagnostic(kb, alteration_id, statements, context)
+    )
+    risk = (
+        _hereditary(alteration, alteration_id, match, kb)
+        if isinstance(alteration, Variant)
+        else None
+    )
+    if risk is not None:
+        out.hereditary.append(risk)
+    if not statements and risk is None:
+        out.unknown.append(UnknownResult(alteration_id, label, _unknown_reason(match, kb)))
+        return
+    sensitive = [f.tier for f in found if f.response is Response.SENSITIVE]
+    out.alteration_tiers.append(
+        (alteration_id, best(sensitive) if sensitive else TierAssignment(Tier.III))
+    )
+
+
+def interpret(
+    alterations: Sequence[Alteration] | Iterable[Alteration],
+    context: PatientContext,
+    *,
+    genotypes: Sequence[Genotype] = (),
+    kb: KnowledgeBase | None = None,
+) -> Interpretation:
+    """Interpret alterations (and pharmacogene genotypes) for one patient.
+
+    Args:
+        alterations: variants and biomarkers, in report order.
+        context: tumour type, receptor status, current medications.
+        genotypes: pharmacogene diplotypes (DPYD, UGT1A1, TPMT, NUDT15).
+        kb: a knowledge base; default the shipped one, loaded once per process.
+
+    Returns:
+        Findings ordered by tier, then input order; unknown alterations as UnknownResult.
+
+    Raises:
+        InputTooLargeError: more than ``MAX_ALTERATIONS`` alterations or ``MAX_GENOTYPES``
+            genotypes.
+    """
+    kb = kb or load_knowledge_base()
+    alterations = tuple(alterations)
+    if len(alterations) > MAX_ALTERATIONS or len(genotypes) > MAX_GENOTYPES:
+        raise InputTooLargeError(
+            f"{len(alterations)} alterations / {len(genotypes)} genotypes: at most "
+            f"{MAX_ALTERATIONS} / {MAX_GENOTYPES} per interpretation"
+        )
+    out = _Collected()
+    if context.tumour_type is None:
+        out.warnings.append("no tumour type given: tiers computed in tumour-agnostic mode")
+    seen: set[str] = set()
+    matched: list[tuple[int, Alteration, str, _Match]] = []
+    for position, alteration in enumerate(alterations):
+        alteration_id = alteration.id
+        if alteration_id in seen:
+            continue
+        seen.add(alteration_id)
+        if isinstance(alteration, Variant):
+            match = _variant_match(alteration, kb)
+        else:
+            match = _biomarker_match(alteration, kb)
+        out.warnings.extend(match.warnings)
+        matched.append((position, alteration, alteration_id, match))
+    # CIViC "A AND B" profiles need every part somewhere in the patient's alterations.
+    patient_keys = frozenset(k for *_, match in matched for k in match.keys)
+    for position, alteration, alteration_id, match in matched:
+        own = frozenset(match.keys)
+        views = kb.views
+        statements = tuple(
+            i
+            for i in kb.statements_for(match.keys)
+            if views[i].all_of is None or _co_occurrence_met(views[i].all_of, own, patient_keys)
+        )
+        _collect(
+            out,
+            position,
+            alteration=alteration,
+            alteration_id=alteration_id,
+            match=match,
+            statements=statements,
+            kb=kb,
+            context=context,
+        )
+    therapeutic, diagnostic, unknown = out.therapeutic, out.diagnostic, out.unknown
+    pgx: list[PharmacogenomicFinding] = []
+    for genotype in genotypes:
+        result = _pgx(genotype, kb)
+        if isinstance(result, UnknownResult):
+            unknown.append(result)
+        else:
+            pgx.append(result)
+    therapeutic.sort(
+        key=lambda item: (
+            rank(item[1].tier),
+            item[1].response != Response.SENSITIVE,
+            not item[1].fda_approved_for_tumour,
+            item[0],
+            tuple(d.name for d in item[1].drugs),
+        )
+    )
+    diagnostic.sort(key=lambda item: (rank(item[1].tier), item[0], item[1].kind, item[1].disease))
+    return Interpretation(
+        alterations=alterations,
+        genotypes=tuple(genotypes),
+        context=context,
+        therapeutic=tuple(f for _, f in therapeutic),
+        diagnostic=tuple(f for _, f in diagnostic),
+        hereditary=tuple(out.hereditary),
+        pharmacogenomic=tuple(pgx),
+        unknown=tuple(unknown),
+        kb_version=kb.version,
+        warnings=tuple(dict.fromkeys(out.warnings)),
+        alteration_tiers=tuple(out.alteration_tiers),
+    )

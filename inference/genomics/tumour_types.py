@@ -1,0 +1,133 @@
+"""Tumour types from the curated table: resolve what a clinician or an EHR sends.
+
+Accepted forms (matching is case-insensitive):
+
+- an OncoTree code from the table: ``COAD``, ``LUAD``, ``BRCA``;
+- a coded ``system|code``: SNOMED CT (``http://snomed.info/sct|254637007`` or ``snomed|…``),
+  ICD-10-CM (``http://hl7.org/fhir/sid/icd-10-cm|C18.7``, matched by category prefix), ICD-O-3
+  (``icd-o-3|8720/3``), Disease Ontology (``doid|DOID:3908``), OncoTree (``oncotree|COAD``);
+- a plain name or synonym: ``colorectal cancer``, ``lung adenocarcinoma``.
+
+Anything else raises :class:`inference.errors.UnknownTumourTypeError` listing close matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from inference.errors import UnknownTumourTypeError
+from inference.genomics.kb.store import KnowledgeBase, load_knowledge_base
+from inference.genomics.model import TumourType
+
+_SYSTEMS: Final = {
+    "http://snomed.info/sct": "snomed",
+    "snomed": "snomed",
+    "snomedct": "snomed",
+    "sct": "snomed",
+    "http://hl7.org/fhir/sid/icd-10-cm": "icd10cm",
+    "icd-10-cm": "icd10cm",
+    "icd10cm": "icd10cm",
+    "icd10": "icd10cm",
+    "http://terminology.hl7.org/codesystem/icd-o-3": "icdo3",
+    "urn:oid:2.16.840.1.113883.6.43.1": "icdo3",
+    "icd-o-3": "icdo3",
+    "icdo3": "icdo3",
+    "http://purl.obolibrary.org/obo/doid.owl": "doid",
+    "https://disease-ontology.org": "doid",
+    "http://disease-ontology.org": "doid",
+    "doid": "doid",
+    "http://oncotree.mskcc.org": "oncotree",
+    "https://oncotree.mskcc.org": "oncotree",
+    "oncotree": "oncotree",
+}
+_MAX_TEXT: Final = 200
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip().lower())
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    by_code: dict[str, str]
+    by_name: dict[str, str]
+    by_system: dict[tuple[str, str], str]
+    choices: dict[str, str]
+
+
+@functools.lru_cache(maxsize=8)
+def _index(kb: KnowledgeBase) -> _Index:
+    by_code: dict[str, str] = {}
+    by_name: dict[str, str] = {}
+    by_system: dict[tuple[str, str], str] = {}
+    choices: dict[str, str] = {}
+    for code, entry in sorted(kb.tumour_types.items()):
+        by_code[code.lower()] = code
+        by_system[("oncotree", code.lower())] = code
+        for name in (entry.name, *entry.synonyms):
+            by_name.setdefault(_norm(name), code)
+            choices.setdefault(_norm(name), code)
+        choices.setdefault(code.lower(), code)
+        for system, codes in (
+            ("snomed", entry.snomed),
+            ("icd10cm", entry.icd10cm),
+            ("icdo3", entry.icdo3),
+            ("doid", entry.doid),
+        ):
+            for value in codes:
+                by_system[(system, value.lower())] = code
+    return _Index(by_code, by_name, by_system, choices)
+
+
+def tumour_type_for_code(code: str, kb: KnowledgeBase | None = None) -> TumourType:
+    """The :class:`TumourType` of a table code (``COAD``), with its lineage."""
+    kb = kb or load_knowledge_base()
+    entry = kb.tumour_types[code]
+    return TumourType(code=entry.code, name=entry.name, lineage=entry.lineage)
+
+
+def _by_system(index: _Index, system: str, value: str) -> str | None:
+    value = value.strip().lower()
+    if system == "doid":
+        value = value.removeprefix("doid:")
+    found = index.by_system.get((system, value))
+    if found is None and system in {"icd10cm", "icdo3"}:
+        # ICD codes are hierarchical: C18.7 (sigmoid colon) falls under category C18.
+        candidate = value
+        while found is None and len(candidate) > 3:
+            candidate = candidate[:-1].rstrip(".")
+            found = index.by_system.get((system, candidate))
+    return found
+
+
+def resolve_tumour_type(text: str, kb: KnowledgeBase | None = None) -> TumourType:
+    """Resolve an OncoTree code, a ``system|code`` or a plain name to a :class:`TumourType`.
+
+    Raises:
+        UnknownTumourTypeError: not in the curated table (the error lists close matches).
+    """
+    kb = kb or load_knowledge_base()
+    index = _index(kb)
+    raw = (text or "")[:_MAX_TEXT]
+    code: str | None = None
+    if "|" in raw:
+        system_text, _, value = raw.rpartition("|")
+        system = _SYSTEMS.get(system_text.strip().lower())
+        if system is not None:
+            code = _by_system(index, system, value)
+    else:
+        code = index.by_code.get(raw.strip().lower()) or index.by_name.get(_norm(raw))
+    if code is None:
+        close = difflib.get_close_matches(_norm(raw), list(index.choices), n=5, cutoff=0.6)
+        seen: list[str] = []
+        for choice in close:
+            found = index.choices[choice]
+            label = f"{found} ({kb.tumour_types[found].name})"
+            if label not in seen:
+                seen.append(label)
+        raise UnknownTumourTypeError(raw, tuple(seen))
+    return tumour_type_for_code(code, kb)

@@ -1,0 +1,266 @@
+"""interpret(): PCGR example variants, drug safety, resistance, biomarkers, unknowns, determinism.
+
+The genomic positions are those of the PCGR example tumour VCFs (sigven/pcgr, MIT; TCGA calls),
+written here as constants: T001-COAD carries BRAF V600E, T001-BRCA PIK3CA H1047R.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from inference.errors import InputTooLargeError
+from inference.genomics import (
+    BiomarkerKind,
+    Interpretation,
+    Response,
+    TherapeuticFinding,
+    Tier,
+    interpret,
+)
+from inference.genomics.interpret import MAX_ALTERATIONS
+from inference.genomics.model import EvidenceLevel, TierAssignment
+from tests.inference.genomics.factories import biomarker, context, variant
+
+BRAF_V600E_37 = {"build": "GRCh37", "chrom": "7", "pos": 140453136, "ref": "A", "alt": "T"}
+BRAF_V600E_38 = {"build": "GRCh38", "chrom": "7", "pos": 140753336, "ref": "A", "alt": "T"}
+PIK3CA_H1047R_37 = {"build": "GRCh37", "chrom": "3", "pos": 178952085, "ref": "A", "alt": "G"}
+PIK3CA_H1047R_38 = {"build": "GRCh38", "chrom": "3", "pos": 179234297, "ref": "A", "alt": "G"}
+KRAS_G12D_37 = {"build": "GRCh37", "chrom": "12", "pos": 25398284, "ref": "C", "alt": "T"}
+KRAS_G12D_38 = {"build": "GRCh38", "chrom": "12", "pos": 25245350, "ref": "C", "alt": "T"}
+TIER_IA = TierAssignment(Tier.I, EvidenceLevel.A)
+G12C_DRUGS = {"sotorasib", "adagrasib"}
+
+
+def _regimens(
+    result: Interpretation, response: Response = Response.SENSITIVE
+) -> dict[tuple[str, ...], TherapeuticFinding]:
+    return {tuple(d.name for d in f.drugs): f for f in result.therapeutic if f.response is response}
+
+
+def _drugs(result: Interpretation) -> set[str]:
+    return {d.name for f in result.therapeutic for d in f.drugs}
+
+
+def _without_ids(result: Interpretation) -> list[TherapeuticFinding]:
+    return [dataclasses.replace(f, alteration_id="") for f in result.therapeutic]
+
+
+@pytest.mark.parametrize("position", [BRAF_V600E_37, BRAF_V600E_38])
+def test_braf_v600e_colon_is_tier_one_with_encorafenib_cetuximab(position: dict) -> None:
+    result = interpret([variant(**position)], context("COAD"))
+    finding = _regimens(result)[("cetuximab", "encorafenib")]
+    assert finding.tier == TIER_IA
+    assert finding.fda_approved_for_tumour
+    assert finding.line_of_therapy == "after prior therapy"
+    assert finding.context_note is not None
+    assert finding.context_note.startswith("FDA indication: adults with metastatic colorectal")
+    assert {e.id for e in finding.evidence} >= {"FDA-BRAFTOVI-CRC", "EID9851"}
+    # RxNorm ingredient codes where checked (HL7 genomics IG examples); none guessed.
+    assert {d.name: d.rxnorm for d in finding.drugs} == {
+        "cetuximab": "318341",
+        "encorafenib": "2049106",
+    }
+    assert result.alteration_tiers[0][1] == TIER_IA
+    assert not result.unknown
+
+
+def test_braf_v600e_same_findings_in_both_builds() -> None:
+    grch37 = interpret([variant(**BRAF_V600E_37)], context("COAD"))
+    grch38 = interpret([variant(**BRAF_V600E_38)], context("COAD"))
+    assert grch37.therapeutic  # not two empty lists
+    assert _without_ids(grch37) == _without_ids(grch38)
+    by_protein = interpret([variant("BRAF", hgvs_p="p.Val600Glu")], context("COAD"))
+    assert _without_ids(by_protein) == _without_ids(grch38)
+
+
+@pytest.mark.parametrize("position", [PIK3CA_H1047R_37, PIK3CA_H1047R_38])
+def test_pik3ca_h1047r_hr_positive_her2_negative_breast(position: dict) -> None:
+    result = interpret([variant(**position)], context("BRCA", tags=("HR+", "HER2-")))
+    regimens = _regimens(result)
+    for regimen in [
+        ("alpelisib", "fulvestrant"),
+        ("capivasertib", "fulvestrant"),
+        ("fulvestrant", "inavolisib", "palbociclib"),
+    ]:
+        assert regimens[regimen].tier == TIER_IA, regimen
+        assert regimens[regimen].fda_approved_for_tumour, regimen
+
+
+def test_pik3ca_same_findings_in_both_builds() -> None:
+    ctx = context("BRCA", tags=("HR+", "HER2-"))
+    grch37 = interpret([variant(**PIK3CA_H1047R_37)], ctx)
+    grch38 = interpret([variant(**PIK3CA_H1047R_38)], ctx)
+    assert grch37.therapeutic
+    assert _without_ids(grch37) == _without_ids(grch38)
+
+
+def test_pik3ca_receptor_status_gates_the_approval() -> None:
+    unknown_status = interpret([variant(**PIK3CA_H1047R_38)], context("BRCA"))
+    finding = _regimens(unknown_status)[("alpelisib", "fulvestrant")]
+    assert not finding.fda_approved_for_tumour
+    assert finding.context_note is not None
+    assert "HR+" in finding.context_note
+    her2_positive = interpret([variant(**PIK3CA_H1047R_38)], context("BRCA", tags=("HER2+",)))
+    assert _regimens(her2_positive)[("alpelisib", "fulvestrant")].tier != TIER_IA
+
+
+@pytest.mark.parametrize("tumour", ["LUAD", "COAD", "PAAD", None])
+@pytest.mark.parametrize(
+    "kras",
+    [
+        {"gene": "KRAS", "hgvs_p": "p.Gly12Asp"},
+        {"gene": "KRAS", "protein": "G12D"},
+        {"gene": "KRAS", "hgvs_c": "NM_004985.4:c.35G>A"},
+        KRAS_G12D_37,
+        KRAS_G12D_38,
+    ],
+)
+def test_kras_g12d_never_gets_a_g12c_inhibitor(tumour: str | None, kras: dict) -> None:
+    result = interpret([variant(**kras)], context(tumour))
+    assert not result.unknown, "G12D must be recognised, else this test proves nothing"
+    assert not (_drugs(result) & G12C_DRUGS)
+
+
+def test_kras_g12c_nsclc_gets_sotorasib_and_adagrasib() -> None:
+    result = interpret([variant("KRAS", hgvs_p="p.Gly12Cys")], context("LUAD"))
+    regimens = _regimens(result)
+    assert regimens[("sotorasib",)].tier == TIER_IA
+    assert regimens[("adagrasib",)].tier == TIER_IA
+    assert regimens[("sotorasib",)].drugs[0].rxnorm is None  # not verified, so not coded
+
+
+def test_kras_g12d_colorectal_is_resistant_to_anti_egfr_by_label() -> None:
+    result = interpret([variant("KRAS", protein="G12D")], context("COAD"))
+    resistant = _regimens(result, Response.RESISTANT)
+    assert resistant[("cetuximab",)].tier == TIER_IA
+    assert "RES-RAS-CRC-ANTI-EGFR" in {e.id for e in resistant[("panitumumab",)].evidence}
+
+
+def test_t790m_resistance_flags_current_first_generation_tki() -> None:
+    result = interpret(
+        [variant("EGFR", hgvs_p="p.Thr790Met")], context("NSCLC", medications=("Erlotinib",))
+    )
+    resistant = _regimens(result, Response.RESISTANT)
+    assert resistant[("erlotinib",)].current_medication
+    assert not resistant[("gefitinib",)].current_medication
+    assert any("erlotinib" in w and "resistance" in w for w in result.warnings)
+    assert _regimens(result)[("osimertinib",)].tier == TIER_IA
+
+
+def test_egfr_exon19_deletion_matches_by_codon_range() -> None:
+    result = interpret([variant("EGFR", hgvs_p="p.Glu746_Ala750del")], context("LUAD"))
+    assert _regimens(result)[("osimertinib",)].tier == TIER_IA
+    outside = interpret([variant("EGFR", hgvs_p="p.Glu709_Thr710del")], context("LUAD"))
+    assert ("osimertinib",) not in _regimens(outside)
+
+
+def test_tumour_agnostic_approvals() -> None:
+    ntrk = biomarker(BiomarkerKind.FUSION, "NTRK1", partner="TPM3")
+    assert _regimens(interpret([ntrk], context("COAD")))[("larotrectinib",)].tier == TIER_IA
+    # Larotrectinib is approved for solid tumours only: in leukaemia it is other-site evidence.
+    in_aml = _regimens(interpret([ntrk], context("AML")))[("larotrectinib",)]
+    assert in_aml.tier == TierAssignment(Tier.II, EvidenceLevel.C)
+    high = interpret([biomarker(BiomarkerKind.TMB, tmb=12.0)], context("LUAD"))
+    assert _regimens(high)[("pembrolizumab",)].tier == TIER_IA
+    low = interpret([biomarker(BiomarkerKind.TMB, tmb=5.0)], context("LUAD"))
+    assert not low.therapeutic
+    assert low.unknown
+    msi = interpret([biomarker(BiomarkerKind.MSI_HIGH)], context("UCEC"))
+    assert _regimens(msi)[("pembrolizumab",)].tier == TIER_IA
+
+
+def test_dabrafenib_trametinib_label_excludes_colorectal() -> None:
+    braf = variant("BRAF", protein="V600E")
+    thyroid = _regimens(interpret([braf], context("THPA")))[("dabrafenib", "trametinib")]
+    assert "FDA-TAFINLAR-MEKINIST-SOLID" in {e.id for e in thyroid.evidence}
+    assert thyroid.tier == TIER_IA
+    colon = _regimens(interpret([braf], context("COAD")))[("dabrafenib", "trametinib")]
+    assert "FDA-TAFINLAR-MEKINIST-SOLID" not in {e.id for e in colon.evidence}
+    assert not colon.fda_approved_for_tumour
+    assert colon.context_note is not None
+    assert "excludes this tumour type" in colon.context_note
+
+
+def test_erbb2_amplification_breast_trastuzumab() -> None:
+    result = interpret([biomarker(BiomarkerKind.AMPLIFICATION, "ERBB2")], context("BRCA"))
+    assert _regimens(result)[("trastuzumab",)].tier == TIER_IA
+
+
+def test_unknown_gene_and_variant_are_reported_not_guessed() -> None:
+    result = interpret(
+        [
+            variant("NOTAGENE1", hgvs_p="p.Gly12Asp"),
+            variant("KRAS", hgvs_p="p.Leu19Phe"),
+            variant(build="GRCh38", chrom="1", pos=12345, ref="A", alt="C"),
+        ],
+        context("COAD"),
+    )
+    assert not result.therapeutic
+    assert [u.reason.split(":")[0] for u in result.unknown] == ["not in knowledge base"] * 3
+    assert "gene NOTAGENE1" in result.unknown[0].reason
+
+
+def test_no_tumour_type_uses_tumour_agnostic_mode() -> None:
+    result = interpret([variant("BRAF", protein="V600E")], context(None))
+    assert any("tumour-agnostic" in w for w in result.warnings)
+    # Only the pan-cancer approval can reach Tier I without a tumour type.
+    tier_one = [f for f in result.therapeutic if f.tier.tier is Tier.I]
+    assert tier_one
+    assert all(tuple(d.name for d in f.drugs) == ("dabrafenib", "trametinib") for f in tier_one)
+
+
+def _panel() -> list:
+    return [
+        variant(**BRAF_V600E_38),
+        variant("KRAS", protein="G12D"),
+        variant("TP53", hgvs_p="p.Arg273His"),
+        variant("EGFR", hgvs_p="p.Leu858Arg"),
+        biomarker(BiomarkerKind.FUSION, "ALK", partner="EML4"),
+        variant("NOTAGENE1", protein="A1T"),
+    ]
+
+
+def test_deterministic_and_thread_safe() -> None:
+    ctx = context("LUAD", medications=("gefitinib",))
+    first = interpret(_panel(), ctx)
+    assert first.therapeutic
+    assert first.unknown
+    assert interpret(_panel(), ctx) == first
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: interpret(_panel(), ctx), range(32)))
+    assert all(r == first for r in results)
+
+
+def test_findings_sorted_by_tier() -> None:
+    result = interpret(_panel(), context("LUAD"))
+    ranks = [
+        (f.tier.tier.value, f.tier.level.value if f.tier.level else "Z") for f in result.therapeutic
+    ]
+    order = {"I": 0, "II": 1, "III": 2, "IV": 3}
+    assert [order[t] for t, _ in ranks] == sorted(order[t] for t, _ in ranks)
+
+
+def test_civic_and_profile_needs_every_part() -> None:
+    """ABL1 T315I with BCR::ABL1: CIViC's "BCR::ABL1 AND T315I" resistance to imatinib."""
+    fusion = biomarker(BiomarkerKind.FUSION, "ABL1", partner="BCR")
+    t315i = variant("ABL1", protein="T315I")
+    both = interpret([fusion, t315i], context("CML"))
+    resistant = _regimens(both, Response.RESISTANT)[("imatinib",)]
+    assert resistant.tier.tier is Tier.I
+    assert resistant.alteration_id == fusion.id
+    assert resistant.context_note is not None
+    assert "BCR::ABL1 AND ABL1 T315I" in resistant.context_note
+    assert "EID234" in {e.id for e in resistant.evidence}
+    fusion_only = interpret([fusion], context("CML"))
+    alone = _regimens(fusion_only, Response.RESISTANT).get(("imatinib",))
+    assert alone is None or "EID234" not in {e.id for e in alone.evidence}
+    assert _regimens(fusion_only)[("imatinib",)].tier.tier is Tier.I
+
+
+def test_input_limits() -> None:
+    many = [variant("TP53", protein="R273H")] * (MAX_ALTERATIONS + 1)
+    with pytest.raises(InputTooLargeError, match="at most"):
+        interpret(many, context("COAD"))
