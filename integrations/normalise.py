@@ -30,7 +30,11 @@ _GENE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?:@)?$")
 _ORF = re.compile(r"(?<=\d)ORF(?=\d)")
 _ALLELE = re.compile(r"^[ACGTN]+$")
 _HGNC_ID = re.compile(r"^(?:HGNC:)?(\d{1,6})$", re.IGNORECASE)
-_ACCESSION = re.compile(r"^(?P<acc>[A-Za-z]{2,4}_?\d+(?:\.\d+)?)(?:\((?P<gene>[^)]+)\))?:(?P<expr>.+)$")
+# RefSeq (NM_, NP_, NC_, NG_, XM_ …), Ensembl (ENST, ENSP, ENSG) and LRG accessions.
+_ACCESSION = re.compile(
+    r"^(?P<acc>(?:[A-Z]{2}_\d+|ENS[TPG]\d+|LRG_\d+(?:[tp]\d+)?)(?:\.\d+)?)"
+    r"(?:\((?P<gene>[^)]+)\))?:(?P<expr>.+)$"
+)
 
 # GRCh37 / GRCh38 RefSeq accessions of the primary assembly chromosomes (NCBI assembly reports
 # GCF_000001405.25 and GCF_000001405.26): the version number tells the build.
@@ -59,8 +63,10 @@ REFSEQ_CHROMOSOMES: Final[dict[str, tuple[GenomeBuild, str]]] = {
 # RefSeq GCF_000001405.13-.25 (p13 = .25), GRCh38 is GCF_000001405.26 onwards.
 _BUILD_WORDS: Final = (
     (re.compile(r"grch38|hg38|hs38|\bb38\b|gcf_000001405\.(?:2[6-9]|[3-9]\d)"), GenomeBuild.GRCH38),
-    (re.compile(r"grch37|hg19|hs37|\bb37\b|g1k_v37|gcf_000001405\.(?:1[3-9]|2[0-5])\b"),
-     GenomeBuild.GRCH37),
+    (
+        re.compile(r"grch37|hg19|hs37|\bb37\b|g1k_v37|gcf_000001405\.(?:1[3-9]|2[0-5])\b"),
+        GenomeBuild.GRCH37,
+    ),
 )
 
 

@@ -1,8 +1,9 @@
-"""FHIR Genomics Reporting Observations (STU3, and the STU1/STU2 shapes EHRs still send) to domain types.
+"""FHIR Genomics Reporting Observations (STU3, and older STU1/STU2 shapes) to domain types.
 
-Input is parsed JSON: a Bundle, a single resource, or a list of either. Every Observation is first
-validated as an R4 Observation (``integrations.fhir.resources``); one that fails becomes a problem at
-``Observation/<id>`` and the others are still read. Then, by ``Observation.code`` (LOINC):
+Input is parsed JSON: a Bundle, a single resource, or a list of either. Every Observation is
+first validated as an R4 Observation (``integrations.fhir.resources``); one that fails becomes a
+problem at ``Observation/<id>`` and the others are still read. Then, by ``Observation.code``
+(LOINC):
 
 ======================  ==========================================================================
 ``69548-6`` Variant     :class:`Variant` (or a fusion / copy-number :class:`Biomarker`, below)
@@ -18,11 +19,12 @@ A variant whose value is Absent / No call / Indeterminate (LOINC LL1971-2) is no
 
 Variant components (Genomics Reporting STU3 ``variant`` profile; reference note §1.4):
 ``48018-6`` gene (HGNC id as code, symbol as display), ``48004-6`` c.HGVS, ``48005-3`` p.HGVS,
-``81290-9`` g.HGVS, ``51958-7`` transcript, ``48002-0`` genomic source class, ``81258-6`` allele
-fraction, ``82121-5`` depth, ``53034-5`` allelic state, ``48000-4`` chromosome, ``62374-4`` assembly,
-``48013-7`` genomic RefSeq (``NC_`` accession, whose version implies the build), ``92822-6``
-coordinate system with ``81254-5`` exact start-end, ``69547-8`` ref and ``69551-0`` alt alleles,
-``48019-4`` DNA change type (copy-number gain/loss, gene fusion), ``82155-3`` copy number.
+``81290-9`` g.HGVS, ``51958-7`` transcript, ``48002-0`` genomic source class, ``81258-6``
+allele fraction, ``82121-5`` depth, ``53034-5`` allelic state, ``48000-4`` chromosome,
+``62374-4`` assembly, ``48013-7`` genomic RefSeq (``NC_`` accession, whose version implies the
+build), ``92822-6`` coordinate system with ``81254-5`` exact start-end, ``69547-8`` ref and
+``69551-0`` alt alleles, ``48019-4`` DNA change type (copy-number gain/loss, gene fusion),
+``82155-3`` copy number.
 
 Positions are converted to VCF's 1-based ``pos``: 0-based interval counting (``LA30100-4``) gives
 ``low + 1``; 1-based counting (``LA30102-0``) gives ``low``. Without a coordinate-system component
@@ -283,33 +285,10 @@ class _Mapper:
         for component in components.all(CHANGE_TYPE):
             concept = component.get("valueCodeableConcept")
             change_type |= _codes(concept) | {t.lower() for t in _texts(concept)}
-        if change_type & _SO_FUSION or any("fusion" in t for t in change_type):
-            if not genes:
-                self.sink.add(location, "gene fusion without a gene-studied component")
-                return None
-            return Biomarker(
-                kind=BiomarkerKind.FUSION,
-                gene=genes[-1],
-                fusion_partner=genes[0] if len(genes) >= 2 else None,
-                origin=origin if origin is not Origin.UNKNOWN else Origin.SOMATIC,
-                source_ref=location,
-            )
-        if change_type & (_SO_GAIN | _SO_LOSS):
-            if not genes:
-                self.sink.add(location, "copy-number change without a gene-studied component")
-                return None
-            copies = components.first(COPY_NUMBER)
-            quantity = _quantity(copies) if copies else None
-            return Biomarker(
-                kind=BiomarkerKind.AMPLIFICATION
-                if change_type & _SO_GAIN
-                else BiomarkerKind.DELETION,
-                gene=genes[0],
-                copy_number=quantity[0] if quantity else None,
-                origin=origin if origin is not Origin.UNKNOWN else Origin.SOMATIC,
-                source_ref=location,
-            )
-
+        if change_type & (_SO_FUSION | _SO_GAIN | _SO_LOSS) or any(
+            "fusion" in t for t in change_type
+        ):
+            return self.gene_level(components, genes, change_type, origin, location)
         gene_ = genes[0] if genes else None
         transcript = components.string(TRANSCRIPT)
         hgvs_c = hgvs_p = None
@@ -338,13 +317,51 @@ class _Mapper:
             hgvs_g=hgvs_g,
             transcript=transcript,
             protein_change=protein_change_key(hgvs_p),
-            position=position or None,
+            position=position if isinstance(position, GenomicPosition) else None,
             origin=origin,
             zygosity=zygosity or Zygosity.UNKNOWN,
             allele_frequency=fraction,
             depth=depth,
             source_ref=location,
         )
+
+    def gene_level(
+        self,
+        components: _Components,
+        genes: list[Gene],
+        change_type: set[str],
+        origin: Origin,
+        location: str,
+    ) -> Biomarker | None:
+        """A fusion or copy-number change stated on a Variant Observation (48019-4)."""
+        if change_type & _SO_FUSION or any("fusion" in t for t in change_type):
+            if not genes:
+                self.sink.add(location, "gene fusion without a gene-studied component")
+                return None
+            return Biomarker(
+                kind=BiomarkerKind.FUSION,
+                gene=genes[-1],
+                fusion_partner=genes[0] if len(genes) >= 2 else None,
+                origin=origin if origin is not Origin.UNKNOWN else Origin.SOMATIC,
+                source_ref=location,
+            )
+        if change_type & (_SO_GAIN | _SO_LOSS):
+            if not genes:
+                self.sink.add(location, "copy-number change without a gene-studied component")
+                return None
+            copies = components.first(COPY_NUMBER)
+            quantity = _quantity(copies) if copies else None
+            return Biomarker(
+                kind=BiomarkerKind.AMPLIFICATION
+                if change_type & _SO_GAIN
+                else BiomarkerKind.DELETION,
+                gene=genes[0],
+                copy_number=quantity[0] if quantity else None,
+                origin=origin if origin is not Origin.UNKNOWN else Origin.SOMATIC,
+                source_ref=location,
+            )
+
+        return None  # pragma: no cover - the caller checked the change type
 
     def gene(self, component: Json) -> Gene | None:
         concept = component.get("valueCodeableConcept")
@@ -373,7 +390,7 @@ class _Mapper:
         for code in _codes(concept):
             if code in _SOURCE_CLASS:
                 return _SOURCE_CLASS[code]
-        for text in _texts(concept) + [str(component.get("valueString") or "")]:
+        for text in [*_texts(concept), str(component.get("valueString") or "")]:
             lowered = text.lower()
             if "somatic" in lowered:
                 return Origin.SOMATIC
@@ -405,7 +422,7 @@ class _Mapper:
 
     def position(
         self, components: _Components, hgvs_g: str | None, location: str
-    ) -> GenomicPosition | None | bool:
+    ) -> GenomicPosition | bool | None:
         """The VCF-style position, ``None`` when not given, ``False`` after a conflict."""
         build = None
         chrom = None
@@ -434,7 +451,9 @@ class _Mapper:
         if chromosome_component is not None:
             stated = _chromosome(chromosome_component)
             if stated is not None and chrom is not None and stated != chrom:
-                self.sink.add(location, f"chromosome {stated} contradicts RefSeq chromosome {chrom}")
+                self.sink.add(
+                    location, f"chromosome {stated} contradicts RefSeq chromosome {chrom}"
+                )
                 return False
             chrom = chrom or stated
         build = build or self.build
@@ -494,7 +513,7 @@ class _Mapper:
     def msi(self, resource: Json, location: str) -> Biomarker | None:
         concept = resource.get("valueCodeableConcept")
         codes = _codes(concept)
-        texts = " ".join(_texts(concept) + [str(resource.get("valueString") or "")]).lower()
+        texts = " ".join([*_texts(concept), str(resource.get("valueString") or "")]).lower()
         if _MSI_HIGH in codes or "msi-h" in texts or "high" in texts:
             return Biomarker(kind=BiomarkerKind.MSI_HIGH, source_ref=location)
         if codes & _MSI_NEGATIVE or "stable" in texts or "msi-l" in texts or "low" in texts:

@@ -52,42 +52,43 @@ class BuildEvidence:
     source: str
 
 
+def _contig_evidence(mapping: Any) -> tuple[BuildEvidence | None, BuildEvidence | None]:
+    chrom = normalise_chrom(str(mapping.get("ID", "")))
+    strong = None
+    try:
+        length = int(mapping.get("length", -1))
+    except ValueError:
+        length = -1
+    if chrom is not None:
+        for build, lengths in _LENGTHS.items():
+            if lengths.get(chrom) == length:
+                strong = BuildEvidence(build, f"##contig {mapping.get('ID')} length")
+    assembly = parse_build(str(mapping.get("assembly", "")))
+    weak = BuildEvidence(assembly, "##contig assembly") if assembly is not None else None
+    return strong, weak
+
+
+def _named_build(key: str, value: str) -> GenomeBuild | None:
+    if key in {"reference", "assembly", "new_reference_genome"}:
+        return parse_build(value)
+    if key.lower().startswith("liftover"):
+        match = _LIFTOVER_TARGET.search(value)
+        return parse_build(match.group(1)) if match else None
+    return None
+
+
 def build_from_header(header: Any) -> tuple[BuildEvidence | None, BuildEvidence | None]:
-    """(strong evidence from contig lengths or contig ``assembly=``, weaker from other lines)."""
+    """(strong evidence from contig lengths, weaker evidence from names) for the genome build."""
     strong: BuildEvidence | None = None
     weak: BuildEvidence | None = None
     for line in header.lines:
-        key = line.key
-        if key == "contig":
-            mapping = getattr(line, "mapping", {})
-            chrom = normalise_chrom(str(mapping.get("ID", "")))
-            length = mapping.get("length")
-            if chrom is not None and length is not None and strong is None:
-                try:
-                    value = int(length)
-                except ValueError:
-                    value = -1
-                for build, lengths in _LENGTHS.items():
-                    if lengths.get(chrom) == value:
-                        strong = BuildEvidence(build, f"##contig {mapping.get('ID')} length")
-            assembly = parse_build(str(mapping.get("assembly", "")))
-            if assembly is not None and weak is None:
-                weak = BuildEvidence(assembly, "##contig assembly")
-        elif key in {"reference", "assembly"} and weak is None:
-            value_text = str(getattr(line, "value", ""))
-            found = parse_build(value_text)
-            if found is not None:
-                weak = BuildEvidence(found, f"##{key}")
-        elif key.lower().startswith("liftover") and weak is None:
-            match = _LIFTOVER_TARGET.search(str(getattr(line, "value", "")))
-            if match is not None:
-                found = parse_build(match.group(1))
-                if found is not None:
-                    weak = BuildEvidence(found, f"##{key}")
-        elif key == "new_reference_genome" and weak is None:
-            found = parse_build(str(getattr(line, "value", "")))
-            if found is not None:
-                weak = BuildEvidence(found, f"##{key}")
+        if line.key == "contig":
+            contig_strong, contig_weak = _contig_evidence(getattr(line, "mapping", {}))
+            strong = strong or contig_strong
+            weak = weak or contig_weak
+        elif weak is None:
+            found = _named_build(line.key, str(getattr(line, "value", "")))
+            weak = BuildEvidence(found, f"##{line.key}") if found is not None else None
     return strong, weak
 
 

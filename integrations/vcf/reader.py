@@ -34,7 +34,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, cast
 
 import vcfpy
 
@@ -94,14 +94,16 @@ def _open_text(source: Source) -> tuple[IO[str], str]:
     else:
         raw, name = source, Path(str(getattr(source, "name", None) or "input.vcf")).name
     if not raw.seekable():
-        raw = io.BufferedReader(raw)  # type: ignore[arg-type]  # gives peek() below
+        raw = io.BufferedReader(raw)  # type: ignore[type-var]  # any binary stream; gives peek()
     if isinstance(raw, io.BufferedReader):
         magic = raw.peek(2)[:2]
     else:
         start = raw.tell()
         magic = raw.read(2)
         raw.seek(start)
-    binary: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if magic == _GZIP_MAGIC else raw
+    binary: IO[bytes] = (
+        cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")) if magic == _GZIP_MAGIC else raw
+    )
     # errors="replace": a stray non-UTF-8 byte spoils one record (reported), not the file.
     return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline=None), name
 
@@ -183,7 +185,7 @@ class VcfReader:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", vcfpy.exceptions.VCFPyWarning)
-                probe = vcfpy.Reader.from_stream(io.StringIO("".join(lines)))
+                probe = vcfpy.Reader.from_stream(_text(lines))
         except (vcfpy.exceptions.VCFPyException, ValueError, KeyError, IndexError) as exc:
             raise IntakeError(f"{self.name}: invalid VCF header: {exc}") from exc
         header = probe.header
@@ -195,13 +197,12 @@ class VcfReader:
         parsed = [self.sample] if self.sample else (names[:1] or None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", vcfpy.exceptions.VCFPyWarning)
-            self._vcf = vcfpy.Reader.from_stream(io.StringIO("".join(lines)), parsed_samples=parsed)
+            self._vcf = vcfpy.Reader.from_stream(_text(lines), parsed_samples=parsed)
         self.header = self._vcf.header
         self.build, self.build_source = self._resolve_build(build_arg)
         self._ann: AnnotationLayout | None = annotation_layout(self.header)
         self._info_number = {
-            key: str(self.header.get_info_field_info(key).number)
-            for key in self.header.info_ids()
+            key: str(self.header.get_info_field_info(key).number) for key in self.header.info_ids()
         }
         self._format_number = {
             key: str(self.header.get_format_field_info(key).number)
@@ -371,7 +372,9 @@ class VcfReader:
         if call is not None:
             for key in ("AF", "FA", "VAF"):
                 if key in call.data:
-                    picked = _per_allele(call.data[key], self._format_number.get(key), index, n_alts)
+                    picked = _per_allele(
+                        call.data[key], self._format_number.get(key), index, n_alts
+                    )
                     candidates.append((f"FORMAT/{key}", picked))
         for key in ("TVAF", "VAF"):
             if key in record.INFO:
@@ -442,6 +445,11 @@ class VcfReader:
         if p_text:
             hgvs_p = split_hgvs(p_text)[1]
         return gene_, hgvs_c, hgvs_p, transcript
+
+
+def _text(lines: list[str]) -> io.TextIOWrapper:
+    # vcfpy annotates its stream as TextIOWrapper but only calls readline(); StringIO does that.
+    return cast(io.TextIOWrapper, io.StringIO("".join(lines)))
 
 
 def _first_line(exc: BaseException) -> str:
