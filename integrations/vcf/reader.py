@@ -79,15 +79,16 @@ _GT_SPLIT = re.compile(r"[/|]")
 Source = str | Path | bytes | IO[bytes]
 
 
-def _open_text(source: Source) -> tuple[IO[str], str]:
-    """A text stream over ``source`` (gzip detected by its magic bytes) and a display name."""
+def _open_text(source: Source) -> tuple[IO[str], str, IO[bytes] | None]:
+    """A text stream over ``source`` (gzip detected by magic bytes), a name, the file we opened."""
     raw: IO[bytes]
+    opened: IO[bytes] | None = None
     if isinstance(source, bytes):
         raw, name = io.BytesIO(source), "input.vcf"
     elif isinstance(source, str | Path):
         path = Path(source)
         try:
-            raw = path.open("rb")
+            raw = opened = path.open("rb")
         except OSError as exc:
             raise IntakeError(f"{path.name}: cannot open: {exc.strerror}") from exc
         name = path.name
@@ -105,7 +106,8 @@ def _open_text(source: Source) -> tuple[IO[str], str]:
         cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")) if magic == _GZIP_MAGIC else raw
     )
     # errors="replace": a stray non-UTF-8 byte spoils one record (reported), not the file.
-    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline=None), name
+    text = io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline=None)
+    return text, name, opened
 
 
 class VcfReader:
@@ -136,7 +138,7 @@ class VcfReader:
         origin: Origin | None = None,
         name: str | None = None,
     ) -> None:
-        self._stream, default_name = _open_text(source)
+        self._stream, default_name, self._opened = _open_text(source)
         self.name = name or default_name
         self.line_no = 0
         #: Data lines read so far (before multi-allelic splitting).
@@ -145,7 +147,7 @@ class VcfReader:
         try:
             self._read_header(build, sample)
         except BaseException:
-            self._stream.close()
+            self.close()
             raise
 
     # ------------------------------------------------------------------ header
@@ -238,7 +240,12 @@ class VcfReader:
         self.close()
 
     def close(self) -> None:
-        self._stream.close()
+        """Close the text stream, and the file if this reader opened it (a caller's stays open)."""
+        if self._opened is None:
+            self._stream.detach()  # leaves the caller's binary stream open
+        else:
+            self._stream.close()
+            self._opened.close()
 
     def __iter__(self) -> Iterator[Variant | RecordProblem]:
         parser = self._vcf.parser
