@@ -266,7 +266,8 @@ def test_snpeff_ann_and_vep_csq_give_gene_and_hgvs() -> None:
     )
     (braf,) = read_vcf(ann, build="GRCh38").alterations
     assert isinstance(braf, Variant)
-    assert braf.gene is not None and braf.gene.symbol == "BRAF"
+    assert braf.gene is not None
+    assert braf.gene.symbol == "BRAF"
     assert (braf.hgvs_c, braf.hgvs_p, braf.protein_change) == ("c.1799T>A", "p.Val600Glu", "V600E")
     assert braf.transcript == "NM_004333.6"
 
@@ -283,11 +284,13 @@ def test_snpeff_ann_and_vep_csq_give_gene_and_hgvs() -> None:
         + COLUMNS_NO_SAMPLE,
     )
     g12v, g12d = read_vcf(csq, build="GRCh38").alterations
-    assert isinstance(g12v, Variant) and isinstance(g12d, Variant)
+    assert isinstance(g12v, Variant)
+    assert isinstance(g12d, Variant)
     assert (g12v.protein_change, g12v.transcript) == ("G12V", "ENST00000256078.10")
     # The PICKed entry wins over the first one for the same allele.
     assert (g12d.protein_change, g12d.transcript) == ("G12D", "ENST00000256078.10")
-    assert g12d.gene is not None and g12d.gene.hgnc_id == "HGNC:6407"
+    assert g12d.gene is not None
+    assert g12d.gene.hgnc_id == "HGNC:6407"
 
 
 # ------------------------------------------------------------------ input forms and streaming
@@ -297,7 +300,8 @@ def test_bytes_plain_and_gzipped_give_the_same_variants() -> None:
     raw = _vcf("1\t100\t.\tA\tC\t.\tPASS\t.\n", COLUMNS_NO_SAMPLE)
     plain = read_vcf(raw, build="GRCh37").alterations
     zipped = read_vcf(gzip.compress(raw), build="GRCh37").alterations
-    assert plain == zipped and len(plain) == 1
+    assert plain == zipped
+    assert len(plain) == 1
 
 
 def test_not_a_vcf_is_refused() -> None:
