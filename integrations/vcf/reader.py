@@ -79,7 +79,7 @@ _GT_SPLIT = re.compile(r"[/|]")
 Source = str | Path | bytes | IO[bytes]
 
 
-def _open_text(source: Source) -> tuple[IO[str], str, IO[bytes] | None]:
+def _open_text(source: Source) -> tuple[io.TextIOWrapper, str, IO[bytes] | None]:
     """A text stream over ``source`` (gzip detected by magic bytes), a name, the file we opened."""
     raw: IO[bytes]
     opened: IO[bytes] | None = None

@@ -70,4 +70,4 @@ def test_strict_passes_through(tmp_path: Path) -> None:
     assert len(read_variants(path).problems) == 1
     with pytest.raises(IntakeError) as raised:
         read_variants(path, strict=True)
-    assert str(raised.value.problems[0]).startswith("paste.txt:2: a gene alone is not")
+    assert str(raised.value.problems[0]).startswith("paste.txt:2: 'here' is not a c. or p. HGVS")
