@@ -1,13 +1,17 @@
 """Streaming VCF 4.x reader: records to :class:`~inference.genomics.model.Variant`, one at a time.
 
-Parsing is vcfpy's (bihealth/vcfpy, MIT, pure Python): its header parser reads the meta lines and
-its record parser each data line. We feed vcfpy one line at a time ourselves so that
+vcfpy (bihealth/vcfpy, MIT, pure Python) parses the header (meta lines, INFO/FORMAT definitions,
+samples) and converts every INFO/FORMAT value we read by its declared Type and Number
+(``vcfpy.parser.parse_field_value``). We split each data line ourselves instead of calling
+vcfpy's record parser, because
 
-- a malformed line becomes a :class:`~integrations.errors.RecordProblem` at ``file:line`` and the
-  next line is still read (vcfpy alone stops at the first bad record);
-- nothing but the current line is in memory (gzip/bgzip is decompressed as a stream; BGZF is
-  multi-member gzip, which :mod:`gzip` reads transparently);
-- every line has a length limit.
+- a malformed line must become a :class:`~integrations.errors.RecordProblem` at ``file:line``
+  while the next line is still read;
+- only the dozen fields the domain model needs are converted (vcfpy converts every INFO and
+  FORMAT value of the record, which is about half of its run time on PCGR's files);
+- nothing but the current batch of lines is in memory (gzip/bgzip is decompressed as a stream;
+  BGZF is multi-member gzip, which :mod:`gzip` reads transparently), and every line has a length
+  limit.
 
 Mapping (VCF 4.3 spec, §1.6 data lines):
 
@@ -34,9 +38,10 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Final, cast
+from typing import IO, Any, Final, NamedTuple, cast
 
 import vcfpy
+from vcfpy.parser import parse_field_value
 
 from inference.genomics.hgvs import protein_change_key
 from inference.genomics.model import (
@@ -75,6 +80,29 @@ _BATCH: Final = 512
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _NOT_VARIANT_ALTS: Final = frozenset({"*", "<NON_REF>", "<*>", "<X>"})
 _GT_SPLIT = re.compile(r"[/|]")
+# Symbolic alleles (<DEL>), breakends (G]2:100], .A, A.) — VCF 4.3 §5.4-5.5.
+_SYMBOLIC = re.compile(r"^(?:<[^>]+>|.*[\[\]].*|\.[A-Za-z]+|[A-Za-z]+\.)$")
+# The only INFO / FORMAT fields read (everything else on the line is left unparsed).
+_INFO_KEYS: Final = ("AF", "TVAF", "VAF", "TDP", "DP", "SOMATIC")
+_FORMAT_KEYS: Final = ("GT", "AF", "FA", "VAF", "AD", "ADT", "DP", "DPT")
+# FORMAT AF is Number=A (Mutect2); FA and VAF are single values of a one-ALT record.
+_FORMAT_NUMBER: Final = {"AF": "A", "FA": "1", "VAF": "A"}
+_MISSING: Final = object()
+
+
+class _RecordError(ValueError):
+    """A data line that cannot be read; the message is the problem's reason."""
+
+
+class _Record(NamedTuple):
+    chrom: str
+    pos: int
+    ref: str
+    alts: list[str]
+    filters: tuple[str, ...]
+    info: dict[str, Any]
+    call: dict[str, Any] | None
+
 
 Source = str | Path | bytes | IO[bytes]
 
@@ -190,26 +218,22 @@ class VcfReader:
                 probe = vcfpy.Reader.from_stream(_text(lines))
         except (vcfpy.exceptions.VCFPyException, ValueError, KeyError, IndexError) as exc:
             raise IntakeError(f"{self.name}: invalid VCF header: {exc}") from exc
-        header = probe.header
-        names = list(header.samples.names)
-        self.sample = choose_sample(header, names, sample)
+        self.header = probe.header
+        names = list(self.header.samples.names)
+        self.sample = choose_sample(self.header, names, sample)
         if sample is not None and self.sample is None:
             raise IntakeError(f"{self.name}: sample {sample!r} is not in the file")
-        # Parse only the chosen sample's FORMAT column (vcfpy skips the others): faster.
-        parsed = [self.sample] if self.sample else (names[:1] or None)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", vcfpy.exceptions.VCFPyWarning)
-            self._vcf = vcfpy.Reader.from_stream(_text(lines), parsed_samples=parsed)
-        self.header = self._vcf.header
+        self._sample_column = 9 + names.index(self.sample) if self.sample else None
+        self._n_columns = 9 + len(names) if names else 8
         self.build, self.build_source = self._resolve_build(build_arg)
         self._ann: AnnotationLayout | None = annotation_layout(self.header)
-        self._info_number = {
-            key: str(self.header.get_info_field_info(key).number) for key in self.header.info_ids()
-        }
-        self._format_number = {
-            key: str(self.header.get_format_field_info(key).number)
-            for key in self.header.format_ids()
-        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", vcfpy.exceptions.VCFPyWarning)
+            info_keys = set(_INFO_KEYS) | ({self._ann.key} if self._ann else set())
+            self._info_fields = {k: self.header.get_info_field_info(k) for k in info_keys}
+            self._format_fields = {k: self.header.get_format_field_info(k) for k in _FORMAT_KEYS}
+        self._format_cache: dict[str, list[tuple[int, str, Any]]] = {}
+        self._chrom_cache: dict[str, str | None] = {}
 
     def _resolve_build(self, build_arg: GenomeBuild | str | None) -> tuple[GenomeBuild, str]:
         strong, weak = build_from_header(self.header)
@@ -248,19 +272,19 @@ class VcfReader:
             self._opened.close()
 
     def __iter__(self) -> Iterator[Variant | RecordProblem]:
-        parser = self._vcf.parser
         while True:
             batch: list[Variant | RecordProblem] = []
-            # vcfpy warns (e.g. INFO key not in the header) through `warnings`; those are not
-            # problems of the record, so they are silenced for our parse calls only.
+            # vcfpy's converters warn (e.g. "abc" in a Float field, kept as text) through
+            # `warnings`; we check the values ourselves, so those warnings are silenced for our
+            # calls only, one batch at a time.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", vcfpy.exceptions.VCFPyWarning)
-                eof = self._parse_batch(parser, batch)
+                eof = self._parse_batch(batch)
             yield from batch
             if eof:
                 return
 
-    def _parse_batch(self, parser: Any, out: list[Variant | RecordProblem]) -> bool:
+    def _parse_batch(self, out: list[Variant | RecordProblem]) -> bool:
         for _ in range(_BATCH):
             try:
                 line = self._readline()
@@ -273,55 +297,105 @@ class VcfReader:
                 return True
             if line is None:
                 return True
-            if not line.strip() or line.startswith("#"):
+            if line.startswith("#") or not line.strip():
                 continue
             self.records += 1
             location = f"{self.name}:{self.line_no}"
             try:
-                record = parser.parse_line(line)
-            except (vcfpy.exceptions.VCFPyException, ValueError, IndexError, KeyError) as exc:
-                out.append(RecordProblem(location, f"malformed VCF record: {_first_line(exc)}"))
+                record = self._split(line)
+            except _RecordError as exc:
+                out.append(RecordProblem(location, str(exc)))
                 continue
             self._map_record(record, location, out)
         return False
 
-    def _map_record(self, record: Any, location: str, out: list[Variant | RecordProblem]) -> None:
-        chrom = normalise_chrom(str(record.CHROM))
-        ref = allele(str(record.REF))
+    def _split(self, line: str) -> _Record:
+        """The columns we use, with INFO/FORMAT values converted by vcfpy per the header."""
+        columns = line.rstrip("\r\n").split("\t")
+        if len(columns) != self._n_columns:
+            raise _RecordError(
+                f"malformed VCF record: {len(columns)} tab-separated columns, "
+                f"expected {self._n_columns}"
+            )
+        chrom = self._chrom_cache.get(columns[0], _MISSING)
+        if chrom is _MISSING:
+            chrom = self._chrom_cache.setdefault(columns[0], normalise_chrom(columns[0]))
         if chrom is None:
-            out.append(RecordProblem(location, f"invalid CHROM {record.CHROM!r}"))
-            return
+            raise _RecordError(f"invalid CHROM {columns[0]!r}")
+        try:
+            pos = int(columns[1])
+        except ValueError:
+            raise _RecordError(
+                f"malformed VCF record: POS {columns[1]!r} is not a number"
+            ) from None
+        if pos < 1:
+            raise _RecordError(f"invalid POS {pos}")
+        ref = allele(columns[3])
         if ref is None:
-            out.append(RecordProblem(location, f"invalid REF {record.REF!r}"))
-            return
-        if record.POS < 1:
-            out.append(RecordProblem(location, f"invalid POS {record.POS}"))
-            return
-        call = self._call(record)
-        n_alts = len(record.ALT)
-        filters = tuple(str(f) for f in record.FILTER)
-        origin = Origin.SOMATIC if record.INFO.get("SOMATIC") is True else self.origin
-        depth, depth_problem = self._depth(record, call)
+            raise _RecordError(f"invalid REF {columns[3]!r}")
+        alts = [] if columns[4] == "." else columns[4].split(",")
+        filters = () if columns[6] == "." else tuple(columns[6].split(";"))
+        info: dict[str, Any] = {}
+        if columns[7] != ".":
+            fields = self._info_fields
+            for entry in columns[7].split(";"):
+                key, has_value, value = entry.partition("=")
+                field = fields.get(key)
+                if field is not None:
+                    info[key] = parse_field_value(field, value if has_value else True)
+        call: dict[str, Any] | None = None
+        if self._sample_column is not None:
+            call = {}
+            values = columns[self._sample_column].split(":")
+            for index, key, field in self._format_layout(columns[8]):
+                if index < len(values):
+                    call[key] = parse_field_value(field, values[index])
+        return _Record(chrom, pos, ref, alts, filters, info, call)  # type: ignore[arg-type]
+
+    def _format_layout(self, format_text: str) -> list[tuple[int, str, Any]]:
+        layout = self._format_cache.get(format_text)
+        if layout is None:
+            wanted = self._format_fields
+            layout = [
+                (i, k, wanted[k]) for i, k in enumerate(format_text.split(":")) if k in wanted
+            ]
+            self._format_cache[format_text] = layout
+        return layout
+
+    def _map_record(
+        self, record: _Record, location: str, out: list[Variant | RecordProblem]
+    ) -> None:
+        info, call, ref = record.info, record.call, record.ref
+        n_alts = len(record.alts)
+        origin = Origin.SOMATIC if info.get("SOMATIC") is True else self.origin
+        depth, depth_problem = _depth(info, call)
         if depth_problem:
             out.append(RecordProblem(location, depth_problem))
-        annotations = self._annotations(record)
-        for index, alt_record in enumerate(record.ALT):
-            text = str(alt_record.serialize())
-            if text in _NOT_VARIANT_ALTS:
-                continue
-            if not isinstance(alt_record, vcfpy.Substitution):
-                out.append(
-                    RecordProblem(location, f"symbolic ALT {text} not read (structural variant)")
-                )
-                continue
+        annotations = self._annotations(info)
+        genotype = _genotype(call)
+        for index, text in enumerate(record.alts):
             alt = allele(text)
-            if alt is None or "N" in alt:
+            if alt is None:
+                if text in _NOT_VARIANT_ALTS:
+                    continue
+                if _SYMBOLIC.match(text):
+                    out.append(
+                        RecordProblem(
+                            location, f"symbolic ALT {text} not read (structural variant)"
+                        )
+                    )
+                else:
+                    out.append(
+                        RecordProblem(location, f"ALT {text!r} is not a sequence of A/C/G/T")
+                    )
+                continue
+            if "N" in alt:
                 out.append(RecordProblem(location, f"ALT {text!r} is not a sequence of A/C/G/T"))
                 continue
             if alt == ref:
                 out.append(RecordProblem(location, f"ALT {text!r} equals REF"))
                 continue
-            fraction, fraction_problem = self._fraction(record, call, index, n_alts)
+            fraction, fraction_problem = _fraction(info, call, index, n_alts)
             if fraction_problem:
                 out.append(RecordProblem(location, fraction_problem))
             gene_, hgvs_c, hgvs_p, transcript = self._annotation_for(
@@ -333,79 +407,21 @@ class VcfReader:
                     hgvs_c=hgvs_c,
                     hgvs_p=hgvs_p,
                     transcript=transcript,
-                    protein_change=protein_change_key(hgvs_p),
-                    position=GenomicPosition(self.build, chrom, int(record.POS), ref, alt),
+                    protein_change=protein_change_key(hgvs_p) if hgvs_p else None,
+                    position=GenomicPosition(self.build, record.chrom, record.pos, ref, alt),
                     origin=origin,
-                    zygosity=_zygosity(call, index + 1),
+                    zygosity=_zygosity(genotype, index + 1),
                     allele_frequency=fraction,
                     depth=depth,
                     source_ref=location,
-                    filters=filters,
+                    filters=record.filters,
                 )
             )
 
-    def _call(self, record: Any) -> Any:
-        if self.sample is None or not record.calls:
-            return None
-        for call in record.calls:
-            if call.sample == self.sample:
-                return call
-        return None
-
-    def _depth(self, record: Any, call: Any) -> tuple[int | None, str | None]:
-        candidates: list[tuple[str, Any]] = []
-        if call is not None:
-            candidates += [("FORMAT/DP", call.data.get("DP")), ("FORMAT/DPT", call.data.get("DPT"))]
-        candidates += [("INFO/TDP", record.INFO.get("TDP")), ("INFO/DP", record.INFO.get("DP"))]
-        for label, raw in candidates:
-            value = raw[0] if isinstance(raw, list) and raw else raw
-            if value is None or value == []:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                return None, f"{label} {raw!r} is not a read count; ignored"
-            try:
-                number = int(value)
-            except ValueError:
-                return None, f"{label} {value!r} is not a read count; ignored"
-            if number < 0:
-                return None, f"{label} {value!r} is negative; ignored"
-            return number, None
-        return None, None
-
-    def _fraction(
-        self, record: Any, call: Any, index: int, n_alts: int
-    ) -> tuple[float | None, str | None]:
-        candidates: list[tuple[str, Any]] = []
-        if call is not None:
-            for key in ("AF", "FA", "VAF"):
-                if key in call.data:
-                    picked = _per_allele(
-                        call.data[key], self._format_number.get(key), index, n_alts
-                    )
-                    candidates.append((f"FORMAT/{key}", picked))
-        for key in ("TVAF", "VAF"):
-            if key in record.INFO:
-                picked = _per_allele(record.INFO[key], self._info_number.get(key), index, n_alts)
-                candidates.append((f"INFO/{key}", picked))
-        for label, raw in candidates:
-            if raw is None:
-                continue
-            return _as_fraction(label, raw)
-        if call is not None:
-            for key in ("AD", "ADT"):
-                ratio = _depth_ratio(call.data.get(key), index)
-                if ratio is not None:
-                    return ratio, None
-        if "AF" in record.INFO:
-            picked = _per_allele(record.INFO["AF"], self._info_number.get("AF"), index, n_alts)
-            if picked is not None:
-                return _as_fraction("INFO/AF", picked)
-        return None, None
-
-    def _annotations(self, record: Any) -> list[list[str]]:
+    def _annotations(self, info: dict[str, Any]) -> list[list[str]]:
         if self._ann is None:
             return []
-        raw = record.INFO.get(self._ann.key)
+        raw = info.get(self._ann.key)
         if not raw:
             return []
         entries = raw if isinstance(raw, list) else [raw]
@@ -459,21 +475,64 @@ def _text(lines: list[str]) -> io.TextIOWrapper:
     return cast(io.TextIOWrapper, io.StringIO("".join(lines)))
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def _depth(info: dict[str, Any], call: dict[str, Any] | None) -> tuple[int | None, str | None]:
+    """Read depth: FORMAT DP, FORMAT DPT (PCGR), INFO TDP (PCGR), INFO DP; first found."""
+    for label, raw in (
+        ("FORMAT/DP", call.get("DP") if call else None),
+        ("FORMAT/DPT", call.get("DPT") if call else None),
+        ("INFO/TDP", info.get("TDP")),
+        ("INFO/DP", info.get("DP")),
+    ):
+        value: Any = raw[0] if isinstance(raw, list) and raw else raw
+        if value is None or value == []:
+            continue
+        if type(value) is int and value >= 0:
+            return value, None
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            return None, f"{label} {value!r} is not a read count; ignored"
+        if number < 0:
+            return None, f"{label} {value!r} is negative; ignored"
+        return number, None
+    return None, None
+
+
+def _fraction(
+    info: dict[str, Any], call: dict[str, Any] | None, index: int, n_alts: int
+) -> tuple[float | None, str | None]:
+    """Allele fraction for ALT ``index`` in the order of the module docstring."""
+    if call:
+        for key in ("AF", "FA", "VAF"):
+            if key in call:
+                picked = _per_allele(call[key], _FORMAT_NUMBER.get(key), index, n_alts)
+                if picked is not None:
+                    return _as_fraction(f"FORMAT/{key}", picked)
+    for key in ("TVAF", "VAF"):
+        if key in info:
+            picked = _per_allele(info[key], None, index, n_alts)
+            if picked is not None:
+                return _as_fraction(f"INFO/{key}", picked)
+    if call:
+        for key in ("AD", "ADT"):
+            ratio = _depth_ratio(call.get(key), index)
+            if ratio is not None:
+                return ratio, None
+    if "AF" in info:
+        picked = _per_allele(info["AF"], "A", index, n_alts)
+        if picked is not None:
+            return _as_fraction("INFO/AF", picked)
+    return None, None
 
 
 def _per_allele(value: Any, number: str | None, index: int, n_alts: int) -> Any:
-    """The value for ALT ``index`` of an INFO/FORMAT field with VCF ``Number`` ``number``."""
+    """The value for ALT ``index``: lists are per ALT (``Number=A``); a scalar only if 1 ALT."""
     if not isinstance(value, list):
-        return value if (number not in {"A", "R"} and (n_alts == 1 or index == 0)) else None
+        return value if n_alts == 1 else None
     if number == "R":
         return value[index + 1] if len(value) > index + 1 else None
     if len(value) == n_alts:
         return value[index]
-    if len(value) == 1 and n_alts == 1:
-        return value[0]
     return None
 
 
@@ -491,6 +550,7 @@ def _as_fraction(label: str, raw: Any) -> tuple[float | None, str | None]:
 
 
 def _depth_ratio(value: Any, index: int) -> float | None:
+    """alt / total from allele depths (``Number=R``: REF first), or None when not usable."""
     if not isinstance(value, list) or len(value) < index + 2:
         return None
     counts: list[int] = []
@@ -505,16 +565,21 @@ def _depth_ratio(value: Any, index: int) -> float | None:
     return counts[index + 1] / total
 
 
-def _zygosity(call: Any, allele_number: int) -> Zygosity:
-    if call is None:
-        return Zygosity.UNKNOWN
-    gt = call.data.get("GT")
+def _genotype(call: dict[str, Any] | None) -> list[str] | None:
+    if not call:
+        return None
+    gt = call.get("GT")
     if not isinstance(gt, str) or not gt:
-        return Zygosity.UNKNOWN
+        return None
     alleles = _GT_SPLIT.split(gt)
-    if any(a == "." for a in alleles):
+    return None if "." in alleles else alleles
+
+
+def _zygosity(alleles: list[str] | None, allele_number: int) -> Zygosity:
+    if alleles is None:
         return Zygosity.UNKNOWN
-    count = sum(1 for a in alleles if a == str(allele_number))
+    mine = str(allele_number)
+    count = alleles.count(mine)
     if count == 0:
         return Zygosity.UNKNOWN
     if len(alleles) == 1:
