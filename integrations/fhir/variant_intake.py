@@ -24,7 +24,8 @@ allele fraction, ``82121-5`` depth, ``53034-5`` allelic state, ``48000-4`` chrom
 ``62374-4`` assembly, ``48013-7`` genomic RefSeq (``NC_`` accession, whose version implies the
 build), ``92822-6`` coordinate system with ``81254-5`` exact start-end, ``69547-8`` ref and
 ``69551-0`` alt alleles, ``48019-4`` DNA change type (copy-number gain/loss, gene fusion),
-``82155-3`` copy number.
+``82155-3`` copy number, ``81252-9`` variation code (SPDI ``NC_000007.14:140753335:A:T`` as the
+genomics-operations reference implementation sends it; substitutions only).
 
 Positions are converted to VCF's 1-based ``pos``: 0-based interval counting (``LA30100-4``) gives
 ``low + 1``; 1-based counting (``LA30102-0``) gives ``low``. Without a coordinate-system component
@@ -97,6 +98,7 @@ ASSEMBLY: Final = "62374-4"
 GENOMIC_REFSEQ: Final = "48013-7"
 CHANGE_TYPE: Final = "48019-4"
 COPY_NUMBER: Final = "82155-3"
+VARIATION_CODE: Final = "81252-9"
 
 _NOT_PRESENT: Final = frozenset({"LA9634-2", "LA18198-4", "LA11884-6"})  # absent, no call, indet.
 _ASSEMBLIES: Final = {"LA14029-5": GenomeBuild.GRCH37, "LA26806-2": GenomeBuild.GRCH38}
@@ -137,6 +139,9 @@ _MSI_HIGH: Final = "LA26203-2"
 _MSI_NEGATIVE: Final = frozenset({"LA14122-8", "LA26202-4"})  # stable, MSI-low
 _CHROMOSOME_TEXT = re.compile(r"^(?:chromosome|chr)?\s*([0-9]{1,2}|X|Y|MT?)$", re.IGNORECASE)
 _G_SNV = re.compile(r"^g\.(\d+)([ACGT])>([ACGT])$")
+# SPDI (NCBI Variation Services) as the genomics-operations reference implementation sends it in
+# the variation-code component; only substitutions (equal, non-empty alleles) map to VCF directly.
+_SPDI = re.compile(r"^(?P<acc>NC_\d+\.\d+):(?P<pos>\d+):(?P<ref>[ACGT]+):(?P<alt>[ACGT]+)$")
 _STAR_DIPLOTYPE = re.compile(r"^(?:(?P<gene>[A-Za-z0-9-]+)\s*)?(?P<dip>\*\w+\s*/\s*\*\w+)$")
 
 Json = Mapping[str, Any]
@@ -428,7 +433,10 @@ class _Mapper:
         chrom = None
         refseq_text = components.string(GENOMIC_REFSEQ)
         g_accession, g_expression = split_hgvs(hgvs_g) if hgvs_g else (None, "")
-        refseq = REFSEQ_CHROMOSOMES.get((refseq_text or g_accession or "").strip())
+        spdi = _spdi(components)
+        refseq = REFSEQ_CHROMOSOMES.get(
+            (refseq_text or g_accession or (spdi.group("acc") if spdi else "")).strip()
+        )
         assembly_component = components.first(ASSEMBLY)
         if assembly_component is not None:
             concept = assembly_component.get("valueCodeableConcept")
@@ -468,6 +476,9 @@ class _Mapper:
             pos = _vcf_pos(start_end, components.string(COORDINATE_SYSTEM), len(ref))
         elif (snv := _G_SNV.match(g_expression or "")) is not None and refseq is not None:
             pos, ref, alt = int(snv.group(1)), snv.group(2), snv.group(3)
+        elif spdi is not None and refseq is not None:
+            # SPDI position is 0-based; equal-length alleles need no anchor base (SNV/MNV).
+            pos, ref, alt = int(spdi.group("pos")) + 1, spdi.group("ref"), spdi.group("alt")
         if pos is None or ref is None or alt is None or chrom is None:
             return None
         if build is None:
@@ -520,6 +531,15 @@ class _Mapper:
             return None
         self.sink.add(location, "microsatellite status not understood (expected MSI-H or stable)")
         return None
+
+
+def _spdi(components: _Components) -> re.Match[str] | None:
+    for component in components.all(VARIATION_CODE):
+        for code in _codes(component.get("valueCodeableConcept")):
+            match = _SPDI.match(code)
+            if match and len(match.group("ref")) == len(match.group("alt")):
+                return match
+    return None
 
 
 def _chromosome(component: Json) -> str | None:

@@ -192,3 +192,40 @@ def test_msi_stable_is_no_finding_and_unknown_codes_are_skipped() -> None:
     assert result.problems == []
     assert [a.source_ref for a in result.alterations] == ["Observation/braf-v600e"]
     assert result.alterations[0].position.build is GenomeBuild.GRCH38  # type: ignore[union-attr]
+
+
+def test_spdi_variation_code_as_genomics_operations_sends_it() -> None:
+    variant = {
+        "resourceType": "Observation",
+        "id": "ops-1",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "69548-6"}]},
+        "valueCodeableConcept": {"coding": [{"code": "LA9633-4"}]},
+        "component": [
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": "48018-6"}]},
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": "http://www.genenames.org/geneId",
+                            "code": "HGNC:1097",
+                            "display": "BRAF",
+                        }
+                    ]
+                },
+            },
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": "81252-9"}]},
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": "https://api.ncbi.nlm.nih.gov/variation/v0/",
+                            "code": "NC_000007.14:140753335:A:T",
+                        }
+                    ]
+                },
+            },
+        ],
+    }
+    (braf,) = read_fhir_variants([variant]).alterations
+    assert braf.position.key == "GRCh38:7:140753336:A:T"  # type: ignore[union-attr]
