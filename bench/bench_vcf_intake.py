@@ -26,7 +26,13 @@ import vcfpy
 
 from integrations.vcf import iter_vcf, read_vcf
 
-COAD = Path(__file__).resolve().parent.parent / "tests" / "data" / "vcf" / "pcgr_T001-COAD.grch37.vcf.gz"
+COAD = (
+    Path(__file__).resolve().parent.parent
+    / "tests"
+    / "data"
+    / "vcf"
+    / "pcgr_T001-COAD.grch37.vcf.gz"
+)
 REPEATS = 7
 
 _CHILD = """
@@ -44,14 +50,16 @@ print(count, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def _best(run: Callable[[], int]) -> tuple[float, float, int]:
-    times = []
-    count = 0
+def _interleaved(runs: dict[str, Callable[[], int]]) -> dict[str, tuple[float, float, int]]:
+    """Best and median time of each run, the runs taking turns so machine load hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    counts: dict[str, int] = {}
     for _ in range(REPEATS):
-        started = time.perf_counter()
-        count = run()
-        times.append(time.perf_counter() - started)
-    return min(times), statistics.median(times), count
+        for name, run in runs.items():
+            started = time.perf_counter()
+            counts[name] = run()
+            times[name].append(time.perf_counter() - started)
+    return {name: (min(t), statistics.median(t), counts[name]) for name, t in times.items()}
 
 
 def _line_split(path: Path) -> int:
@@ -73,7 +81,7 @@ def _vcfpy_bare(path: Path) -> int:
 
 
 def _write_synthetic(path: Path, records: int) -> None:
-    """A single-sample somatic VCF like PCGR's (INFO TVAF/TDP, FORMAT GT:AD:DP), 5% multi-allelic."""
+    """A one-sample somatic VCF like PCGR's (INFO TVAF/TDP, FORMAT GT:AD:DP), 5% multi-allelic."""
     rng = random.Random(7)
     bases = "ACGT"
     with path.open("w") as out:
@@ -119,12 +127,19 @@ def _child(path: Path, limit: int) -> tuple[int, float, int]:
 
 def main() -> None:
     # ---- T001-COAD (3,317 records): intake vs bare parses, best of REPEATS
-    split_best, split_median, n_split = _best(lambda: _line_split(COAD))
-    vcfpy_best, vcfpy_median, n_vcfpy = _best(lambda: _vcfpy_bare(COAD))
-    intake_best, intake_median, n_intake = _best(lambda: len(read_vcf(COAD).alterations))
+    figures = _interleaved(
+        {
+            "intake": lambda: len(read_vcf(COAD).alterations),
+            "vcfpy": lambda: _vcfpy_bare(COAD),
+            "split": lambda: _line_split(COAD),
+        }
+    )
+    intake_best, intake_median, n_intake = figures["intake"]
+    vcfpy_best, vcfpy_median, n_vcfpy = figures["vcfpy"]
+    split_best, split_median, n_split = figures["split"]
     assert n_split == n_vcfpy == n_intake == 3317, (n_split, n_vcfpy, n_intake)
     print(
-        f"T001-COAD GRCh37 ({n_intake} records), best/median of {REPEATS}:\n"
+        f"T001-COAD GRCh37 ({n_intake} records), best/median of {REPEATS}, interleaved:\n"
         f"  read_vcf -> IntakeResult   {intake_best * 1000:7.1f} / {intake_median * 1000:7.1f} ms\n"
         f"  vcfpy records, no mapping  {vcfpy_best * 1000:7.1f} / {vcfpy_median * 1000:7.1f} ms"
         f"   (intake/vcfpy {intake_best / vcfpy_best:.2f}x)\n"
@@ -141,8 +156,10 @@ def main() -> None:
         started = time.perf_counter()
         _write_synthetic(path, large)
         size_mb = path.stat().st_size / 1e6
-        print(f"synthetic VCF: {large:,} records, {size_mb:.0f} MB, written in "
-              f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"synthetic VCF: {large:,} records, {size_mb:.0f} MB, written in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
 
         started = time.perf_counter()
         n = _line_split(path)
