@@ -88,6 +88,8 @@ _FORMAT_KEYS: Final = ("GT", "AF", "FA", "VAF", "AD", "ADT", "DP", "DPT")
 # FORMAT AF is Number=A (Mutect2); FA and VAF are single values of a one-ALT record.
 _FORMAT_NUMBER: Final = {"AF": "A", "FA": "1", "VAF": "A"}
 _MISSING: Final = object()
+#: Most distinct CHROM / FORMAT strings remembered (real files have a few dozen).
+_CACHE_LIMIT: Final = 4_096
 
 
 class _RecordError(ValueError):
@@ -167,6 +169,7 @@ class VcfReader:
         name: str | None = None,
     ) -> None:
         self._stream, default_name, self._opened = _open_text(source)
+        self._closed = False
         self.name = name or default_name
         self.line_no = 0
         #: Data lines read so far (before multi-allelic splitting).
@@ -265,6 +268,9 @@ class VcfReader:
 
     def close(self) -> None:
         """Close the text stream, and the file if this reader opened it (a caller's stays open)."""
+        if self._closed:
+            return
+        self._closed = True
         if self._opened is None:
             self._stream.detach()  # leaves the caller's binary stream open
         else:
@@ -276,7 +282,8 @@ class VcfReader:
             batch: list[Variant | RecordProblem] = []
             # vcfpy's converters warn (e.g. "abc" in a Float field, kept as text) through
             # `warnings`; we check the values ourselves, so those warnings are silenced for our
-            # calls only, one batch at a time.
+            # calls only, one batch at a time. (catch_warnings is process-wide: at worst a
+            # concurrent thread also misses a vcfpy warning while a batch is parsed.)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", vcfpy.exceptions.VCFPyWarning)
                 eof = self._parse_batch(batch)
@@ -317,17 +324,13 @@ class VcfReader:
                 f"malformed VCF record: {len(columns)} tab-separated columns, "
                 f"expected {self._n_columns}"
             )
-        chrom = self._chrom_cache.get(columns[0], _MISSING)
-        if chrom is _MISSING:
-            chrom = self._chrom_cache.setdefault(columns[0], normalise_chrom(columns[0]))
+        chrom = self._chrom(columns[0])
         if chrom is None:
             raise _RecordError(f"invalid CHROM {columns[0]!r}")
         try:
             pos = int(columns[1])
-        except ValueError:
-            raise _RecordError(
-                f"malformed VCF record: POS {columns[1]!r} is not a number"
-            ) from None
+        except ValueError as exc:
+            raise _RecordError(f"malformed VCF record: POS {columns[1]!r} is not a number") from exc
         if pos < 1:
             raise _RecordError(f"invalid POS {pos}")
         ref = allele(columns[3])
@@ -351,6 +354,14 @@ class VcfReader:
                 if index < len(values):
                     call[key] = parse_field_value(field, values[index])
         return _Record(chrom, pos, ref, alts, filters, info, call)  # type: ignore[arg-type]
+
+    def _chrom(self, text: str) -> str | None:
+        chrom = self._chrom_cache.get(text, _MISSING)
+        if chrom is _MISSING:
+            chrom = normalise_chrom(text)
+            if len(self._chrom_cache) < _CACHE_LIMIT:  # bounded: junk files must not grow it
+                self._chrom_cache[text] = chrom
+        return chrom  # type: ignore[return-value]  # _MISSING replaced above
 
     def _format_layout(self, format_text: str) -> list[tuple[int, str, Any]]:
         layout = self._format_cache.get(format_text)
