@@ -87,7 +87,6 @@ _INFO_KEYS: Final = ("AF", "TVAF", "VAF", "TDP", "DP", "SOMATIC")
 _FORMAT_KEYS: Final = ("GT", "AF", "FA", "VAF", "AD", "ADT", "DP", "DPT")
 # FORMAT AF is Number=A (Mutect2); FA and VAF are single values of a one-ALT record.
 _FORMAT_NUMBER: Final = {"AF": "A", "FA": "1", "VAF": "A"}
-_MISSING: Final = object()
 #: Most distinct CHROM / FORMAT strings remembered (real files have a few dozen).
 _CACHE_LIMIT: Final = 4_096
 
@@ -353,15 +352,15 @@ class VcfReader:
             for index, key, field in self._format_layout(columns[8]):
                 if index < len(values):
                     call[key] = parse_field_value(field, values[index])
-        return _Record(chrom, pos, ref, alts, filters, info, call)  # type: ignore[arg-type]
+        return _Record(chrom, pos, ref, alts, filters, info, call)
 
     def _chrom(self, text: str) -> str | None:
-        chrom = self._chrom_cache.get(text, _MISSING)
-        if chrom is _MISSING:
-            chrom = normalise_chrom(text)
-            if len(self._chrom_cache) < _CACHE_LIMIT:  # bounded: junk files must not grow it
-                self._chrom_cache[text] = chrom
-        return chrom  # type: ignore[return-value]  # _MISSING replaced above
+        if text in self._chrom_cache:
+            return self._chrom_cache[text]
+        chrom = normalise_chrom(text)
+        if len(self._chrom_cache) < _CACHE_LIMIT:  # bounded: junk files must not grow it
+            self._chrom_cache[text] = chrom
+        return chrom
 
     def _format_layout(self, format_text: str) -> list[tuple[int, str, Any]]:
         layout = self._format_cache.get(format_text)
