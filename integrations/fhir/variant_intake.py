@@ -231,6 +231,10 @@ def _resources(data: Any, path: str = "") -> Iterator[tuple[str, Json]]:
             yield from _resources(resource, str(full_url or f"{path}Bundle.entry[{i}]"))
         return
     yield path or "input", data
+    # Contained Observations (some EHRs inline them in a DiagnosticReport) are read as well.
+    for i, contained in enumerate(data.get("contained") or []):
+        if isinstance(contained, Mapping):
+            yield f"{path or 'input'}.contained[{i}]", contained
 
 
 def _location(resource: Json, fallback: str) -> str:

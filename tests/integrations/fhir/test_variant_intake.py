@@ -229,3 +229,17 @@ def test_spdi_variation_code_as_genomics_operations_sends_it() -> None:
     }
     (braf,) = read_fhir_variants([variant]).alterations
     assert braf.position.key == "GRCh38:7:140753336:A:T"  # type: ignore[union-attr]
+
+
+def test_observations_contained_in_a_report_are_read() -> None:
+    variant = _variant_bundle()
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": "r1",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "51969-4"}]},
+        "contained": [variant],
+        "result": [{"reference": "#braf-v600e"}],
+    }
+    (braf,) = read_fhir_variants(report).alterations
+    assert braf.source_ref == "Observation/braf-v600e"
