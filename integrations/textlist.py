@@ -284,12 +284,21 @@ def _gene_change(tokens: list[str], qualifiers: _Qualifiers) -> Variant | Genoty
             raise LineError("a change without a gene; write 'GENE change' (e.g. 'BRAF V600E')")
         else:
             raise LineError("a gene alone is not an alteration; add the change (e.g. 'V600E')")
+    if len(rest) == 2 and _C_HGVS.match(split_hgvs(rest[0])[1]) and rest[1].startswith("p."):
+        # "BRAF c.1799T>A (p.V600E)": both forms of one variant.
+        coding = _hgvs_variant(_gene_or_error(head), *_swap(split_hgvs(rest[0])), qualifiers)
+        protein = _hgvs_variant(_gene_or_error(head), rest[1], None, qualifiers)
+        return replace(coding, hgvs_p=protein.hgvs_p, protein_change=protein.protein_change)
     if len(rest) != 1:
         raise LineError(f"could not understand {' '.join(rest)!r} after the gene")
     if _DIPLOTYPE.match(rest[0]):
         return Genotype(gene=_gene_or_error(head), diplotype=rest[0].replace(" ", ""))
     accession, expression = split_hgvs(rest[0])
     return _hgvs_variant(_gene_or_error(head), expression, accession, qualifiers)
+
+
+def _swap(pair: tuple[str | None, str]) -> tuple[str, str | None]:
+    return pair[1], pair[0]
 
 
 def _hgvs_variant(

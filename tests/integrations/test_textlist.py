@@ -94,6 +94,18 @@ def test_pasted_forms_become_domain_types() -> None:
     ]
 
 
+def test_coding_and_protein_change_on_one_line() -> None:
+    (braf,) = parse_text_list("BRAF NM_004333.6:c.1799T>A (p.V600E)").alterations
+    assert braf == Variant(
+        gene=_gene("BRAF"),
+        hgvs_c="c.1799T>A",
+        hgvs_p="p.V600E",
+        transcript="NM_004333.6",
+        protein_change="V600E",
+        source_ref="text:1",
+    )
+
+
 def test_three_and_one_letter_lines_meet() -> None:
     result = parse_text_list("BRAF p.Val600Glu\nbraf V600E\nBRAF:p.(V600E)")
     assert {(a.gene.symbol, a.protein_change) for a in result.alterations} == {("BRAF", "V600E")}  # type: ignore[union-attr]
