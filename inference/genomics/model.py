@@ -94,6 +94,8 @@ class Variant:
     depth: int | None = None
     #: Where it came from, for error messages and provenance: ``file.vcf:123``, ``Observation/x``.
     source_ref: str | None = None
+    #: VCF FILTER as called: ``()`` when not filtered (``.``), ``("PASS",)``, or the failed filters.
+    filters: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
