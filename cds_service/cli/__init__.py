@@ -13,10 +13,18 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from cds_service.cli import audit_cmd, db_cmd, kb_cmd, serve_cmd, version_cmd, writeback_cmd
+from cds_service.cli import (
+    analyze_cmd,
+    audit_cmd,
+    db_cmd,
+    kb_cmd,
+    serve_cmd,
+    version_cmd,
+    writeback_cmd,
+)
 from cds_service.errors import OncoCDSError
 
-COMMAND_MODULES = (serve_cmd, db_cmd, version_cmd, audit_cmd, kb_cmd, writeback_cmd)
+COMMAND_MODULES = (serve_cmd, db_cmd, version_cmd, audit_cmd, kb_cmd, analyze_cmd, writeback_cmd)
 
 
 class _Parser(argparse.ArgumentParser):

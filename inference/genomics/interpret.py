@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from inference.errors import InputTooLargeError
@@ -132,6 +132,22 @@ def _variant_match(variant: Variant, kb: KnowledgeBase) -> _Match:
             if matcher.start <= start and end <= matcher.end:
                 match.keys.append(matcher.key)
     return match
+
+
+def _annotated(variant: Variant, match: _Match) -> Variant:
+    """A position-only variant the KB knows gets its gene and protein change (for labels).
+
+    Only a known allele (exact genomic key) is annotated; nothing is inferred otherwise.
+    """
+    if not match.known_allele or match.gene is None:
+        return variant
+    if variant.gene is not None and variant.protein_change is not None:
+        return variant
+    return replace(
+        variant,
+        gene=variant.gene or Gene(match.gene),
+        protein_change=variant.protein_change or match.protein,
+    )
 
 
 def _biomarker_match(biomarker: Biomarker, kb: KnowledgeBase) -> _Match:
@@ -554,15 +570,17 @@ def interpret(
         out.warnings.append("no tumour type given: tiers computed in tumour-agnostic mode")
     seen: set[str] = set()
     matched: list[tuple[int, Alteration, str, _Match]] = []
-    for position, alteration in enumerate(alterations):
+    for position, given in enumerate(alterations):
+        alteration: Alteration = given
+        if isinstance(given, Variant):
+            match = _variant_match(given, kb)
+            alteration = _annotated(given, match)
+        else:
+            match = _biomarker_match(given, kb)
         alteration_id = alteration.id
         if alteration_id in seen:
             continue
         seen.add(alteration_id)
-        if isinstance(alteration, Variant):
-            match = _variant_match(alteration, kb)
-        else:
-            match = _biomarker_match(alteration, kb)
         out.warnings.extend(match.warnings)
         matched.append((position, alteration, alteration_id, match))
     # CIViC "A AND B" profiles need every part somewhere in the patient's alterations.
@@ -604,7 +622,7 @@ def interpret(
     )
     diagnostic.sort(key=lambda item: (rank(item[1].tier), item[0], item[1].kind, item[1].disease))
     return Interpretation(
-        alterations=alterations,
+        alterations=tuple(alteration for _, alteration, _, _ in matched),
         genotypes=tuple(genotypes),
         context=context,
         therapeutic=tuple(f for _, f in therapeutic),

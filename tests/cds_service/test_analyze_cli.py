@@ -1,0 +1,137 @@
+"""``oncocds analyze`` end to end on the PCGR example tumours (real TCGA calls, tests/data/vcf)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cds_service.cli import main
+from integrations.fhir.genomics_profiles import check_bundle
+
+VCF = Path(__file__).resolve().parents[1] / "data" / "vcf"
+
+
+def _therapies(document: dict[str, object]) -> set[tuple[str, str, tuple[str, ...]]]:
+    found = set()
+    for finding in document["therapeutic"]:  # type: ignore[attr-defined]
+        drugs = tuple(sorted(d["name"] for d in finding["drugs"]))
+        found.add((finding["tier"]["tier"], finding["response"], drugs))
+    return found
+
+
+def _analyze_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    assert main(["analyze", *args, "--format", "json"]) == 0
+    return dict(json.loads(capsys.readouterr().out))
+
+
+@pytest.mark.parametrize("build", ["grch37", "grch38"])
+def test_coad_braf_v600e_tier_one_encorafenib_cetuximab(
+    capsys: pytest.CaptureFixture[str], build: str
+) -> None:
+    document = _analyze_json(
+        capsys, str(VCF / f"pcgr_T001-COAD.{build}.vcf.gz"), "--tumor-type", "COAD"
+    )
+    top = document["therapeutic"][0]  # type: ignore[index]
+    assert top["tier"] == {"tier": "I", "level": "A"}
+    assert sorted(d["name"] for d in top["drugs"]) == ["cetuximab", "encorafenib"]
+    assert top["fda_approved_for_tumour"] is True
+    assert {e["id"] for e in top["evidence"]} >= {"EID9851"}
+    labels = {(a.get("gene") or {}).get("symbol") for a in document["alterations"]}  # type: ignore[union-attr]
+    assert "BRAF" in labels
+
+
+def test_both_builds_give_the_same_findings(capsys: pytest.CaptureFixture[str]) -> None:
+    grch37 = _analyze_json(
+        capsys, str(VCF / "pcgr_T001-COAD.grch37.vcf.gz"), "--tumor-type", "COAD"
+    )
+    grch38 = _analyze_json(
+        capsys, str(VCF / "pcgr_T001-COAD.grch38.vcf.gz"), "--tumor-type", "COAD"
+    )
+    assert _therapies(grch37) == _therapies(grch38)
+    assert len(_therapies(grch37)) > 1
+
+
+@pytest.mark.parametrize("build", ["grch37", "grch38"])
+def test_brca_pik3ca_h1047r_fulvestrant_combinations(
+    capsys: pytest.CaptureFixture[str], build: str
+) -> None:
+    document = _analyze_json(
+        capsys,
+        str(VCF / f"pcgr_T001-BRCA.{build}.vcf.gz"),
+        "--tumor-type",
+        "BRCA",
+        "--context",
+        "HR+,HER2-",
+    )
+    tier_one = {drugs for tier, response, drugs in _therapies(document) if tier == "I"}
+    for drug in ("alpelisib", "capivasertib", "inavolisib"):
+        assert any(drug in drugs and "fulvestrant" in drugs for drugs in tier_one), drug
+
+
+def test_fhir_output_is_a_genomics_report_bundle(capsys: pytest.CaptureFixture[str]) -> None:
+    vcf = str(VCF / "pcgr_T001-BRCA.grch38.vcf.gz")
+    assert main(["analyze", vcf, "--tumor-type", "BRCA", "--format", "fhir"]) == 0
+    bundle = json.loads(capsys.readouterr().out)
+    assert bundle["resourceType"] == "Bundle"
+    assert bundle["type"] == "transaction"
+    assert check_bundle(bundle) == []
+    reports = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "DiagnosticReport"
+    ]
+    assert reports[0]["code"]["coding"][0]["code"] == "51969-4"
+
+
+def test_text_output_names_the_variant_and_citations(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(VCF / "pcgr_T001-COAD.grch37.vcf.gz"), "--tumor-type", "COAD"]) == 0
+    out = capsys.readouterr().out
+    assert "BRAF V600E" in out
+    assert "EID9851" in out
+    assert "not a diagnosis" in out
+
+
+def test_text_list_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    listing = tmp_path / "variants.txt"
+    listing.write_text("KRAS G12D\nBRAF V600E\nNOTAGENE X1Y\n")
+    document = _analyze_json(capsys, str(listing), "--tumor-type", "COAD")
+    drugs = {d for _, _, group in _therapies(document) for d in group}
+    assert "sotorasib" not in drugs
+    assert "adagrasib" not in drugs
+    assert "encorafenib" in drugs
+    assert document["unknown"]
+
+
+def test_unknown_tumour_type_lists_close_matches(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "analyze",
+            str(VCF / "pcgr_T001-COAD.grch37.vcf.gz"),
+            "--tumor-type",
+            "colon adenocarcinom",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("oncocds: error: unknown tumour type")
+    assert "COAD" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_missing_file_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["analyze", str(tmp_path / "nope.vcf")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_strict_mode_refuses_a_bad_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = tmp_path / "variants.txt"
+    listing.write_text("BRAF V600E\nthis is not a variant at all ###\n")
+    assert main(["analyze", str(listing), "--strict"]) == 2
+    assert "oncocds: error:" in capsys.readouterr().err
+    assert main(["analyze", str(listing), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["problems"]
