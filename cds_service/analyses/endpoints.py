@@ -1,22 +1,110 @@
-"""``GET /api/v1/analyses/{id}``: the stored report Bundle (FHIR JSON).
+"""``POST /api/v1/analyses`` interprets variants; ``GET /api/v1/analyses/{id}`` returns the report.
 
-``POST /api/v1/analyses`` is added by the intake wiring (it needs the intake readers and the
-interpreter); it calls :func:`cds_service.analyses.service.store_analysis`.
+POST accepts a FHIR Bundle (Patient, Condition, Observations), a VCF, a CSV/TSV table or a text
+list. The tumour type comes from the Bundle's Conditions or the ``tumour_type`` parameter; the
+answer is the Genomics Reporting transaction Bundle (201, ``Location`` of the stored analysis).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from cds_service.analyses.service import get_analysis_or_404
-from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep
+from cds_service.analyses.intake import AnalysisInput, interpret_upload
+from cds_service.analyses.service import get_analysis_or_404, store_analysis
+from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
 from cds_service.api.errors import FHIR_JSON
 from cds_service.db.session import DbSession
+from cds_service.writeback.service import enqueue_writeback, run_writeback_in_background
 
 router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"])
+
+
+async def _raw_body(request: Request) -> bytes:
+    # Read here (async) so the handler can stay sync; the size limit has already applied.
+    return await request.body()
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_class=JSONResponse,
+    responses={
+        201: {"description": "the Genomics Reporting transaction Bundle"},
+        400: {"description": "OperationOutcome: unreadable input or unknown tumour type"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/fhir+json": {"schema": {"type": "object"}},
+                "text/plain": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+)
+def create_analysis(
+    *,
+    body: Annotated[bytes, Depends(_raw_body)],
+    request: Request,
+    background: BackgroundTasks,
+    session: DbSession,
+    settings: SettingsDep,
+    audit: AuditDep,
+    request_id: RequestIdDep,
+    remote: RemoteAddrDep,
+    tumour_type: Annotated[str | None, Query(max_length=200)] = None,
+    patient: Annotated[
+        str | None, Query(max_length=256, pattern=r"^[A-Za-z]+/[A-Za-z0-9.-]{1,64}$")
+    ] = None,
+    input_format: Annotated[
+        str | None, Query(alias="format", pattern="^(vcf|fhir|csv|tsv|text)$")
+    ] = None,
+    build: Annotated[str | None, Query(pattern="^GRCh3[78]$")] = None,
+    context: Annotated[str | None, Query(max_length=200)] = None,
+    origin: Annotated[str | None, Query(pattern="^(somatic|germline|unknown)$")] = None,
+) -> Any:
+    """Interpret the uploaded variants, store the analysis and return its report Bundle."""
+    upload = AnalysisInput(
+        body=body,
+        content_type=request.headers.get("content-type", ""),
+        input_format=input_format,
+        tumour_type=tumour_type,
+        patient=patient,
+        build=build,
+        clinical_context=context,
+        origin=origin,
+    )
+    result = interpret_upload(upload)
+    analysis = store_analysis(
+        session, result.interpretation, result.patient_ref, result.source_kind
+    )
+    job = enqueue_writeback(session, analysis, settings.writeback)
+    session.commit()
+    audit.record(
+        action="C",
+        event_type="analysis.create",
+        agent_who="api",
+        patient_id=result.patient_ref,
+        entities=[{"type": "Analysis", "id": analysis.id}],
+        request_id=request_id,
+        remote_addr=remote,
+        details={
+            "source_kind": result.source_kind,
+            "alterations": len(result.interpretation.alterations),
+            "problems": len(result.problems),
+        },
+    )
+    if job is not None:
+        background.add_task(run_writeback_in_background, request.app.state, job.id)
+    headers = {"Location": f"/api/v1/analyses/{analysis.id}", "X-Analysis-Id": analysis.id}
+    return JSONResponse(
+        analysis.report_bundle, status_code=201, media_type=FHIR_JSON, headers=headers
+    )
 
 
 @router.get(
