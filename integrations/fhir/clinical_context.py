@@ -8,13 +8,20 @@ table does not know is reported, never guessed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
 from inference.errors import UnknownTumourTypeError
-from inference.genomics import Medication, PatientContext, TumourType, resolve_tumour_type
+from inference.genomics import (
+    Medication,
+    PatientContext,
+    TumourType,
+    load_knowledge_base,
+    resolve_tumour_type,
+)
 
 RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _INACTIVE_CLINICAL: Final = frozenset({"inactive", "remission", "resolved"})
@@ -90,8 +97,32 @@ def tumour_type_from_condition(condition: dict[str, Any]) -> TumourType | None:
     return None
 
 
+def _canonical_drug(text: str, rxnorm: str | None) -> str:
+    """The knowledge base's generic name for an EHR drug text or RxNorm code, else the text.
+
+    EHRs send product names ("Panitumumab 20 MG/ML Injectable Solution"); the KB speaks in
+    generic names. A KB name that stands as a whole word in the text, or a KB RxNorm ingredient
+    code equal to the order's, maps it; otherwise the text is kept as it is (never a guess).
+    """
+    drugs = load_knowledge_base().drugs
+    lowered = text.strip().lower()
+    if rxnorm:
+        for name, code in drugs.items():
+            if code == rxnorm:
+                return name
+    if lowered in drugs:
+        return lowered
+    words = set(re.findall(r"[a-z0-9][a-z0-9-]*", lowered))
+    for name in sorted(drugs, key=len, reverse=True):
+        if " " not in name and name in words:
+            return name
+        if " " in name and re.search(rf"\b{re.escape(name)}\b", lowered):
+            return name
+    return lowered
+
+
 def medication_from_request(request: dict[str, Any]) -> Medication | None:
-    """A MedicationRequest's drug: RxNorm code when coded, and a name (display or text)."""
+    """A MedicationRequest's drug: RxNorm code when coded, and the KB's generic name."""
     concept = request.get("medicationCodeableConcept")
     if not isinstance(concept, dict):
         return None
@@ -112,7 +143,7 @@ def medication_from_request(request: dict[str, Any]) -> Medication | None:
         name = concept["text"]
     if name is None and rxnorm is None:
         return None
-    return Medication(name=(name or rxnorm or "").strip().lower(), rxnorm=rxnorm)
+    return Medication(name=_canonical_drug(name or rxnorm or "", rxnorm), rxnorm=rxnorm)
 
 
 def _age(birth_date: Any, today: date) -> int | None:
