@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds_service.errors import InsecureSettingsError
@@ -25,6 +25,37 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+class CdsHooksSettings(BaseModel):
+    """CDS Hooks protocol layer (env ``ONCOCDS_CDS_HOOKS__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: Algorithms any client may use unless its entry narrows them (CDS Hooks 2.0 §Trusting CDS
+    #: Clients: ES384 and RS384 RECOMMENDED; none and every HMAC algorithm SHALL NOT be used).
+    jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
+    #: Clock skew tolerated on exp/iat/nbf, seconds (at most 60).
+    jwt_clock_skew_s: int = Field(default=60, ge=0, le=60)
+    #: Longest accepted token lifetime exp - iat (best practice: no more than an hour).
+    jwt_max_lifetime_s: int = Field(default=3600, ge=30, le=3600)
+    #: Tokens longer than this are refused before any parsing.
+    jwt_max_bytes: int = Field(default=8192, ge=512, le=65536)
+    #: How long a fetched JWK Set is trusted before it is fetched again.
+    jwks_cache_ttl_s: int = Field(default=300, ge=0)
+    #: Minimum interval between refetches of one JWK Set on an unknown kid (stops kid flooding).
+    jwks_min_refresh_s: float = Field(default=10.0, ge=0)
+    jwks_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    #: Prefetch fallback: timeout of one FHIR request and the deadline for all of a call's.
+    prefetch_request_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    prefetch_deadline_s: float = Field(default=8.0, gt=0, le=120)
+    #: Bundle pages followed per prefetch key, and bytes accepted per FHIR response.
+    prefetch_max_pages: int = Field(default=5, ge=1, le=100)
+    prefetch_max_response_bytes: int = Field(default=8 * MIB, ge=1024)
+    #: Browser origins allowed by CORS (the CDS Hooks sandbox, an EHR's web client); none by default.
+    cors_origins: tuple[str, ...] = ()
+    #: Where ``oncocds dev-setup`` keeps the development client key pair and clients file.
+    dev_dir: Path = Path("var/dev-client")
 
 
 class Settings(BaseSettings):
@@ -57,6 +88,7 @@ class Settings(BaseSettings):
         description="Name of this instance, recorded as the audit source observer.",
     )
     db_pool_size: int = Field(default=10, ge=1)
+    cds_hooks: CdsHooksSettings = CdsHooksSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -98,6 +130,8 @@ class Settings(BaseSettings):
             reasons.append("ONCOCDS_DATABASE_URL is SQLite; production needs PostgreSQL")
         if self.log_level == "DEBUG":
             reasons.append("ONCOCDS_LOG_LEVEL=DEBUG is not allowed in production")
+        if "*" in self.cds_hooks.cors_origins:
+            reasons.append("ONCOCDS_CDS_HOOKS__CORS_ORIGINS must list origins, not '*'")
         return reasons
 
     def check_secure(self) -> None:
