@@ -52,7 +52,7 @@ class CdsHooksSettings(BaseModel):
     #: Bundle pages followed per prefetch key, and bytes accepted per FHIR response.
     prefetch_max_pages: int = Field(default=5, ge=1, le=100)
     prefetch_max_response_bytes: int = Field(default=8 * MIB, ge=1024)
-    #: Browser origins allowed by CORS (the CDS Hooks sandbox, an EHR's web client); none by default.
+    #: Browser origins allowed by CORS (the CDS Hooks sandbox, an EHR web client); default none.
     cors_origins: tuple[str, ...] = ()
     #: Where ``oncocds dev-setup`` keeps the development client key pair and clients file.
     dev_dir: Path = Path("var/dev-client")

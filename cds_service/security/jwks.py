@@ -29,7 +29,8 @@ class JwksError(Exception):
 
 
 def import_key_set(data: Mapping[str, Any]) -> dict[str, PublicKey]:
-    """Public EC/RSA keys of a JWK Set by ``kid``; keys without ``kid`` or private parts are skipped.
+    """Public EC/RSA keys of a JWK Set by ``kid``; keys without ``kid`` or with private parts are
+    skipped.
 
     Raises:
         JwksError: the set is malformed.

@@ -1,4 +1,4 @@
-"""Verification of the client JWT every CDS Hooks call carries (CDS Hooks 2.0 §Trusting CDS Clients).
+"""Verification of the client JWT every CDS Hooks call carries (2.0 §Trusting CDS Clients).
 
 Order of checks (CDS Hooks best practices, "JWT"): size and shape; header (``alg`` asymmetric and
 allowed, ``kid``, ``typ`` JWT, no ``crit``); ``iss`` on the allowlist; key from the client's inline

@@ -20,7 +20,7 @@ SigningKey = ECKey | RSAKey
 
 def generate_signing_key(alg: str = "ES384", *, kid: str | None = None) -> SigningKey:
     """A fresh private key for ``alg`` (ES384 → P-384, RS* → RSA 2048) with a ``kid``."""
-    params = {"kid": kid or uuid.uuid4().hex, "alg": alg, "use": "sig"}
+    params: Any = {"kid": kid or uuid.uuid4().hex, "alg": alg, "use": "sig"}
     if alg.startswith("ES"):
         curve = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}[alg]
         return ECKey.generate_key(curve, parameters=params)
