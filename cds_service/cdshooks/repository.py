@@ -24,21 +24,25 @@ class CardRepository:
     def get_card(self, card_uuid: str) -> CdsCard | None:
         return self._session.get(CdsCard, card_uuid)
 
-    def add_feedback_once(self, row: CdsFeedback) -> bool:
-        """Insert unless a row with the same fingerprint exists; True when inserted."""
-        existing = self._session.execute(
-            select(CdsFeedback.id).where(CdsFeedback.fingerprint == row.fingerprint)
+    def feedback_exists(self, fingerprint: str) -> bool:
+        found = self._session.execute(
+            select(CdsFeedback.id).where(CdsFeedback.fingerprint == fingerprint)
         ).first()
-        if existing is not None:
-            return False
-        try:
-            with self._session.begin_nested():
-                self._session.add(row)
-                self._session.flush()
-        except IntegrityError:
-            # Another worker stored the same feedback between our check and insert.
-            return False
-        return True
+        return found is not None
+
+    def add_feedback(self, rows: Sequence[CdsFeedback]) -> int:
+        """Insert rows, skipping any another worker stored meanwhile; returns how many."""
+        inserted = 0
+        for row in rows:
+            try:
+                with self._session.begin_nested():
+                    self._session.add(row)
+                    self._session.flush()
+                inserted += 1
+            except IntegrityError:
+                # The same feedback arrived concurrently (unique fingerprint): one row it is.
+                continue
+        return inserted
 
     def feedback_counts(
         self, *, service: str | None, since: datetime | None, until: datetime | None

@@ -171,7 +171,6 @@ class CdsHooksRuntime:
             if not isinstance(response, CdsResponse):
                 raise TypeError(f"service {definition.id} returned {type(response).__name__}")  # noqa: TRY301
             rows = self._issue(response, definition, body, caller, patient_id)
-            CardRepository(session).add_cards(rows)
         except OncoCDSError as exc:
             self._audit_call(
                 service_id,
@@ -194,6 +193,8 @@ class CdsHooksRuntime:
                 problem="service failed",
             )
             raise
+        # Audit before the cards are written: the audit trail commits in its own transaction and
+        # SQLite has a single writer, so a flushed-but-uncommitted request session would block it.
         self._audit_call(
             service_id,
             base=audit_base,
@@ -203,6 +204,20 @@ class CdsHooksRuntime:
             fetched=fetched,
             problem=None,
         )
+        try:
+            CardRepository(session).add_cards(rows)
+        except Exception:
+            session.rollback()  # release the write lock before the failure is audited
+            self._audit_call(
+                service_id,
+                base=audit_base,
+                started=started,
+                status=503,
+                rows=rows,
+                fetched=fetched,
+                problem="issued cards could not be stored",
+            )
+            raise
         return response.to_json()
 
     @staticmethod
@@ -380,36 +395,25 @@ class CdsHooksRuntime:
                 )
                 raise BadRequestError(f"acceptedSuggestions not on card {item.card!r}")
             cards.append(card)
-        stored = duplicates = 0
+        rows: list[CdsFeedback] = []
+        seen: set[str] = set()
         for item, card in zip(items, cards, strict=True):
-            reason = item.override_reason.reason if item.override_reason else None
-            row = CdsFeedback(
-                id=str(uuid.uuid4()),
-                fingerprint=_fingerprint(caller.iss, item),
-                card_uuid=card.uuid,
-                service_id=service_id,
-                client_iss=caller.iss,
-                outcome=item.outcome,
-                outcome_timestamp=item.outcome_timestamp.astimezone(UTC),
-                received_at=utcnow(),
-                accepted_suggestions=sorted(s.id for s in item.accepted_suggestions or []),
-                override_reason_system=reason.system if reason else None,
-                override_reason_code=reason.code if reason else None,
-                override_reason_display=reason.display if reason else None,
-                has_user_comment=bool(item.override_reason and item.override_reason.user_comment),
-            )
-            inserted = repo.add_feedback_once(row)
-            stored += inserted
-            duplicates += not inserted
+            row = _feedback_row(service_id, caller.iss, item, card)
+            duplicate = row.fingerprint in seen or repo.feedback_exists(row.fingerprint)
+            seen.add(row.fingerprint)
+            if not duplicate:
+                rows.append(row)
+            # Audited before the rows are flushed (SQLite single writer; see call()).
             self._audit_feedback(
                 service_id,
                 caller=caller,
                 meta=meta,
                 item=item,
                 card=card,
-                problem=None if inserted else "duplicate",
+                problem="duplicate" if duplicate else None,
             )
-        return FeedbackResponse(stored=stored, duplicates=duplicates)
+        stored = repo.add_feedback(rows)
+        return FeedbackResponse(stored=stored, duplicates=len(items) - stored)
 
     def _audit_feedback(
         self,
@@ -480,6 +484,25 @@ def _resource_type(action: Any) -> str | None:
     if action.resource_id:
         return str(action.resource_id).split("/", 1)[0][:64]
     return None
+
+
+def _feedback_row(service_id: str, iss: str, item: FeedbackItem, card: CdsCard) -> CdsFeedback:
+    reason = item.override_reason.reason if item.override_reason else None
+    return CdsFeedback(
+        id=str(uuid.uuid4()),
+        fingerprint=_fingerprint(iss, item),
+        card_uuid=card.uuid,
+        service_id=service_id,
+        client_iss=iss,
+        outcome=item.outcome,
+        outcome_timestamp=item.outcome_timestamp.astimezone(UTC),
+        received_at=utcnow(),
+        accepted_suggestions=sorted(s.id for s in item.accepted_suggestions or []),
+        override_reason_system=reason.system if reason else None,
+        override_reason_code=reason.code if reason else None,
+        override_reason_display=reason.display if reason else None,
+        has_user_comment=bool(item.override_reason and item.override_reason.user_comment),
+    )
 
 
 def _fingerprint(iss: str, item: FeedbackItem) -> str:
