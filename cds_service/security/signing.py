@@ -44,7 +44,10 @@ def sign_client_jwt(
     extra_claims: dict[str, Any] | None = None,
     now: float | None = None,
 ) -> str:
-    """A CDS Hooks client JWT: header alg/kid/typ, claims iss/aud/exp/iat/jti (+tenant)."""
+    """A CDS Hooks client JWT: header alg/kid/typ, claims iss/aud/exp/iat/jti (+tenant).
+
+    ``extra_header``/``extra_claims`` are merged last; a ``None`` value drops the member.
+    """
     issued = int(now if now is not None else time.time())
     algorithm = alg or str(key.as_dict().get("alg") or "ES384")
     header: dict[str, Any] = {"alg": algorithm, "typ": "JWT", "kid": key.kid}
@@ -59,6 +62,9 @@ def sign_client_jwt(
     if tenant is not None:
         claims["tenant"] = tenant
     claims.update(extra_claims or {})
+    # A None in the extras removes that member (tests build tokens that lack a claim or header).
+    header = {k: v for k, v in header.items() if v is not None}
+    claims = {k: v for k, v in claims.items() if v is not None}
     return jose_jwt.encode(header, claims, key, algorithms=[algorithm])
 
 

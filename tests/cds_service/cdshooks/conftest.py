@@ -124,7 +124,9 @@ def make_cds_client(
         settings = make_settings(
             database_url=database_url or sqlite_url, clients_file=path, **settings_overrides
         )
-        http = TestClient(create_app(settings, cds_services=services), raise_server_exceptions=False)
+        http = TestClient(
+            create_app(settings, cds_services=services), raise_server_exceptions=False
+        )
         http.__enter__()
         opened.append(http)
         return CdsClient(http, key or es_key, settings)

@@ -14,4 +14,10 @@ from tests.cds_service.cdshooks.services import (
     prefetch_probe,
 )
 
-ALL = (patient_view_demo, order_select_demo, order_sign_demo, encounter_discharge_demo, prefetch_probe)
+ALL = (
+    patient_view_demo,
+    order_select_demo,
+    order_sign_demo,
+    encounter_discharge_demo,
+    prefetch_probe,
+)
