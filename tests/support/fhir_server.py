@@ -94,11 +94,13 @@ class FhirServer:
 @pytest.fixture(scope="session")
 def fhir_server_session() -> Iterator[FhirServer]:
     cwd = _install()
+    log_path = cwd / "server.log"
+    log_file = log_path.open("w")
     process = subprocess.Popen(
         [NODE, "server.js"],
         cwd=cwd,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=log_file,
         text=True,
         env={**os.environ, "NODE_ENV": "test"},
     )
@@ -113,8 +115,9 @@ def fhir_server_session() -> Iterator[FhirServer]:
     reader.join(timeout=60)
     if not port_line or not port_line[0].startswith("LISTENING "):
         process.kill()
-        stderr = process.stderr.read() if process.stderr else ""
-        pytest.fail(f"test FHIR server did not start: {stderr[-2000:]}")
+        process.wait()
+        log_file.close()
+        pytest.fail(f"test FHIR server did not start: {log_path.read_text()[-2000:]}")
     port = int(port_line[0].split()[1])
     server = FhirServer(root=f"http://127.0.0.1:{port}", process=process)
     try:
@@ -125,6 +128,10 @@ def fhir_server_session() -> Iterator[FhirServer]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+        log_file.close()
 
 
 @pytest.fixture
