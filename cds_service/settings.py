@@ -57,6 +57,15 @@ class CdsHooksSettings(BaseModel):
     #: Where ``oncocds dev-setup`` keeps the development client key pair and clients file.
     dev_dir: Path = Path("var/dev-client")
 
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # CDS Hooks 2.0: JWTs SHALL NOT use "none" nor any symmetric (HMAC) algorithm.
+        allowed = {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+        if not value or any(alg not in allowed for alg in value):
+            raise ValueError("only asymmetric JWS algorithms (ES*, RS*, PS*) are accepted")
+        return value
+
 
 class Settings(BaseSettings):
     """Everything an OncoCDS process needs, read from ``ONCOCDS_*`` environment variables."""
