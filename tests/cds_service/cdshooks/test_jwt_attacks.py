@@ -365,3 +365,18 @@ def test_jku_on_the_allowlist_is_used(make_cds_client: Any, jwks_server: JwksSer
     no_jku = _sign(key)
     assert cds.http.get(DISCOVERY, headers={"Authorization": f"Bearer {no_jku}"}).status_code == 401
     assert jwks_server.hits == ["/ehr/jwks"]  # the off-list URL was never fetched
+
+
+def test_unreachable_jwks_url_is_a_401_not_an_error(make_cds_client: Any) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    entry = {"iss": EHR_ISS, "jwks_url": f"http://127.0.0.1:{port}/jwks.json"}
+    cds = make_cds_client(clients=[entry])
+    key = generate_signing_key("ES384", kid="k")
+    response = cds.http.get(DISCOVERY, headers={"Authorization": f"Bearer {_sign(key)}"})
+    assert response.status_code == 401
+    assert response.content == b""
+    assert cds.audit_rows("auth.rejected")[-1].details["reason"].startswith("key set unavailable")
