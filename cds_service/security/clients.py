@@ -194,6 +194,11 @@ def load_clients_file(path: Path, *, default_algorithms: Iterable[str]) -> Clien
     return ClientRegistry(clients, source=str(path))
 
 
+def _plain_http_urls(client: TrustedClient) -> bool:
+    urls = [client.jwks_url or "", *client.jku_allowlist, *client.fhir_servers]
+    return any(u.startswith("http://") for u in urls)
+
+
 def load_trusted_clients(settings: Settings) -> ClientRegistry:
     """The clients this process trusts.
 
@@ -207,10 +212,19 @@ def load_trusted_clients(settings: Settings) -> ClientRegistry:
     algorithms = [a for a in settings.cds_hooks.jwt_algorithms if a in ASYMMETRIC_ALGORITHMS]
     if settings.clients_file is not None:
         registry = load_clients_file(settings.clients_file, default_algorithms=algorithms)
-        if settings.is_production and any(c.development_only for c in registry):
-            raise InsecureSettingsError(
-                "refusing to start in production: the clients file trusts a development-only client"
-            )
+        if settings.is_production:
+            if any(c.development_only for c in registry):
+                raise InsecureSettingsError(
+                    "refusing to start in production: "
+                    "the clients file trusts a development-only client"
+                )
+            plain = sorted(c.iss for c in registry if _plain_http_urls(c))
+            if plain:
+                # CDS Hooks 2.0 §Security: all traffic over HTTPS; keys and FHIR data included.
+                raise InsecureSettingsError(
+                    "refusing to start in production: http:// key or FHIR URLs for clients "
+                    + ", ".join(plain)
+                )
         return registry
     if settings.is_production:
         return ClientRegistry()

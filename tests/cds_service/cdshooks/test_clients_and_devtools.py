@@ -141,3 +141,20 @@ def test_production_refuses_a_development_only_client(tmp_path: Path) -> None:
     )
     with pytest.raises(InsecureSettingsError, match="development-only client"):
         create_app(settings)
+
+
+def test_production_refuses_plain_http_key_or_fhir_urls(tmp_path: Path) -> None:
+    from cds_service.settings import Settings
+
+    path = tmp_path / "clients.json"
+    entry = {"iss": "https://ehr.example.org", "jwks_url": "https://ehr.example.org/jwks"}
+    entry["fhir_servers"] = ["http://fhir.example.org/r4"]
+    path.write_text(json.dumps({"clients": [entry]}))
+    settings = Settings(
+        environment="production",
+        public_base_url="https://cds.example.org",
+        clients_file=path,
+        database_url="postgresql://oncocds@db.invalid/oncocds",
+    )
+    with pytest.raises(InsecureSettingsError, match="http:// key or FHIR URLs"):
+        create_app(settings)
