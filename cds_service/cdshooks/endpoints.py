@@ -21,6 +21,8 @@ from cds_service.audit.service import Outcome
 from cds_service.cdshooks.schemas import (
     SERVICE_ID,
     CdsRequest,
+    CdsResponse,
+    DiscoveryResponse,
     FeedbackRequest,
     FeedbackResponse,
     FeedbackSummary,
@@ -127,6 +129,8 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     "/cds-services",
     summary="CDS Hooks discovery",
     responses=_AUTH_RESPONSES,
+    response_model=DiscoveryResponse,
+    response_model_exclude_none=True,
 )
 def discovery(request: Request, caller: Caller) -> dict[str, Any]:
     """Every registered CDS service (CDS Hooks 2.0 §Discovery)."""
@@ -136,6 +140,8 @@ def discovery(request: Request, caller: Caller) -> dict[str, Any]:
 @router.post(
     "/cds-services/{service_id}",
     summary="Call a CDS service",
+    response_model=CdsResponse,
+    response_model_exclude_none=True,
     responses={
         **_AUTH_RESPONSES,
         400: {"description": "Malformed request (OperationOutcome)"},
