@@ -3,7 +3,8 @@
 CDS Hooks best practice: services "maintain their own rotating cache of public keys". A set is
 reused for ``ttl`` seconds; a ``kid`` not in the cached set triggers one refetch, at most every
 ``min_refresh`` seconds per URL so that a stream of made-up ``kid`` values cannot turn the
-service into a request amplifier. Redirects are not followed and responses are size-capped.
+service into a request amplifier. A ``Cache-Control`` max-age (or no-store) from the client shortens
+the reuse time. Redirects are not followed and responses are size-capped.
 """
 
 from __future__ import annotations
@@ -60,6 +61,21 @@ class _Entry:
     keys: dict[str, PublicKey]
     fetched_at: float
     last_attempt: float
+    ttl: float
+
+
+def _max_age(cache_control: str | None) -> float | None:
+    """Seconds a response may be reused per its Cache-Control (RFC 9111 §5.2.2), if it says."""
+    if not cache_control:
+        return None
+    directives = [d.strip().lower() for d in cache_control.split(",")]
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    for directive in directives:
+        name, _, value = directive.partition("=")
+        if name == "max-age" and value.strip().isdigit():
+            return float(value.strip())
+    return None
 
 
 class JwksCache:
@@ -96,10 +112,12 @@ class JwksCache:
         now = self._clock()
         with self._lock:
             entry = self._entries.get(url)
-        if entry is not None and now - entry.fetched_at < self._ttl and kid in entry.keys:
-            return entry.keys[kid]
-        if entry is not None and now - entry.last_attempt < self._min_refresh:
-            return entry.keys.get(kid)
+        if entry is not None:
+            if kid in entry.keys and now - entry.fetched_at < entry.ttl:
+                return entry.keys[kid]
+            if kid not in entry.keys and now - entry.last_attempt < self._min_refresh:
+                # An unknown kid refetches at most every min_refresh seconds (no amplifier).
+                return None
         keys = self._fetch(url, entry)
         return keys.get(kid)
 
@@ -113,6 +131,7 @@ class JwksCache:
             with self._client.stream("GET", url, headers={"Accept": "application/json"}) as resp:
                 if resp.status_code != 200:
                     raise JwksError(f"JWK Set fetch answered HTTP {resp.status_code}")
+                max_age = _max_age(resp.headers.get("cache-control"))
                 body = bytearray()
                 for chunk in resp.iter_bytes():
                     body.extend(chunk)
@@ -128,5 +147,7 @@ class JwksCache:
             raise JwksError("JWK Set is not an object")
         keys = import_key_set(data)
         with self._lock:
-            self._entries[url] = _Entry(keys=keys, fetched_at=now, last_attempt=now)
+            # The client's Cache-Control may shorten, never lengthen, our own TTL.
+            ttl = self._ttl if max_age is None else min(self._ttl, max_age)
+            self._entries[url] = _Entry(keys=keys, fetched_at=now, last_attempt=now, ttl=ttl)
         return keys

@@ -72,6 +72,7 @@ class JwksServer:
     def __init__(self) -> None:
         self.sets: dict[str, dict[str, Any]] = {}
         self.hits: list[str] = []
+        self.cache_control: str | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -81,6 +82,8 @@ class JwksServer:
                 payload = json.dumps(data).encode() if data is not None else b"{}"
                 self.send_response(200 if data is not None else 404)
                 self.send_header("content-type", "application/json")
+                if outer.cache_control:
+                    self.send_header("cache-control", outer.cache_control)
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -380,3 +383,17 @@ def test_unreachable_jwks_url_is_a_401_not_an_error(make_cds_client: Any) -> Non
     assert response.status_code == 401
     assert response.content == b""
     assert cds.audit_rows("auth.rejected")[-1].details["reason"].startswith("key set unavailable")
+
+
+def test_jwks_cache_control_no_store_is_honoured(
+    make_cds_client: Any, jwks_server: JwksServer
+) -> None:
+    key = generate_signing_key("ES384", kid="k1")
+    jwks_server.sets["/jwks.json"] = {"keys": [key.as_dict(private=False)]}
+    jwks_server.cache_control = "no-store"
+    entry = {"iss": EHR_ISS, "jwks_url": jwks_server.url + "/jwks.json"}
+    cds = make_cds_client(clients=[entry])
+    for _ in range(2):
+        ok = cds.http.get(DISCOVERY, headers={"Authorization": f"Bearer {_sign(key)}"})
+        assert ok.status_code == 200
+    assert len(jwks_server.hits) == 2  # no-store: fetched again, not served from the cache
