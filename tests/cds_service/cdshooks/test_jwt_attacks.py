@@ -397,3 +397,16 @@ def test_jwks_cache_control_no_store_is_honoured(
         ok = cds.http.get(DISCOVERY, headers={"Authorization": f"Bearer {_sign(key)}"})
         assert ok.status_code == 200
     assert len(jwks_server.hits) == 2  # no-store: fetched again, not served from the cache
+
+
+def test_unknown_kid_flood_does_not_refetch_the_jwks(
+    make_cds_client: Any, jwks_server: JwksServer
+) -> None:
+    known = generate_signing_key("ES384", kid="known")
+    jwks_server.sets["/jwks.json"] = {"keys": [known.as_dict(private=False)]}
+    cds = make_cds_client(clients=[{"iss": EHR_ISS, "jwks_url": jwks_server.url + "/jwks.json"}])
+    for i in range(5):
+        forged = generate_signing_key("ES384", kid=f"made-up-{i}")
+        response = cds.http.get(DISCOVERY, headers={"Authorization": f"Bearer {_sign(forged)}"})
+        assert response.status_code == 401
+    assert len(jwks_server.hits) == 1  # one fetch; later unknown kids wait for min_refresh
