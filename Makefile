@@ -48,6 +48,7 @@ var:
 
 run: $(STAMP) | var
 	$(BIN)/oncocds db upgrade
+	$(BIN)/oncocds dev-setup
 	$(BIN)/oncocds serve
 
 format:

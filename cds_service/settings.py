@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds_service.errors import InsecureSettingsError
@@ -76,6 +76,46 @@ class ReportSettings(BaseModel):
     token_ttl_seconds: int = Field(default=12 * 3600, ge=60, le=30 * 24 * 3600)
 
 
+class CdsHooksSettings(BaseModel):
+    """CDS Hooks protocol layer (env ``ONCOCDS_CDS_HOOKS__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: Algorithms any client may use unless its entry narrows them (CDS Hooks 2.0 §Trusting CDS
+    #: Clients: ES384 and RS384 RECOMMENDED; none and every HMAC algorithm SHALL NOT be used).
+    jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
+    #: Clock skew tolerated on exp/iat/nbf, seconds (at most 60).
+    jwt_clock_skew_s: int = Field(default=60, ge=0, le=60)
+    #: Longest accepted token lifetime exp - iat (best practice: no more than an hour).
+    jwt_max_lifetime_s: int = Field(default=3600, ge=30, le=3600)
+    #: Tokens longer than this are refused before any parsing.
+    jwt_max_bytes: int = Field(default=8192, ge=512, le=65536)
+    #: How long a fetched JWK Set is trusted before it is fetched again.
+    jwks_cache_ttl_s: int = Field(default=300, ge=0)
+    #: Minimum interval between refetches of one JWK Set on an unknown kid (stops kid flooding).
+    jwks_min_refresh_s: float = Field(default=10.0, ge=0)
+    jwks_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    #: Prefetch fallback: timeout of one FHIR request and the deadline for all of a call's.
+    prefetch_request_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    prefetch_deadline_s: float = Field(default=8.0, gt=0, le=120)
+    #: Bundle pages followed per prefetch key, and bytes accepted per FHIR response.
+    prefetch_max_pages: int = Field(default=5, ge=1, le=100)
+    prefetch_max_response_bytes: int = Field(default=8 * MIB, ge=1024)
+    #: Browser origins allowed by CORS (the CDS Hooks sandbox, an EHR web client); default none.
+    cors_origins: tuple[str, ...] = ()
+    #: Where ``oncocds dev-setup`` keeps the development client key pair and clients file.
+    dev_dir: Path = Path("var/dev-client")
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # CDS Hooks 2.0: JWTs SHALL NOT use "none" nor any symmetric (HMAC) algorithm.
+        allowed = {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+        if not value or any(alg not in allowed for alg in value):
+            raise ValueError("only asymmetric JWS algorithms (ES*, RS*, PS*) are accepted")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything an OncoCDS process needs, read from ``ONCOCDS_*`` environment variables."""
 
@@ -108,6 +148,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     writeback: WritebackSettings = WritebackSettings()
     reports: ReportSettings = ReportSettings()
+    cds_hooks: CdsHooksSettings = CdsHooksSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -153,6 +194,8 @@ class Settings(BaseSettings):
             reasons.append("ONCOCDS_REPORTS__SECRET is not set (report links must be signed)")
         if self.writeback.enabled and not str(self.writeback.fhir_base_url).startswith("https://"):
             reasons.append("ONCOCDS_WRITEBACK__FHIR_BASE_URL must be https:// in production")
+        if "*" in self.cds_hooks.cors_origins:
+            reasons.append("ONCOCDS_CDS_HOOKS__CORS_ORIGINS must list origins, not '*'")
         return reasons
 
     def check_secure(self) -> None:

@@ -17,6 +17,8 @@ from cds_service.cli import (
     analyze_cmd,
     audit_cmd,
     db_cmd,
+    devsetup_cmd,
+    devtoken_cmd,
     kb_cmd,
     serve_cmd,
     version_cmd,
@@ -24,7 +26,17 @@ from cds_service.cli import (
 )
 from cds_service.errors import OncoCDSError
 
-COMMAND_MODULES = (serve_cmd, db_cmd, version_cmd, audit_cmd, kb_cmd, analyze_cmd, writeback_cmd)
+COMMAND_MODULES = (
+    serve_cmd,
+    db_cmd,
+    version_cmd,
+    audit_cmd,
+    kb_cmd,
+    analyze_cmd,
+    writeback_cmd,
+    devsetup_cmd,
+    devtoken_cmd,
+)
 
 
 class _Parser(argparse.ArgumentParser):

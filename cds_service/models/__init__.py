@@ -6,5 +6,7 @@ Every table module is imported here so that Alembic autogenerate and ``alembic c
 from cds_service.db.base import Base
 from cds_service.models.analysis import Analysis, WritebackJob
 from cds_service.models.audit import AuditRecord
+from cds_service.models.cdshooks import CdsCard, CdsFeedback
+from cds_service.models.security import JwtReplay
 
-__all__ = ["Analysis", "AuditRecord", "Base", "WritebackJob"]
+__all__ = ["Analysis", "AuditRecord", "Base", "CdsCard", "CdsFeedback", "JwtReplay", "WritebackJob"]

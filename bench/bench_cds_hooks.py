@@ -1,0 +1,207 @@
+"""CDS Hooks call latency and throughput at 32 concurrent clients vs a bare FastAPI endpoint.
+
+One uvicorn server (subprocess, one worker) runs the OncoCDS app with a trivial registered
+patient-view service (one card, no prefetch) *and* a bare ``POST /bench/bare`` endpoint returning
+``{"cards": []}``, so both go through the same server, settings and middleware in the same run.
+Each hook call carries its own freshly signed ES384 JWT (signed before timing), so the figures
+include JWT verification, the database jti replay insert, the audit records and card storage.
+Database: PostgreSQL when ONCOCDS_TEST_DATABASE_URL is set, else SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CONCURRENCY = 32
+REQUESTS = 960
+WARMUP = 64
+ISS = "https://bench-ehr.example.org"
+SERVICE = "bench-trivial"
+
+
+def build_app() -> Any:
+    """uvicorn factory (runs in the server process; configured by BENCH_* variables)."""
+    from fastapi import APIRouter
+
+    from cds_service.app import create_app
+    from cds_service.cdshooks.registry import CdsServiceDefinition, ResolvedRequest
+    from cds_service.cdshooks.schemas import CdsResponse
+    from cds_service.settings import Settings
+
+    def handle(request: ResolvedRequest) -> CdsResponse:
+        return CdsResponse.model_validate(
+            {
+                "cards": [
+                    {
+                        "summary": f"Benchmark card for {request.patient_id}",
+                        "indicator": "info",
+                        "source": {"label": "bench"},
+                    }
+                ]
+            }
+        )
+
+    bare = APIRouter()
+
+    @bare.post("/bench/bare")
+    def bare_endpoint(body: dict[str, Any]) -> dict[str, Any]:
+        return {"cards": []}
+
+    definition = CdsServiceDefinition(
+        id=SERVICE, hook="patient-view", description="benchmark", handler=handle
+    )
+    return create_app(Settings(), extra_routers=(bare,), cds_services=[definition])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _body() -> dict[str, Any]:
+    return {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/bench", "patientId": "p-bench"},
+    }
+
+
+async def _drive(url: str, headers_list: list[dict[str, str]]) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    for headers in headers_list:
+        queue.put_nowait(headers)
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                headers = queue.get_nowait()
+                started = time.perf_counter()
+                response = await client.post(url, json=_body(), headers=headers)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url}: HTTP {response.status_code}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+    return latencies, elapsed
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def _report(label: str, latencies: list[float], elapsed: float) -> dict[str, float]:
+    figures = {
+        "p50": _pct(latencies, 0.50),
+        "p95": _pct(latencies, 0.95),
+        "p99": _pct(latencies, 0.99),
+        "mean": statistics.fmean(latencies) * 1000,
+        "rps": len(latencies) / elapsed,
+    }
+    print(
+        f"{label:>10}: p50 {figures['p50']:7.2f} ms  p95 {figures['p95']:7.2f} ms  "
+        f"p99 {figures['p99']:7.2f} ms  throughput {figures['rps']:7.1f} req/s "
+        f"({len(latencies)} requests, {CONCURRENCY} concurrent)"
+    )
+    return figures
+
+
+def _run(database_url: str, label: str, tmp: Path) -> None:
+    from cds_service.db import migrate
+    from cds_service.security.signing import generate_signing_key, public_jwks, sign_client_jwt
+
+    migrate.upgrade(database_url, "head")
+    key = generate_signing_key("ES384")
+    clients = tmp / f"clients-{label}.json"
+    clients.write_text(json.dumps({"clients": [{"iss": ISS, "jwks": public_jwks(key)}]}))
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "ONCOCDS_ENVIRONMENT": "development",
+        "ONCOCDS_DATABASE_URL": database_url,
+        "ONCOCDS_PUBLIC_BASE_URL": base,
+        "ONCOCDS_CLIENTS_FILE": str(clients),
+        "ONCOCDS_LOG_LEVEL": "WARNING",
+        "ONCOCDS_DB_POOL_SIZE": "20",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.bench_cds_hooks:build_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        url = f"{base}/cds-services/{SERVICE}"
+        total = WARMUP + REQUESTS
+        tokens = [
+            {"Authorization": f"Bearer {sign_client_jwt(key, iss=ISS, aud=url)}"}
+            for _ in range(total)
+        ]
+        asyncio.run(_drive(f"{base}/bench/bare", [{}] * WARMUP))
+        asyncio.run(_drive(url, tokens[:WARMUP]))
+        bare_lat, bare_time = asyncio.run(_drive(f"{base}/bench/bare", [{}] * REQUESTS))
+        cds_lat, cds_time = asyncio.run(_drive(url, tokens[WARMUP:]))
+        print(f"-- {label}")
+        bare = _report("bare", bare_lat, bare_time)
+        cds = _report("cds-hooks", cds_lat, cds_time)
+        print(
+            f"     ratio: p50 x{cds['p50'] / bare['p50']:.2f}  "
+            f"p95 x{cds['p95'] / bare['p95']:.2f}  "
+            f"p99 x{cds['p99'] / bare['p99']:.2f}  throughput x{cds['rps'] / bare['rps']:.2f} "
+            "(cds-hooks / bare)"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    server_url = os.environ.get("ONCOCDS_TEST_DATABASE_URL")
+    with tempfile.TemporaryDirectory() as tmp:
+        if server_url:
+            from cds_service.db.testing import temporary_postgres_database
+
+            with temporary_postgres_database(server_url, prefix="oncocds_bench") as url:
+                _run(url, "postgresql", Path(tmp))
+        _run(f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite", Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

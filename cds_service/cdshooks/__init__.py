@@ -1,0 +1,1 @@
+"""CDS Hooks 2.0 protocol layer: discovery, service calls, prefetch, cards, feedback."""

@@ -1,0 +1,203 @@
+"""HTTP endpoints: ``GET /cds-services``, ``POST /cds-services/{id}``, ``POST …/{id}/feedback`` and
+``GET /api/v1/feedback/summary``.
+
+Every route authenticates the client JWT *before* FastAPI reads or validates the body
+(:class:`ClientJwtRoute`), so an unauthenticated caller learns nothing, not even whether its body
+parses (CDS Hooks 2.0 §Trusting CDS Clients: the JWT is on every call, discovery included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from cds_service.audit.service import Outcome
+from cds_service.cdshooks.schemas import (
+    SERVICE_ID,
+    CdsRequest,
+    CdsResponse,
+    DiscoveryResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    FeedbackSummary,
+)
+from cds_service.cdshooks.service import CallMeta, CdsHooksRuntime
+from cds_service.db.session import get_session
+from cds_service.errors import AuthenticationError, BadRequestError
+from cds_service.security.jwt import JwtRejectedError, VerifiedClient
+
+#: The request session, committed *before* the response is sent: a client may send feedback
+#: about a card the moment it receives it.
+CommittedSession = Annotated[Session, Depends(get_session, scope="function")]
+
+_BEARER = "bearer "
+_MAX_HEADER = 70_000
+
+
+def _runtime(request: Request) -> CdsHooksRuntime:
+    runtime: CdsHooksRuntime = request.app.state.cds_hooks
+    return runtime
+
+
+def _endpoint_url(request: Request) -> str:
+    """The public URL of the called endpoint: the JWT ``aud`` must equal it exactly."""
+    path = request.scope["path"]
+    root = request.scope.get("root_path") or ""
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    base = str(request.app.state.settings.base_url)
+    return base + str(path)
+
+
+def _meta(request: Request) -> CallMeta:
+    state = request.scope.get("state", {})
+    rid = state.get("request_id")
+    return CallMeta(
+        request_id=str(rid) if rid else None,
+        remote_addr=request.client.host if request.client else None,
+    )
+
+
+def authenticate(request: Request) -> VerifiedClient:
+    """Verify the bearer JWT; on any failure audit the reason and raise a bare 401.
+
+    Raises:
+        AuthenticationError: rendered as a bare 401.
+    """
+    runtime = _runtime(request)
+    header = request.headers.get("authorization", "")
+    try:
+        if len(header) > _MAX_HEADER or not header[: len(_BEARER)].lower() == _BEARER:
+            raise JwtRejectedError("missing bearer token")  # noqa: TRY301 - audited below
+        token = header[len(_BEARER) :].strip()
+        return runtime.verifier.verify(token, audience=_endpoint_url(request))
+    except JwtRejectedError as exc:
+        meta = _meta(request)
+        route = request.scope.get("route")
+        runtime.audit.record(
+            action="E",
+            event_type="auth.rejected",
+            outcome=Outcome.MINOR_FAILURE,
+            outcome_desc=exc.reason,
+            agent_who=exc.iss or "unknown",
+            request_id=meta.request_id,
+            remote_addr=meta.remote_addr,
+            details={
+                "reason": exc.reason,
+                "route": getattr(route, "path", None),
+                "jti": exc.jti,
+            },
+        )
+        raise AuthenticationError("client authentication failed") from exc
+
+
+class ClientJwtRoute(APIRoute):
+    """An APIRoute that authenticates the CDS client before anything else runs."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            request.state.cds_client = await run_in_threadpool(authenticate, request)
+            return await original(request)
+
+        return handler
+
+
+def _caller(request: Request) -> VerifiedClient:
+    caller: VerifiedClient = request.state.cds_client
+    return caller
+
+
+Caller = Annotated[VerifiedClient, Depends(_caller)]
+ServiceId = Annotated[str, Path(pattern=SERVICE_ID.pattern, max_length=128)]
+
+router = APIRouter(route_class=ClientJwtRoute, tags=["CDS Hooks"])
+
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Client JWT missing or invalid (no body)"},
+}
+
+
+@router.get(
+    "/cds-services",
+    summary="CDS Hooks discovery",
+    responses=_AUTH_RESPONSES,
+    response_model=DiscoveryResponse,
+    response_model_exclude_none=True,
+)
+def discovery(request: Request, caller: Caller) -> dict[str, Any]:
+    """Every registered CDS service (CDS Hooks 2.0 §Discovery)."""
+    return _runtime(request).discovery()
+
+
+@router.post(
+    "/cds-services/{service_id}",
+    summary="Call a CDS service",
+    response_model=CdsResponse,
+    response_model_exclude_none=True,
+    responses={
+        **_AUTH_RESPONSES,
+        400: {"description": "Malformed request (OperationOutcome)"},
+        403: {"description": "fhirServer not allowed for this client (OperationOutcome)"},
+        404: {"description": "Unknown service (OperationOutcome)"},
+        412: {"description": "Required prefetch data unobtainable (OperationOutcome)"},
+    },
+)
+def call_service(
+    request: Request,
+    service_id: ServiceId,
+    body: CdsRequest,
+    caller: Caller,
+    session: CommittedSession,
+) -> dict[str, Any]:
+    """Run the service's hook and return cards (CDS Hooks 2.0 §Calling a CDS Service)."""
+    return _runtime(request).call(service_id, body, caller, session, _meta(request))
+
+
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    summary="Feedback on cards",
+    responses={**_AUTH_RESPONSES, 404: {"description": "Unknown card (OperationOutcome)"}},
+)
+def feedback(
+    request: Request,
+    service_id: ServiceId,
+    body: FeedbackRequest,
+    caller: Caller,
+    session: CommittedSession,
+) -> FeedbackResponse:
+    """Store the outcome of cards (CDS Hooks 2.0 §Feedback), idempotently."""
+    return _runtime(request).feedback(service_id, body.feedback, caller, session, _meta(request))
+
+
+@router.get(
+    "/api/v1/feedback/summary",
+    summary="Card acceptance and override counts for governance review",
+    tags=["Feedback"],
+    responses=_AUTH_RESPONSES,
+    response_model_exclude_none=True,
+)
+def feedback_summary(
+    request: Request,
+    *,
+    caller: Caller,
+    session: CommittedSession,
+    service: Annotated[str | None, Query(max_length=128)] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+) -> FeedbackSummary:
+    """Per service and card kind: accepted, overridden, and the override reasons chosen.
+
+    ``since``/``until`` (RFC 3339 with offset) filter on the feedback's ``outcomeTimestamp``.
+    """
+    for value in (since, until):
+        if value is not None and value.tzinfo is None:
+            raise BadRequestError("since/until need a UTC offset (RFC 3339)")
+    return _runtime(request).feedback_summary(session, service=service, since=since, until=until)

@@ -1,0 +1,514 @@
+"""CDS Hooks orchestration: authenticate, validate, resolve prefetch, run the service, store cards.
+
+:class:`CdsHooksRuntime` is built once per app (``app.state.cds_hooks``) and holds the registry,
+the JWT verifier, the JWKS cache and the prefetch resolver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from cds_service.audit import AuditTrail
+from cds_service.audit.service import AuditEntity, Outcome
+from cds_service.cdshooks.prefetch import FetchEvent, PrefetchResolver
+from cds_service.cdshooks.registry import CdsServiceDefinition, ResolvedRequest, ServiceRegistry
+from cds_service.cdshooks.repository import CardRepository
+from cds_service.cdshooks.schemas import (
+    CONTEXT_MODELS,
+    CdsRequest,
+    CdsResponse,
+    DiscoveryResponse,
+    FeedbackItem,
+    FeedbackResponse,
+    FeedbackSummary,
+    FeedbackSummaryRow,
+    OverrideReasonCount,
+)
+from cds_service.db.base import utcnow
+from cds_service.errors import (
+    BadRequestError,
+    ForbiddenError,
+    NotFoundError,
+    OncoCDSError,
+)
+from cds_service.models.cdshooks import CdsCard, CdsFeedback
+from cds_service.security.clients import ClientRegistry
+from cds_service.security.jwks import JwksCache
+from cds_service.security.jwt import ClientJwtVerifier, VerifiedClient
+from cds_service.security.replay import ReplayStore
+from cds_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CallMeta:
+    """Request identifiers for the audit trail."""
+
+    request_id: str | None
+    remote_addr: str | None
+
+
+class CdsHooksRuntime:
+    """Everything the CDS Hooks endpoints share within one app."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: ServiceRegistry,
+        clients: ClientRegistry,
+        replay_store: ReplayStore,
+        audit: AuditTrail,
+    ) -> None:
+        cfg = settings.cds_hooks
+        self.settings = settings
+        self.registry = registry
+        self.audit = audit
+        self.jwks = JwksCache(
+            ttl_s=cfg.jwks_cache_ttl_s,
+            min_refresh_s=cfg.jwks_min_refresh_s,
+            timeout_s=cfg.jwks_timeout_s,
+        )
+        self.verifier = ClientJwtVerifier(
+            clients=clients,
+            jwks_cache=self.jwks,
+            replay_store=replay_store,
+            algorithms=frozenset(cfg.jwt_algorithms),
+            clock_skew_s=cfg.jwt_clock_skew_s,
+            max_lifetime_s=cfg.jwt_max_lifetime_s,
+            max_bytes=cfg.jwt_max_bytes,
+        )
+        self.resolver = PrefetchResolver(cfg)
+
+    def close(self) -> None:
+        self.jwks.close()
+        self.resolver.close()
+
+    # ------------------------------------------------------------------ discovery
+
+    def discovery(self) -> dict[str, Any]:
+        response = DiscoveryResponse(services=[d.descriptor() for d in self.registry.all()])
+        data: dict[str, Any] = response.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return data
+
+    # ------------------------------------------------------------------ service call
+
+    def call(
+        self,
+        service_id: str,
+        body: CdsRequest,
+        caller: VerifiedClient,
+        session: Session,
+        meta: CallMeta,
+    ) -> dict[str, Any]:
+        """Run one hook call and return the response JSON; every outcome is audited.
+
+        Raises:
+            NotFoundError: unknown service.
+            BadRequestError: wrong hook, invalid context or insecure fhirServer.
+            ForbiddenError: fhirServer is not one of the client's FHIR servers.
+            PreconditionFailedError: required prefetch unobtainable (412).
+        """
+        started = time.monotonic()
+        patient = body.context.get("patientId") if isinstance(body.context, dict) else None
+        patient_id = patient if isinstance(patient, str) and len(patient) <= 64 else None
+        user = body.context.get("userId")
+        audit_base: dict[str, Any] = {
+            "agent_who": caller.iss,
+            "agent_user": user if isinstance(user, str) and len(user) <= 200 else None,
+            "tenant": caller.tenant,
+            "patient_id": patient_id,
+            "hook_instance": body.hook_instance,
+            "request_id": meta.request_id,
+            "remote_addr": meta.remote_addr,
+        }
+        fetched: list[str] = []
+        try:
+            definition = self.registry.get(service_id)
+            if definition is None:
+                raise NotFoundError(f"unknown CDS service {service_id!r}")  # noqa: TRY301 - audited
+            context = self._validated_context(definition, body)
+            self._check_fhir_server(body, caller)
+
+            def on_fetch(event: FetchEvent) -> None:
+                self._audit_fetch(event, service_id, audit_base)
+
+            token = body.fhir_authorization.access_token if body.fhir_authorization else None
+            resolved = self.resolver.resolve(
+                definition,
+                context=context,
+                prefetch=body.prefetch,
+                fhir_server=body.fhir_server,
+                access_token=token.get_secret_value() if token else None,
+                on_fetch=on_fetch,
+            )
+            fetched = resolved.fetched
+            request = ResolvedRequest(
+                service_id=definition.id,
+                hook=definition.hook,
+                hook_instance=body.hook_instance,
+                context=context,
+                prefetch=resolved.data,
+                prefetch_errors=resolved.errors,
+                fhir_server=body.fhir_server,
+                client=caller.client,
+                tenant=caller.tenant,
+                extension=body.extension,
+            )
+            response = definition.handler(request)
+            if not isinstance(response, CdsResponse):
+                raise TypeError(f"service {definition.id} returned {type(response).__name__}")  # noqa: TRY301
+            rows = self._issue(response, definition, body, caller, patient_id)
+        except OncoCDSError as exc:
+            self._audit_call(
+                service_id,
+                base=audit_base,
+                started=started,
+                status=exc.status_code,
+                rows=[],
+                fetched=fetched,
+                problem=exc.message,
+            )
+            raise
+        except Exception:
+            self._audit_call(
+                service_id,
+                base=audit_base,
+                started=started,
+                status=500,
+                rows=[],
+                fetched=fetched,
+                problem="service failed",
+            )
+            raise
+        # Audit before the cards are written: the audit trail commits in its own transaction and
+        # SQLite has a single writer, so a flushed-but-uncommitted request session would block it.
+        self._audit_call(
+            service_id,
+            base=audit_base,
+            started=started,
+            status=200,
+            rows=rows,
+            fetched=fetched,
+            problem=None,
+        )
+        try:
+            CardRepository(session).add_cards(rows)
+        except Exception:
+            session.rollback()  # release the write lock before the failure is audited
+            self._audit_call(
+                service_id,
+                base=audit_base,
+                started=started,
+                status=503,
+                rows=rows,
+                fetched=fetched,
+                problem="issued cards could not be stored",
+            )
+            raise
+        return response.to_json()
+
+    @staticmethod
+    def _validated_context(definition: CdsServiceDefinition, body: CdsRequest) -> dict[str, Any]:
+        if body.hook != definition.hook:
+            raise BadRequestError(
+                f"hook {body.hook!r} does not match service hook {definition.hook!r}"
+            )
+        model = CONTEXT_MODELS.get(definition.hook)
+        if model is None:
+            return dict(body.context)
+        try:
+            model.model_validate(body.context)
+        except ValidationError as exc:
+            # Field locations and messages only, never the offending values (PHI).
+            problems = "; ".join(
+                f"context.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in exc.errors()[:10]
+            )
+            raise BadRequestError(f"invalid {definition.hook} context: {problems}") from exc
+        return dict(body.context)
+
+    def _check_fhir_server(self, body: CdsRequest, caller: VerifiedClient) -> None:
+        if body.fhir_server is None:
+            return
+        if self.settings.is_production and not body.fhir_server.startswith("https://"):
+            # CDS Hooks 2.0: fhirServer scheme MUST be https when production data is exchanged.
+            raise BadRequestError("fhirServer must be https")
+        if not caller.client.allows_fhir_server(body.fhir_server):
+            # SSRF guard: we only ever send the access token to the client's own FHIR servers.
+            raise ForbiddenError("fhirServer is not an allowed FHIR server for this client")
+
+    @staticmethod
+    def _issue(
+        response: CdsResponse,
+        definition: CdsServiceDefinition,
+        body: CdsRequest,
+        caller: VerifiedClient,
+        patient_id: str | None,
+    ) -> list[CdsCard]:
+        """Give every card and suggestion a fresh uuid and build the rows that remember them."""
+        issued = utcnow()
+        rows: list[CdsCard] = []
+        for card in response.cards:
+            card.uuid = str(uuid.uuid4())
+            recommendations: list[dict[str, Any]] = []
+            for suggestion in card.suggestions or []:
+                suggestion.uuid = str(uuid.uuid4())
+                recommendations.append(
+                    {
+                        "uuid": suggestion.uuid,
+                        "label": suggestion.label,
+                        "actions": [
+                            {"type": a.type, "resourceType": _resource_type(a)}
+                            for a in suggestion.actions or []
+                        ],
+                    }
+                )
+            topic = card.source.topic
+            rows.append(
+                CdsCard(
+                    uuid=card.uuid,
+                    service_id=definition.id,
+                    hook=definition.hook,
+                    hook_instance=body.hook_instance,
+                    client_iss=caller.iss,
+                    patient_id=patient_id,
+                    issued_at=issued,
+                    summary=card.summary,
+                    indicator=card.indicator,
+                    card_kind=f"{topic.system}|{topic.code}" if topic else "untyped",
+                    recommendations=recommendations,
+                    suggestion_uuids=[r["uuid"] for r in recommendations],
+                    override_reason_codes=[
+                        f"{r.system}|{r.code}" for r in card.override_reasons or []
+                    ],
+                )
+            )
+        return rows
+
+    def _audit_call(
+        self,
+        service_id: str,
+        *,
+        base: dict[str, Any],
+        started: float,
+        status: int,
+        rows: list[CdsCard],
+        fetched: list[str],
+        problem: str | None,
+    ) -> None:
+        outcome = (
+            Outcome.SUCCESS
+            if status < 400
+            else Outcome.MINOR_FAILURE
+            if status < 500
+            else Outcome.SERIOUS_FAILURE
+        )
+        entities: list[AuditEntity] = [
+            {"type": "cds-card", "id": r.uuid, "role": r.indicator} for r in rows
+        ]
+        self.audit.record(
+            action="E",
+            event_type="cds-hooks.call",
+            event_subtype=service_id[:64],
+            outcome=outcome,
+            outcome_desc=problem,
+            entities=entities,
+            details={
+                "service": service_id,
+                "status": status,
+                "latency_ms": round((time.monotonic() - started) * 1000, 2),
+                "cards": len(rows),
+                "prefetch_fetched": fetched,
+            },
+            **base,
+        )
+
+    def _audit_fetch(self, event: FetchEvent, service_id: str, base: dict[str, Any]) -> None:
+        self.audit.record(
+            action="R",
+            event_type="cds-hooks.prefetch",
+            event_subtype=service_id[:64],
+            outcome=Outcome.SUCCESS if event.ok else Outcome.MINOR_FAILURE,
+            outcome_desc=event.reason,
+            entities=[{"type": event.resource_type[:64], "role": "prefetch"}],
+            details={
+                "key": event.key,
+                "http_status": event.status,
+                "latency_ms": event.latency_ms,
+                "pages": event.pages,
+            },
+            **base,
+        )
+
+    # ------------------------------------------------------------------ feedback
+
+    def feedback(
+        self,
+        service_id: str,
+        items: list[FeedbackItem],
+        caller: VerifiedClient,
+        session: Session,
+        meta: CallMeta,
+    ) -> FeedbackResponse:
+        """Store feedback idempotently (an identical item again is one row).
+
+        Raises:
+            NotFoundError: a card uuid this client was not issued by this service.
+            BadRequestError: an accepted suggestion id the card did not carry.
+        """
+        repo = CardRepository(session)
+        cards: list[CdsCard] = []
+        for item in items:
+            card = repo.get_card(item.card)
+            if card is None or card.service_id != service_id or card.client_iss != caller.iss:
+                self._audit_feedback(
+                    service_id,
+                    caller=caller,
+                    meta=meta,
+                    item=item,
+                    card=None,
+                    problem="unknown card",
+                )
+                raise NotFoundError(f"unknown card {item.card!r} for service {service_id!r}")
+            accepted = {s.id for s in item.accepted_suggestions or []}
+            if not accepted <= set(card.suggestion_uuids):
+                self._audit_feedback(
+                    service_id,
+                    caller=caller,
+                    meta=meta,
+                    item=item,
+                    card=card,
+                    problem="unknown suggestion",
+                )
+                raise BadRequestError(f"acceptedSuggestions not on card {item.card!r}")
+            cards.append(card)
+        rows: list[CdsFeedback] = []
+        seen: set[str] = set()
+        for item, card in zip(items, cards, strict=True):
+            row = _feedback_row(service_id, caller.iss, item, card)
+            duplicate = row.fingerprint in seen or repo.feedback_exists(row.fingerprint)
+            seen.add(row.fingerprint)
+            if not duplicate:
+                rows.append(row)
+            # Audited before the rows are flushed (SQLite single writer; see call()).
+            self._audit_feedback(
+                service_id,
+                caller=caller,
+                meta=meta,
+                item=item,
+                card=card,
+                problem="duplicate" if duplicate else None,
+            )
+        stored = repo.add_feedback(rows)
+        return FeedbackResponse(stored=stored, duplicates=len(items) - stored)
+
+    def _audit_feedback(
+        self,
+        service_id: str,
+        *,
+        caller: VerifiedClient,
+        meta: CallMeta,
+        item: FeedbackItem,
+        card: CdsCard | None,
+        problem: str | None,
+    ) -> None:
+        failed = problem not in (None, "duplicate")
+        self.audit.record(
+            action="C",
+            event_type="cds-hooks.feedback",
+            event_subtype=service_id[:64],
+            outcome=Outcome.MINOR_FAILURE if failed else Outcome.SUCCESS,
+            outcome_desc=problem,
+            agent_who=caller.iss,
+            tenant=caller.tenant,
+            patient_id=card.patient_id if card else None,
+            hook_instance=card.hook_instance if card else None,
+            entities=[{"type": "cds-card", "id": item.card[:64]}],
+            request_id=meta.request_id,
+            remote_addr=meta.remote_addr,
+            details={"service": service_id, "outcome": item.outcome},
+        )
+
+    @staticmethod
+    def feedback_summary(
+        session: Session, *, service: str | None, since: datetime | None, until: datetime | None
+    ) -> FeedbackSummary:
+        """Accept/override counts and override reasons per service and card kind."""
+        rows = CardRepository(session).feedback_counts(service=service, since=since, until=until)
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        reasons: dict[tuple[str, str], dict[tuple[str | None, ...], int]] = defaultdict(dict)
+        for svc, kind, outcome, system, code, display, comments, count in rows:
+            group = groups.setdefault(
+                (svc, kind), {"accepted": 0, "overridden": 0, "user_comments": 0}
+            )
+            group[outcome] += int(count)
+            group["user_comments"] += int(comments or 0)
+            if outcome == "overridden":
+                key = (system, code, display)
+                reasons[(svc, kind)][key] = reasons[(svc, kind)].get(key, 0) + int(count)
+        result = [
+            FeedbackSummaryRow(
+                service=svc,
+                card_kind=kind,
+                accepted=g["accepted"],
+                overridden=g["overridden"],
+                user_comments=g["user_comments"],
+                override_reasons=[
+                    OverrideReasonCount(system=s, code=c, display=d, count=n)
+                    for (s, c, d), n in sorted(
+                        reasons[(svc, kind)].items(), key=lambda kv: (-kv[1], str(kv[0]))
+                    )
+                ],
+            )
+            for (svc, kind), g in sorted(groups.items())
+        ]
+        return FeedbackSummary(since=since, until=until, rows=result)
+
+
+def _resource_type(action: Any) -> str | None:
+    if action.resource and isinstance(action.resource.get("resourceType"), str):
+        return str(action.resource["resourceType"])[:64]
+    if action.resource_id:
+        return str(action.resource_id).split("/", 1)[0][:64]
+    return None
+
+
+def _feedback_row(service_id: str, iss: str, item: FeedbackItem, card: CdsCard) -> CdsFeedback:
+    reason = item.override_reason.reason if item.override_reason else None
+    return CdsFeedback(
+        id=str(uuid.uuid4()),
+        fingerprint=_fingerprint(iss, item),
+        card_uuid=card.uuid,
+        service_id=service_id,
+        client_iss=iss,
+        outcome=item.outcome,
+        outcome_timestamp=item.outcome_timestamp.astimezone(UTC),
+        received_at=utcnow(),
+        accepted_suggestions=sorted(s.id for s in item.accepted_suggestions or []),
+        override_reason_system=reason.system if reason else None,
+        override_reason_code=reason.code if reason else None,
+        override_reason_display=reason.display if reason else None,
+        has_user_comment=bool(item.override_reason and item.override_reason.user_comment),
+    )
+
+
+def _fingerprint(iss: str, item: FeedbackItem) -> str:
+    data = item.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["outcomeTimestamp"] = item.outcome_timestamp.astimezone(UTC).isoformat()
+    if "acceptedSuggestions" in data:
+        data["acceptedSuggestions"] = sorted(s["id"] for s in data["acceptedSuggestions"])
+    canonical = json.dumps({"iss": iss, "item": data}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,83 @@
+"""``oncocds dev-token``: print a client JWT for curl, signed by the development client.
+
+The token's ``aud`` is the public URL of the endpoint it is for (CDS Hooks 2.0 §Trusting CDS
+Clients), chosen by one of the *target* options::
+
+    oncocds dev-token                     discovery   {base}/cds-services
+    oncocds dev-token --service ID        a hook call {base}/cds-services/ID
+    oncocds dev-token --feedback ID       feedback    {base}/cds-services/ID/feedback
+    oncocds dev-token --summary           governance  {base}/api/v1/feedback/summary
+
+Targets are entries of :data:`TARGETS`; a later command (e.g. ``--role compliance`` for staff
+APIs) adds its own entry there. Development only; production refuses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any, Final
+
+from cds_service.cli.devsetup_cmd import DEV_ISS, PRIVATE_KEY_FILE
+from cds_service.security.signing import load_private_key, sign_client_jwt
+from cds_service.settings import Settings
+
+#: option name → (help, metavar or None for a flag, path builder from the option value)
+TARGETS: Final[dict[str, tuple[str, str | None, Callable[[Any], str]]]] = {
+    "service": ("token for POST /cds-services/ID", "ID", lambda v: f"/cds-services/{v}"),
+    "feedback": (
+        "token for POST /cds-services/ID/feedback",
+        "ID",
+        lambda v: f"/cds-services/{v}/feedback",
+    ),
+    "summary": (
+        "token for GET /api/v1/feedback/summary",
+        None,
+        lambda v: "/api/v1/feedback/summary",
+    ),
+}
+DISCOVERY_PATH: Final = "/cds-services"
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "dev-token", help="print a development client JWT for curl (development only)"
+    )
+    group = parser.add_mutually_exclusive_group()
+    for name, (help_text, metavar, _) in TARGETS.items():
+        if metavar is None:
+            group.add_argument(f"--{name}", action="store_true", help=help_text)
+        else:
+            group.add_argument(f"--{name}", metavar=metavar, help=help_text)
+    parser.add_argument("--lifetime", type=int, default=300, help="seconds (default 300)")
+    parser.set_defaults(func=run)
+
+
+def audience_path(args: argparse.Namespace) -> str:
+    """The endpoint path the token is for, from whichever target option was given."""
+    for name, (_, _, build) in TARGETS.items():
+        value = getattr(args, name, None)
+        if value:
+            return build(value)
+    return DISCOVERY_PATH
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if settings.is_production:
+        sys.stderr.write("oncocds: error: dev-token is for development only\n")
+        return 2
+    if not 30 <= args.lifetime <= settings.cds_hooks.jwt_max_lifetime_s:
+        sys.stderr.write("oncocds: error: --lifetime out of range\n")
+        return 2
+    key_file = settings.cds_hooks.dev_dir / PRIVATE_KEY_FILE
+    if not key_file.is_file():
+        sys.stderr.write("oncocds: error: no dev client; run `oncocds dev-setup` first\n")
+        return 2
+    key = load_private_key(key_file)
+    token = sign_client_jwt(
+        key, iss=DEV_ISS, aud=settings.base_url + audience_path(args), lifetime_s=args.lifetime
+    )
+    sys.stdout.write(token + "\n")
+    return 0

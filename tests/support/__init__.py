@@ -1,0 +1,1 @@
+"""Test peers that run real servers (FHIR) for the test suite."""
