@@ -20,6 +20,7 @@ from cds_service.api.errors import install_error_handlers
 from cds_service.api.middleware import RequestContextMiddleware
 from cds_service.audit import AuditTrail
 from cds_service.cdshooks import endpoints as cdshooks_endpoints
+from cds_service.cdshooks.environment import ServiceEnvironment
 from cds_service.cdshooks.registry import ServiceRegistry, ServiceSpec
 from cds_service.cdshooks.service import CdsHooksRuntime
 from cds_service.cdshooks.services import BUILTIN_SERVICES
@@ -92,6 +93,9 @@ def create_app(
         clients=clients,
         replay_store=ReplayStore(engine),
         audit=app.state.audit,
+        environment=ServiceEnvironment(
+            settings=settings, session_factory=app.state.sessionmaker, audit=app.state.audit
+        ),
     )
     app.state.cds_hooks = cds_hooks
     app.state.readiness_probes = {}

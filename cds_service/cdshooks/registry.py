@@ -22,11 +22,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cds_service.cdshooks.prefetch import check_template
 from cds_service.cdshooks.schemas import HOOK_NAME, SERVICE_ID, CdsResponse, CdsServiceDescriptor
 from cds_service.security.clients import TrustedClient
+
+if TYPE_CHECKING:
+    from cds_service.cdshooks.environment import ServiceEnvironment
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,9 @@ class ResolvedRequest:
     client: TrustedClient
     tenant: str | None
     extension: Mapping[str, Any] | None = None
+    #: Storage and links for services that keep what they computed (None in bare registries).
+    environment: ServiceEnvironment | None = None
+    request_id: str | None = None
 
     @property
     def patient_id(self) -> str | None:

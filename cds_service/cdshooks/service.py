@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from cds_service.audit import AuditTrail
 from cds_service.audit.service import AuditEntity, Outcome
+from cds_service.cdshooks.environment import ServiceEnvironment
 from cds_service.cdshooks.prefetch import FetchEvent, PrefetchResolver
 from cds_service.cdshooks.registry import CdsServiceDefinition, ResolvedRequest, ServiceRegistry
 from cds_service.cdshooks.repository import CardRepository
@@ -71,11 +72,13 @@ class CdsHooksRuntime:
         clients: ClientRegistry,
         replay_store: ReplayStore,
         audit: AuditTrail,
+        environment: ServiceEnvironment | None = None,
     ) -> None:
         cfg = settings.cds_hooks
         self.settings = settings
         self.registry = registry
         self.audit = audit
+        self.environment = environment
         self.jwks = JwksCache(
             ttl_s=cfg.jwks_cache_ttl_s,
             min_refresh_s=cfg.jwks_min_refresh_s,
@@ -166,6 +169,8 @@ class CdsHooksRuntime:
                 client=caller.client,
                 tenant=caller.tenant,
                 extension=body.extension,
+                environment=self.environment,
+                request_id=meta.request_id,
             )
             response = definition.handler(request)
             if not isinstance(response, CdsResponse):

@@ -112,8 +112,16 @@ def _decode(tp: Any, value: Any, path: str, depth: int) -> Any:  # noqa: PLR0911
     if origin is tuple:
         if not isinstance(value, list):
             raise SerializationError(f"{path}: expected an array")
-        (item_tp, _ellipsis) = typing.get_args(tp)
-        return tuple(_decode(item_tp, v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+        # A fixed-length tuple such as ``tuple[str, TierAssignment]``.
+        if len(value) != len(args):
+            raise SerializationError(f"{path}: expected {len(args)} items")
+        return tuple(
+            _decode(item_tp, v, f"{path}[{i}]", depth + 1)
+            for i, (item_tp, v) in enumerate(zip(args, value, strict=True))
+        )
     if origin is frozenset:
         if not isinstance(value, list):
             raise SerializationError(f"{path}: expected an array")

@@ -1,7 +1,7 @@
 """analyses and writeback_jobs: stored interpretations, report Bundles and EHR write-back jobs
 
 Revision ID: 2026_11_23_0200
-Revises: 2026_11_23_0001
+Revises: 2026_11_23_0100
 Create Date: 2026-11-23
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import cds_service.db.base
 
 revision: str = "2026_11_23_0200"
-down_revision: str | None = "2026_11_23_0001"
+down_revision: str | None = "2026_11_23_0100"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -58,3 +58,23 @@ def test_bad_documents_name_the_path(mutate, message: str) -> None:  # type: ign
     mutate(doc)
     with pytest.raises(SerializationError, match=message):
         interpretation_from_json(doc)
+
+
+def test_round_trip_of_a_real_interpretation() -> None:
+    """Everything interpret() fills (tiers per alteration, resistance flags) survives JSON."""
+    from inference.genomics import PatientContext, interpret, resolve_tumour_type
+    from inference.genomics.model import Gene, Medication, Variant
+
+    interpretation = interpret(
+        [
+            Variant(gene=Gene("BRAF"), protein_change="V600E"),
+            Variant(gene=Gene("KRAS"), protein_change="G12D"),
+        ],
+        PatientContext(
+            tumour_type=resolve_tumour_type("COAD"), medications=(Medication("cetuximab"),)
+        ),
+    )
+    assert interpretation.alteration_tiers
+    assert any(f.current_medication for f in interpretation.therapeutic)
+    text = json.dumps(interpretation_to_json(interpretation))
+    assert interpretation_from_json(json.loads(text)) == interpretation

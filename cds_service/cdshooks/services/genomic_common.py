@@ -1,0 +1,202 @@
+"""What the genomic CDS services share: reading prefetch, interpretation, card building blocks.
+
+Cards follow CDS Hooks 2.0 §Card: one-sentence summaries under 140 characters, detail in GitHub
+Flavored Markdown, ``source.topic`` naming the card kind (feedback is summarised per kind), and
+every clinical statement followed by its citation (FDA label, CIViC evidence id, CPIC guideline,
+PubMed id). Nothing here guesses: an alteration the knowledge base does not know produces no card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cds_service.cdshooks.registry import ResolvedRequest
+from cds_service.cdshooks.schemas import Card, Coding, OverrideReason, Source
+from inference.genomics import Interpretation, interpret, load_knowledge_base
+from inference.genomics.model import (
+    Alteration,
+    Evidence,
+    Medication,
+    TherapeuticFinding,
+    TumourType,
+)
+from integrations.errors import IntakeError
+from integrations.fhir.clinical_context import (
+    ContextResult,
+    iter_resources,
+    patient_context_from_resources,
+)
+from integrations.fhir.variant_intake import read_fhir_variants
+from integrations.intake import IntakeResult
+
+#: Code system of ``source.topic``: the kind of card, for feedback summaries.
+CARD_KIND_SYSTEM: Final = "urn:oncocds:card-kind"
+LOINC: Final = "http://loinc.org"
+HGNC_GENE_COMPONENT: Final = "48018-6"
+SOURCE_LABEL: Final = "OncoCDS precision oncology"
+NOT_A_DIAGNOSIS: Final = "_Decision support, not a diagnosis. Verify against the full report._"
+
+#: Reasons a clinician can give when overriding a genomic card (system: OncoCDS override reasons).
+OVERRIDE_SYSTEM: Final = "urn:oncocds:override-reason"
+_REASONS: Final = (
+    ("benefit-outweighs-risk", "Benefit outweighs risk for this patient"),
+    ("result-outdated", "Genomic result is outdated or superseded"),
+    ("tumour-context-differs", "Tumour type or clinical context differs"),
+    ("clinical-trial", "Patient is on a clinical trial protocol"),
+    ("already-addressed", "Already addressed by the care team"),
+)
+OVERRIDE_REASONS: Final = tuple(
+    OverrideReason(system=OVERRIDE_SYSTEM, code=code, display=display) for code, display in _REASONS
+)
+
+
+def source(kind: str, display: str) -> Source:
+    kb = load_knowledge_base()
+    return Source(
+        label=SOURCE_LABEL,
+        topic=Coding(
+            system=CARD_KIND_SYSTEM, code=kind, display=f"{display} (KB {kb.version[:40]})"
+        ),
+    )
+
+
+def summary(text: str) -> str:
+    """A summary under 140 characters (CDS Hooks 2.0 §Card), cut at a word with an ellipsis."""
+    if len(text) < 140:
+        return text
+    cut = text[:136].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
+def prefetched_resources(request: ResolvedRequest, *keys: str) -> list[dict[str, Any]]:
+    """The resources of the given prefetch keys (Bundles unpacked; null and absent give none)."""
+    found: list[dict[str, Any]] = []
+    for key in keys:
+        value = request.prefetch.get(key)
+        if value is not None:
+            found.extend(iter_resources(value))
+    return found
+
+
+def genes_studied(resources: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Genes the patient has any genomic result for (present or absent), from 48018-6 components."""
+    genes: set[str] = set()
+    for resource in resources:
+        if resource.get("resourceType") != "Observation":
+            continue
+        for component in resource.get("component") or []:
+            codings = (component.get("code") or {}).get("coding") or []
+            if not any(c.get("code") == HGNC_GENE_COMPONENT for c in codings):
+                continue
+            value = component.get("valueCodeableConcept") or {}
+            for coding in value.get("coding") or []:
+                display = coding.get("display")
+                if isinstance(display, str):
+                    genes.add(display.upper())
+            if isinstance(value.get("text"), str):
+                genes.add(value["text"].upper())
+    return genes
+
+
+@dataclass(slots=True)
+class PatientGenomics:
+    intake: IntakeResult
+    context: ContextResult
+    interpretation: Interpretation
+    genes_studied: set[str]
+
+
+def interpret_prefetch(
+    request: ResolvedRequest,
+    *,
+    observation_keys: tuple[str, ...],
+    context_keys: tuple[str, ...],
+    extra_medications: tuple[Medication, ...] = (),
+    tumour_type: TumourType | None = None,
+) -> PatientGenomics:
+    """Read variant/genotype Observations and patient context from prefetch; interpret them."""
+    observations = prefetched_resources(request, *observation_keys)
+    context_resources = prefetched_resources(request, *context_keys)
+    try:
+        intake = read_fhir_variants(observations, name="prefetch")
+    except IntakeError as exc:
+        # Nothing readable: keep the problems so the service can say so (never a 500).
+        intake = IntakeResult(problems=list(exc.problems), records_read=len(observations))
+    context = patient_context_from_resources(context_resources, tumour_type=tumour_type)
+    if extra_medications:
+        merged = tuple(dict.fromkeys((*context.context.medications, *extra_medications)))
+        context.context = _with_medications(context, merged)
+    interpretation = interpret(intake.alterations, context.context, genotypes=intake.genotypes)
+    studied = genes_studied(observations)
+    studied.update(g.gene.symbol.upper() for g in intake.genotypes)
+    studied.update(a.gene.symbol.upper() for a in interpretation.alterations if a.gene is not None)
+    return PatientGenomics(intake, context, interpretation, studied)
+
+
+def _with_medications(result: ContextResult, medications: tuple[Medication, ...]) -> Any:
+    from dataclasses import replace
+
+    return replace(result.context, medications=medications)
+
+
+def unreadable_card(genomics: PatientGenomics) -> Card | None:
+    """A warning when the patient has genomic Observations but none could be read."""
+    intake = genomics.intake
+    if intake.alterations or intake.genotypes or not intake.problems:
+        return None
+    listed = "\n".join(f"- {p.location}: {p.reason}" for p in intake.problems[:10])
+    more = len(intake.problems) - 10
+    return Card(
+        summary=summary(f"{len(intake.problems)} genomic result(s) could not be read"),
+        detail=(
+            "The genomic Observations below do not follow the Genomics Reporting Variant shape "
+            "this service reads, so they were not interpreted (integration issue, not a "
+            f"clinical finding):\n\n{listed}" + (f"\n- and {more} more" if more > 0 else "")
+        ),
+        indicator="warning",
+        source=source("unreadable-genomic-data", "Unreadable genomic data"),
+    )
+
+
+def evidence_link(evidence: Evidence) -> str:
+    label = f"{evidence.source} {evidence.id}"
+    if evidence.level:
+        label += f" (level {evidence.level})"
+    parts = [f"[{label}]({evidence.url})"]
+    parts.extend(
+        f"[PMID {pmid}](https://pubmed.ncbi.nlm.nih.gov/{pmid}/)" for pmid in evidence.pmids[:3]
+    )
+    return ", ".join(parts)
+
+
+def citations(evidence: Iterable[Evidence], limit: int = 4) -> str:
+    items = list(evidence)
+    text = "; ".join(evidence_link(e) for e in items[:limit])
+    if len(items) > limit:
+        text += f"; and {len(items) - limit} more"
+    return text
+
+
+def drugs_text(finding: TherapeuticFinding) -> str:
+    return " + ".join(d.name for d in finding.drugs)
+
+
+def alterations_by_id(interpretation: Interpretation) -> dict[str, Alteration]:
+    return {a.id: a for a in interpretation.alterations}
+
+
+def label_of(interpretation: Interpretation, alteration_id: str) -> str:
+    alteration = alterations_by_id(interpretation).get(alteration_id)
+    return alteration.label if alteration is not None else "alteration"
+
+
+def medication_matches(ordered: Medication, drugs: Iterable[Medication]) -> bool:
+    """Same drug by RxNorm code when both are coded, else by lower-case name."""
+    for drug in drugs:
+        if ordered.rxnorm and drug.rxnorm and ordered.rxnorm == drug.rxnorm:
+            return True
+        if ordered.name and drug.name and ordered.name.lower() == drug.name.lower():
+            return True
+    return False
