@@ -114,7 +114,9 @@ def _decode(tp: Any, value: Any, path: str, depth: int) -> Any:  # noqa: PLR0911
             raise SerializationError(f"{path}: expected an array")
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_decode(args[0], v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+            return tuple(
+                _decode(args[0], v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)
+            )
         # A fixed-length tuple such as ``tuple[str, TierAssignment]``.
         if len(value) != len(args):
             raise SerializationError(f"{path}: expected {len(args)} items")
