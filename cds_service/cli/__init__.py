@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from cds_service.cli import audit_cmd, db_cmd, serve_cmd, version_cmd
+from cds_service.cli import audit_cmd, db_cmd, hl7_cmd, serve_cmd, version_cmd
 from cds_service.errors import OncoCDSError
 
-COMMAND_MODULES = (serve_cmd, db_cmd, version_cmd, audit_cmd)
+COMMAND_MODULES = (serve_cmd, db_cmd, version_cmd, audit_cmd, hl7_cmd)
 
 
 class _Parser(argparse.ArgumentParser):

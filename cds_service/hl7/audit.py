@@ -1,0 +1,71 @@
+"""Audit records for HL7 events, written off the ACK path by a background thread.
+
+The listener must answer within the sender's timeout, so its audit records (received, ACK sent)
+are queued and appended by one thread through :meth:`AuditTrail.record`; the inbox row itself is
+committed before the ACK. The queue is drained on shutdown; a process killed with SIGKILL can
+lose the records still queued (never the inbox row). Records hold the control id and sender,
+never the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Final
+
+from cds_service.audit import AuditTrail
+from cds_service.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+_STOP: Final = object()
+MAX_QUEUED: Final = 100_000
+
+
+class AuditSink:
+    """Queue of ``AuditTrail.record`` calls, appended in order by one daemon thread."""
+
+    def __init__(self, trail: AuditTrail) -> None:
+        self._trail = trail
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=MAX_QUEUED)
+        self._thread = threading.Thread(target=self._run, name="hl7-audit", daemon=True)
+        self._thread.start()
+
+    @property
+    def trail(self) -> AuditTrail:
+        return self._trail
+
+    def submit(self, **record: Any) -> None:
+        """Queue one record (the keyword arguments of :meth:`AuditTrail.record`)."""
+        try:
+            self._queue.put(record, timeout=5)
+        except queue.Full:
+            log.exception(
+                "audit queue full; HL7 audit record dropped",
+                extra={
+                    "event_type": record.get("event_type"),
+                    "control_id": record.get("control_id"),
+                },
+            )
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop the thread."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            record = self._queue.get()
+            if record is _STOP:
+                return
+            try:
+                self._trail.record(**record)
+            except DatabaseError:
+                log.exception(
+                    "HL7 audit record could not be written",
+                    extra={
+                        "event_type": record.get("event_type"),
+                        "control_id": record.get("control_id"),
+                    },
+                )
