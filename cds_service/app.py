@@ -19,11 +19,12 @@ from cds_service.api.middleware import RequestContextMiddleware
 from cds_service.audit import AuditTrail
 from cds_service.db.engine import make_engine
 from cds_service.db.session import make_sessionmaker
+from cds_service.hl7 import endpoints as hl7_endpoints
 from cds_service.settings import Settings
 
 ReadinessProbe = Callable[[], tuple[bool, dict[str, Any]]]
 
-_ROUTERS: tuple[APIRouter, ...] = (health.router,)
+_ROUTERS: tuple[APIRouter, ...] = (health.router, hl7_endpoints.router)
 
 
 def create_app(settings: Settings, *, extra_routers: tuple[APIRouter, ...] = ()) -> FastAPI:

@@ -77,6 +77,8 @@ class FrameDecoder:
         self._oversize_head = b""
         self._oversize_size = 0
         self._garbage = 0
+        #: The last block ended with FS at the very end of a read: its CR may start the next.
+        self._expect_cr = False
 
     @property
     def pending_bytes(self) -> int:
@@ -96,6 +98,10 @@ class FrameDecoder:
         view = memoryview(data)
         pos = 0
         end = len(data)
+        if self._expect_cr and end:
+            self._expect_cr = False
+            if data[:1] == CARRIAGE_RETURN:
+                pos = 1
         while pos < end:
             if not self._in_frame:
                 start = data.find(START_BLOCK, pos)
@@ -117,7 +123,9 @@ class FrameDecoder:
             # The block ends at FS; the CR after it is consumed as part of the trailer when it is
             # there. A missing CR is tolerated: the next byte is then treated as outside a block.
             pos = stop + 1
-            if pos < end and data[pos : pos + 1] == CARRIAGE_RETURN:
+            if pos == end:
+                self._expect_cr = True
+            elif data[pos : pos + 1] == CARRIAGE_RETURN:
                 pos += 1
             events.append(self._finish())
         return events
