@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.hl7v2.mllp import FrameDecoder, Garbage, OversizeFrame, frame
-from integrations.hl7v2.mllp import Frame as F
+from integrations.hl7v2.mllp import Frame, FrameDecoder, Garbage, OversizeFrame, frame
 
 MSG_A = b"MSH|^~\\&|A|B|C|D|1||ORU^R01|A1|P|2.5.1\rPID|1\r"
 MSG_B = b"MSH|^~\\&|A|B|C|D|1||ORU^R01|B2|P|2.5.1\r"
@@ -20,16 +19,16 @@ def test_one_frame_split_byte_by_byte() -> None:
     events = []
     for byte in frame(MSG_A):
         events += decoder.feed(bytes([byte]))
-    assert events == [F(MSG_A)]
+    assert events == [Frame(MSG_A)]
     assert not decoder.in_frame
 
 
 def test_several_frames_in_one_read_come_out_in_order() -> None:
     decoder = FrameDecoder(1024)
     assert decoder.feed(frame(MSG_A) + frame(MSG_B) + frame(MSG_A)) == [
-        F(MSG_A),
-        F(MSG_B),
-        F(MSG_A),
+        Frame(MSG_A),
+        Frame(MSG_B),
+        Frame(MSG_A),
     ]
 
 
@@ -38,13 +37,13 @@ def test_frame_split_across_reads_at_every_position() -> None:
     for cut in range(len(stream) + 1):
         decoder = FrameDecoder(1024)
         events = decoder.feed(stream[:cut]) + decoder.feed(stream[cut:])
-        assert events == [F(MSG_A), F(MSG_B)], cut
+        assert events == [Frame(MSG_A), Frame(MSG_B)], cut
 
 
 def test_garbage_between_frames_is_reported_and_skipped() -> None:
     decoder = FrameDecoder(1024)
     events = decoder.feed(b"\r\n" + frame(MSG_A) + b"noise" + frame(MSG_B))
-    assert events == [Garbage(2), F(MSG_A), Garbage(5), F(MSG_B)]
+    assert events == [Garbage(2), Frame(MSG_A), Garbage(5), Frame(MSG_B)]
 
 
 def test_oversize_frame_is_discarded_with_its_head_and_next_frame_still_decodes() -> None:
@@ -60,7 +59,7 @@ def test_oversize_frame_is_discarded_with_its_head_and_next_frame_still_decodes(
     assert first.size == len(big)
     assert first.head.startswith(MSG_B)
     assert decoder.pending_bytes == 0
-    assert events[1] == F(MSG_B)
+    assert events[1] == Frame(MSG_B)
 
 
 def test_truncated_frame_is_pending_not_emitted() -> None:
@@ -72,7 +71,7 @@ def test_truncated_frame_is_pending_not_emitted() -> None:
 
 def test_max_frame_size_is_exact() -> None:
     decoder = FrameDecoder(len(MSG_A))
-    assert decoder.feed(frame(MSG_A)) == [F(MSG_A)]
+    assert decoder.feed(frame(MSG_A)) == [Frame(MSG_A)]
     decoder = FrameDecoder(len(MSG_A) - 1)
     assert isinstance(decoder.feed(frame(MSG_A))[0], OversizeFrame)
 

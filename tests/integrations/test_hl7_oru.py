@@ -89,7 +89,8 @@ def test_bad_group_is_a_problem_and_the_others_are_kept() -> None:
 def test_coordinates_without_assembly_keep_the_variant_without_position() -> None:
     text = _replace(
         _text("oru_r01_braf_v600e.hl7"),
-        "OBX|1|CWE|62374-4^Human reference sequence assembly version^LN|1|LA26806-2^GRCh38^LN||||||F\r",
+        "OBX|1|CWE|62374-4^Human reference sequence assembly version^LN|1|"
+        "LA26806-2^GRCh38^LN||||||F\r",
         "",
     )
     result = read_genetic_results(text)
