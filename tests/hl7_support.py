@@ -12,7 +12,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -144,9 +144,13 @@ class RunningListener:
     listener: MllpListener
     sink: AuditSink
     repository: InboxRepository
+    clients: list[MllpClient] = field(default_factory=list)
 
     def client(self, timeout: float = 30.0) -> MllpClient:
-        return MllpClient(self.host, self.port, timeout)
+        """A new connection, closed at teardown if the test does not close it."""
+        client = MllpClient(self.host, self.port, timeout)
+        self.clients.append(client)
+        return client
 
 
 @contextmanager
@@ -162,9 +166,12 @@ def running_listener(
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     host, port = asyncio.run_coroutine_threadsafe(listener.start("127.0.0.1", 0), loop).result(10)
+    running = RunningListener(host, port, listener, sink, repository)
     try:
-        yield RunningListener(host, port, listener, sink, repository)
+        yield running
     finally:
+        for client in running.clients:
+            client.close()
         asyncio.run_coroutine_threadsafe(listener.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
