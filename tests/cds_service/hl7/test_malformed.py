@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -190,7 +189,7 @@ def test_idle_connection_is_closed(sqlite_engine: Engine) -> None:
 
 
 @pytest.fixture
-def tls_files(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -219,7 +218,7 @@ def tls_files(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
             serialization.NoEncryption(),
         )
     )
-    yield cert_file, key_file
+    return cert_file, key_file
 
 
 def test_tls(sqlite_engine: Engine, tls_files: tuple[Path, Path]) -> None:
