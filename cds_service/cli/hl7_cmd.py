@@ -84,7 +84,7 @@ def _mllp(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     from cds_service.db.engine import make_engine
 
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, pre_ping=False)
     try:
         asyncio.run(run_listener(settings, engine))
     except OSError as exc:

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 _STOP: Final = object()
 MAX_QUEUED: Final = 100_000
+BATCH: Final = 500
 
 
 class AuditSink:
@@ -55,17 +56,39 @@ class AuditSink:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        while True:
-            record = self._queue.get()
-            if record is _STOP:
-                return
-            try:
-                self._trail.record(**record)
-            except DatabaseError:
-                log.exception(
-                    "HL7 audit record could not be written",
-                    extra={
-                        "event_type": record.get("event_type"),
-                        "control_id": record.get("control_id"),
-                    },
-                )
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            # Whatever else is queued goes into the same transaction (one append lock and one
+            # commit for many records keeps the audit writer off the listener's back).
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if _STOP in batch:
+                stopping = True
+                batch = [item for item in batch if item is not _STOP]
+            self._write(batch)
+
+    def _write(self, batch: list[Any]) -> None:
+        if not batch:
+            return
+        try:
+            self._trail.record_many(batch)
+        except DatabaseError:
+            # One bad batch must not take the others with it: write them one by one.
+            for record in batch:
+                self._write_one(record)
+
+    def _write_one(self, record: Any) -> None:
+        try:
+            self._trail.record(**record)
+        except DatabaseError:
+            log.exception(
+                "HL7 audit record could not be written",
+                extra={
+                    "event_type": record.get("event_type"),
+                    "control_id": record.get("control_id"),
+                },
+            )

@@ -29,7 +29,7 @@ from cds_service.db.base import utcnow
 from cds_service.errors import DatabaseError
 from cds_service.hl7.audit import AuditSink
 from cds_service.hl7.processing import PROCESSED_TYPES, GeneticResultProcessor, ResultProcessor
-from cds_service.hl7.repository import InboxRepository, NewMessage
+from cds_service.hl7.repository import InboxRepository, NewMessage, StoreResult
 from cds_service.hl7.worker import Worker
 from cds_service.settings import Hl7Settings, Settings
 from integrations.hl7v2.ack import (
@@ -56,7 +56,7 @@ from integrations.hl7v2.message import (
     decode_message,
     read_header,
 )
-from integrations.hl7v2.mllp import FrameDecoder, Garbage, OversizeFrame, frame
+from integrations.hl7v2.mllp import DecodedEvent, FrameDecoder, Garbage, OversizeFrame, frame
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,16 @@ class _Verdict:
     store_status: str | None  # None: not stored (rejected)
     charset: str | None
     last_error: str | None
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A message waiting for the store transaction; ``reply`` is set after it."""
+
+    header: MessageHeader
+    verdict: _Verdict
+    message: NewMessage
+    reply: bytes | None = None
 
 
 def _lenient_header(text: str) -> MessageHeader | None:
@@ -203,21 +213,44 @@ class MllpListener:
                         details={"bytes": decoder.pending_bytes},
                     )
                 return
-            for event in decoder.feed(data):
-                if isinstance(event, Garbage):
-                    log.info(
-                        "MLLP bytes outside a frame skipped",
-                        extra={"remote_addr": remote, "bytes": event.size},
-                    )
-                    continue
-                reply: bytes | None
-                if isinstance(event, OversizeFrame):
-                    reply = self._oversize(event, remote)
-                else:
-                    reply = await self._on_message(event.payload, remote)
-                if reply is not None:
-                    writer.write(frame(reply))
-                    await writer.drain()
+            replies = await self._answer(decoder.feed(data), remote)
+            if replies:
+                writer.write(b"".join(frame(reply) for reply in replies))
+                await writer.drain()
+
+    async def _answer(self, events: list[DecodedEvent], remote: str | None) -> list[bytes]:
+        """Answer the frames of one read, in order. Messages that are stored go into the inbox
+        in one transaction (a sender that pipelines gets one commit for its burst); every ACK
+        is written only after that commit."""
+        slots: list[bytes | _Pending | None] = []
+        for event in events:
+            if isinstance(event, Garbage):
+                log.info(
+                    "MLLP bytes outside a frame skipped",
+                    extra={"remote_addr": remote, "bytes": event.size},
+                )
+            elif isinstance(event, OversizeFrame):
+                slots.append(self._oversize(event, remote))
+            else:
+                slots.append(self._prepare(event.payload, remote))
+        pending = [slot for slot in slots if isinstance(slot, _Pending)]
+        if pending:
+            stored: list[StoreResult | None]
+            try:
+                stored = list(
+                    await asyncio.to_thread(self._repo.store_many, [p.message for p in pending])
+                )
+            except DatabaseError:
+                log.exception("HL7 messages not stored: database unavailable")
+                stored = [None] * len(pending)
+            for item, result in zip(pending, stored, strict=True):
+                item.reply = self._finish(item, result, remote)
+        replies: list[bytes] = []
+        for slot in slots:
+            reply = slot.reply if isinstance(slot, _Pending) else slot
+            if reply is not None:
+                replies.append(reply)
+        return replies
 
     # ------------------------------------------------------------------ messages
 
@@ -318,8 +351,8 @@ class MllpListener:
             f"message type {header.type_key} is not processed",
         )
 
-    async def _on_message(self, payload: bytes, remote: str | None) -> bytes | None:
-        received_at = utcnow()
+    def _prepare(self, payload: bytes, remote: str | None) -> bytes | _Pending | None:
+        """Judge one message: a reject reply now, or the row to store and its ACK."""
         verdict = self._judge(payload)
         header = verdict.header
         if verdict.store_status is None or header is None:
@@ -343,20 +376,21 @@ class MllpListener:
             accept_ack_type=header.accept_ack_type[:2],
             application_ack_type=header.application_ack_type[:2],
             raw=payload,
-            received_at=received_at,
+            received_at=utcnow(),
             remote_addr=remote,
             status=verdict.store_status,
             last_error=verdict.last_error,
             ack=ack,
         )
-        try:
-            stored = await asyncio.to_thread(self._repo.store, message)
-        except DatabaseError:
+        return _Pending(header=header, verdict=verdict, message=message)
+
+    def _finish(
+        self, pending: _Pending, stored: StoreResult | None, remote: str | None
+    ) -> bytes | None:
+        """The reply for a message after the store transaction ended."""
+        header, verdict = pending.header, pending.verdict
+        if stored is None:
             # Not stored, so never a positive ACK: AE/CE tells the sender to send it again.
-            log.exception(
-                "HL7 message not stored: database unavailable",
-                extra={"control_id": header.control_id},
-            )
             error = AckError(
                 reason="the message could not be stored; send it again later",
                 code=APPLICATION_INTERNAL_ERROR,
@@ -384,7 +418,7 @@ class MllpListener:
                 "messageType": header.message_type,
                 "inboxId": stored.id,
                 "duplicate": stored.duplicate,
-                "bytes": len(payload),
+                "bytes": len(pending.message.raw),
             },
         )
         if not stored.duplicate and stored.status == "received" and self._wake is not None:

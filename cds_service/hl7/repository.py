@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cds_service.errors import ConflictError, DatabaseError, NotFoundError
@@ -70,8 +72,6 @@ class ClaimedMessage:
 def _db_errors(what: str) -> Iterator[None]:
     try:
         yield
-    except IntegrityError:
-        raise
     except SQLAlchemyError as exc:
         raise DatabaseError(f"the HL7 inbox could not be {what}") from exc
 
@@ -81,6 +81,7 @@ class InboxRepository:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._is_postgres = engine.dialect.name == "postgresql"
 
     @property
@@ -90,14 +91,67 @@ class InboxRepository:
     # ------------------------------------------------------------------ listener
 
     def store(self, message: NewMessage) -> StoreResult:
-        """Insert and commit ``message``; a duplicate (same MSH-3, MSH-4, MSH-10) is not stored
-        again and returns the first message's ACK.
+        """Store one message; see :meth:`store_many`."""
+        return self.store_many([message])[0]
+
+    def store_many(self, messages: Sequence[NewMessage]) -> list[StoreResult]:
+        """Insert ``messages`` and commit, all or none; a duplicate (same MSH-3, MSH-4, MSH-10
+        as a stored message or an earlier one in the batch) is not stored again and gets the
+        first message's ACK.
+
+        One multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` in autocommit mode: atomic
+        and durable when it returns (PostgreSQL commits the implicit transaction before it
+        answers), in one round trip.
 
         Raises:
-            DatabaseError: the database is unavailable (the message is not stored; no
-                positive ACK may be sent).
+            DatabaseError: the database is unavailable (nothing is stored; no positive ACK may
+                be sent).
         """
-        values: dict[str, Any] = {
+        rows = [self._values(m) for m in messages]
+        key_columns = ["sending_application", "sending_facility", "control_id"]
+        dialect_insert = pg_insert if self._is_postgres else sqlite_insert
+        stmt = (
+            dialect_insert(T)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=key_columns)
+            .returning(T.id, T.sending_application, T.sending_facility, T.control_id)
+        )
+        with _db_errors("written"), self._autocommit.connect() as conn:
+            inserted = {(r[1], r[2], r[3]): r[0] for r in conn.execute(stmt)}
+        keys = [(m.sending_application, m.sending_facility, m.control_id) for m in messages]
+        existing: dict[tuple[str, str, str], Any] = {}
+        missing = [k for k in keys if k not in inserted]
+        if missing:
+            with _db_errors("read"), self._engine.connect() as conn:
+                for key in set(missing):
+                    row = conn.execute(
+                        select(T.id, T.ack, T.status).where(
+                            T.sending_application == key[0],
+                            T.sending_facility == key[1],
+                            T.control_id == key[2],
+                        )
+                    ).first()
+                    if row is None:
+                        raise DatabaseError("the HL7 inbox refused a message")
+                    existing[key] = row
+        results: list[StoreResult] = []
+        first_in_batch: dict[tuple[str, str, str], StoreResult] = {}
+        for message, key in zip(messages, keys, strict=True):
+            if key in first_in_batch:
+                first = first_in_batch[key]
+                results.append(StoreResult(first.id, True, first.ack, first.status))
+            elif key in inserted:
+                result = StoreResult(inserted[key], False, message.ack, message.status)
+                first_in_batch[key] = result
+                results.append(result)
+            else:
+                row = existing[key]
+                results.append(StoreResult(row.id, True, row.ack, row.status))
+        return results
+
+    @staticmethod
+    def _values(message: NewMessage) -> dict[str, Any]:
+        return {
             "sending_application": message.sending_application,
             "sending_facility": message.sending_facility,
             "control_id": message.control_id,
@@ -113,25 +167,10 @@ class InboxRepository:
             "status": message.status,
             "attempts": 0,
             "next_attempt_at": message.received_at if message.status == "received" else None,
+            "locked_until": None,
             "last_error": message.last_error,
             "ack": message.ack,
         }
-        try:
-            with _db_errors("written"), self._engine.begin() as conn:
-                new_id = conn.execute(insert(T).values(values).returning(T.id)).scalar_one()
-            return StoreResult(id=new_id, duplicate=False, ack=message.ack, status=message.status)
-        except IntegrityError as exc:
-            with _db_errors("read"), self._engine.connect() as conn:
-                row = conn.execute(
-                    select(T.id, T.ack, T.status).where(
-                        T.sending_application == message.sending_application,
-                        T.sending_facility == message.sending_facility,
-                        T.control_id == message.control_id,
-                    )
-                ).first()
-            if row is None:
-                raise DatabaseError("the HL7 inbox refused the message") from exc
-            return StoreResult(id=row.id, duplicate=True, ack=row.ack, status=row.status)
 
     # ------------------------------------------------------------------ worker
 

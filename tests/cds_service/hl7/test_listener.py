@@ -95,12 +95,19 @@ def test_duplicate_gets_the_stored_ack_and_is_stored_once(
     other_connection = listener.client()
     third = other_connection.request(make_oru("DUP1"))
     assert first.raw == second.raw == third.raw  # same ACK, same ACK control id
+    # Twice in one write (one store transaction): still one row and the same ACK.
+    client.send_raw(frame(make_oru("DUP2")) + frame(make_oru("DUP2")))
+    batch = [client.read_ack(), client.read_ack()]
+    assert batch[0] is not None
+    assert batch[1] is not None
+    assert batch[0].raw == batch[1].raw
+    assert batch[0].acked_control_id == "DUP2"
     # Same MSH-10 from another sender is a different message.
     assert client.request(make_oru("DUP1", sender="OTHER_LIS")).code == "AA"
     client.close()
     other_connection.close()
     keys = [(r.sending_application, r.control_id) for r in _rows(engine)]
-    assert keys == [("MOLPATH_LIS", "DUP1"), ("OTHER_LIS", "DUP1")]
+    assert keys == [("MOLPATH_LIS", "DUP1"), ("MOLPATH_LIS", "DUP2"), ("OTHER_LIS", "DUP1")]
 
 
 def test_enhanced_mode_commit_acks(listener: RunningListener, engine: Engine) -> None:
