@@ -83,6 +83,16 @@ class InboxRepository:
         self._engine = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._is_postgres = engine.dialect.name == "postgresql"
+        # Built once so SQLAlchemy's compiled cache serves every call; several rows go out as
+        # one multi-row INSERT (SQLAlchemy 2 "insertmanyvalues").
+        dialect_insert = pg_insert if self._is_postgres else sqlite_insert
+        self._insert = (
+            dialect_insert(T)
+            .on_conflict_do_nothing(
+                index_elements=["sending_application", "sending_facility", "control_id"]
+            )
+            .returning(T.id, T.sending_application, T.sending_facility, T.control_id)
+        )
 
     @property
     def engine(self) -> Engine:
@@ -95,29 +105,23 @@ class InboxRepository:
         return self.store_many([message])[0]
 
     def store_many(self, messages: Sequence[NewMessage]) -> list[StoreResult]:
-        """Insert ``messages`` and commit, all or none; a duplicate (same MSH-3, MSH-4, MSH-10
+        """Insert ``messages`` and commit; a duplicate (same MSH-3, MSH-4, MSH-10
         as a stored message or an earlier one in the batch) is not stored again and gets the
         first message's ACK.
 
-        One multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` in autocommit mode: atomic
-        and durable when it returns (PostgreSQL commits the implicit transaction before it
-        answers), in one round trip.
+        ``INSERT … ON CONFLICT DO NOTHING RETURNING`` in autocommit mode, one statement for the
+        batch (up to SQLAlchemy's insertmanyvalues page of 1000 rows; the listener's batches
+        are the frames of one 64 KiB read): atomic and durable when it returns (PostgreSQL
+        commits the implicit transaction before it answers), in one round trip.
 
         Raises:
-            DatabaseError: the database is unavailable (nothing is stored; no positive ACK may
-                be sent).
+            DatabaseError: the database is unavailable. No positive ACK may be sent for any
+                message of the batch (a resend of one that a committed page did store is then
+                a duplicate and gets its stored ACK).
         """
         rows = [self._values(m) for m in messages]
-        key_columns = ["sending_application", "sending_facility", "control_id"]
-        dialect_insert = pg_insert if self._is_postgres else sqlite_insert
-        stmt = (
-            dialect_insert(T)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=key_columns)
-            .returning(T.id, T.sending_application, T.sending_facility, T.control_id)
-        )
         with _db_errors("written"), self._autocommit.connect() as conn:
-            inserted = {(r[1], r[2], r[3]): r[0] for r in conn.execute(stmt)}
+            inserted = {(r[1], r[2], r[3]): r[0] for r in conn.execute(self._insert, rows)}
         keys = [(m.sending_application, m.sending_facility, m.control_id) for m in messages]
         existing: dict[tuple[str, str, str], Any] = {}
         missing = [k for k in keys if k not in inserted]
