@@ -214,9 +214,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def main() -> None:
     server_url = os.environ.get("ONCOCDS_TEST_DATABASE_URL")
     if not server_url:
-        print(
-            "mllp: skipped (set ONCOCDS_TEST_DATABASE_URL; the ACK-after-commit figure needs PostgreSQL)"
-        )
+        print("mllp: skipped (set ONCOCDS_TEST_DATABASE_URL: ACK after commit needs PostgreSQL)")
         return
     results: dict[str, dict[int, Result]] = {}
     port, bare = _serve([sys.executable, "-c", BARE_SERVER])
