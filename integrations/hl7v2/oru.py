@@ -157,6 +157,10 @@ def read_genetic_results(text: str) -> GeneticResultMessage:
             orders.append(_Order(set_id=field_text(segment, "obr_1") or "?", code=code))
         elif name == "OBX":
             if not orders:
+                # HL7 v2.5.1 ORU_R01: OBX belongs to an OBSERVATION group after an OBR.
+                result.intake.problems.append(
+                    RecordProblem("OBX before OBR", "OBX segment outside an OBR order group")
+                )
                 orders.append(_Order(set_id="?", code=""))
             orders[-1].rows.append(
                 _Obx(
@@ -166,6 +170,10 @@ def read_genetic_results(text: str) -> GeneticResultMessage:
                     set_id=field_text(segment, "obx_1"),
                 )
             )
+    if not result.patient_identifiers:
+        result.intake.problems.append(
+            RecordProblem("PID-3", "no patient identifier (PID segment or PID-3 missing)")
+        )
     for order in orders:
         if order.code != PANEL and not any(row.code in VARIANT_CODES for row in order.rows):
             continue

@@ -1,5 +1,10 @@
 """hl7apy parsing behind one function, its exceptions mapped to :class:`Hl7ParseError`.
 
+hl7apy decomposes segments, fields and components (tolerant mode); its strict ``validate()`` is
+not used because it flags the MSH of conformant v2.5.1 messages (hl7apy 1.3.5: "Invalid children
+detected for <Segment MSH>"), so the checks that matter are made by the readers themselves
+(:mod:`integrations.hl7v2.message` for MSH, :mod:`integrations.hl7v2.oru` for PID/OBR/OBX).
+
 hl7apy ships no type information (a mypy override in ``pyproject.toml`` allows that); it is kept
 to this module and :mod:`integrations.hl7v2.oru`. hl7apy messages may quote field values, so
 only the exception type reaches our error reasons (field values may be PHI).

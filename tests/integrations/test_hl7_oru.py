@@ -130,3 +130,15 @@ def test_unsupported_version_is_a_parse_error() -> None:
     with pytest.raises(Hl7ParseError) as info:
         read_genetic_results("MSH|^~\\&|A|B|C|D|2026||ORU^R01|X1|P|9.9\rPID|1\r")
     assert info.value.location == "MSH^1^12"
+
+
+def test_missing_pid_and_obx_before_obr_are_problems() -> None:
+    text = (
+        "MSH|^~\\&|A|B|C|D|2026||ORU^R01^ORU_R01|X1|P|2.5.1\r"
+        "OBX|1|CWE|48018-6^Gene studied^LN|2a|HGNC:1097^BRAF^HGNC\r"
+    )
+    result = read_genetic_results(text)
+    assert [p.location for p in result.intake.problems] == ["OBX before OBR", "PID-3"]
+    assert result.intake.alterations == [
+        Variant(gene=Gene("BRAF", "HGNC:1097"), source_ref="OBR ? OBX-4 2a")
+    ]
