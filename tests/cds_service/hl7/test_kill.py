@@ -23,7 +23,7 @@ from tests.hl7_support import CR, FS, VT, frame, free_port, make_oru, parse_ack
 
 ONCOCDS = str(Path(sys.executable).parent / "oncocds")
 TOTAL = 10_000
-WINDOW = 16
+WINDOW = 32
 KILLS = 4
 
 
