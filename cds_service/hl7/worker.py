@@ -14,7 +14,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cds_service.audit import AuditTrail, Outcome
@@ -90,7 +90,9 @@ class Worker:
         while not stop.is_set():
             try:
                 busy = self.run_once() > 0
-            except DatabaseError:
+            except (DatabaseError, SQLAlchemyError):
+                # The claim or an outcome could not be written; claimed messages come back when
+                # their lease expires, so nothing is lost by waiting and trying again.
                 log.warning("HL7 worker: database unavailable; retrying")
                 busy = False
             if busy:
