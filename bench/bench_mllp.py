@@ -2,6 +2,8 @@
 after the PostgreSQL commit, beside two baselines measured in the same run:
 
 - **bare**: an asyncio MLLP server that ACKs without storing anything (the ceiling);
+- **bare + PG**: the same server with one autocommit INSERT per message (psycopg, in a thread)
+  before the ACK: the least an ACK-after-commit listener must do, under the same disk;
 - **hl7apy**: hl7apy's ``MLLPServer`` as shipped, which answers one message per TCP connection
   and closes it, so its client opens a connection per message (measured as it is).
 
@@ -64,6 +66,43 @@ async def handle(reader, writer):
                        + msh[9] + b"\r\x1c\x0d")
         if out:
             writer.write(b"".join(out))
+            await writer.drain()
+    writer.close()
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
+    async with server:
+        await server.serve_forever()
+asyncio.run(main())
+"""
+
+# The same bare server, but each message is INSERTed (autocommit, one round trip) with psycopg
+# in a thread before its ACK: the least any ACK-after-commit listener must do.
+BARE_PG_SERVER = r"""
+import asyncio, sys
+import psycopg
+conn = psycopg.connect(sys.argv[2], autocommit=True)
+conn.execute("CREATE TABLE IF NOT EXISTS bare_inbox (id bigserial primary key, raw bytea)")
+def store(msg):
+    conn.execute("INSERT INTO bare_inbox (raw) VALUES (%s)", (msg,))
+async def handle(reader, writer):
+    buf = b""
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            break
+        buf += data
+        while True:
+            end = buf.find(b"\x1c\x0d")
+            if end < 0:
+                break
+            start = buf.find(b"\x0b")
+            msg = buf[start + 1 : end]
+            buf = buf[end + 2 :]
+            await asyncio.to_thread(store, msg)
+            msh = msg.split(b"\r", 1)[0].split(b"|")
+            writer.write(b"\x0bMSH|^~\\&|X|Y|" + msh[2] + b"|" + msh[3]
+                         + b"|20260101000000||ACK^R01^ACK|A" + msh[9] + b"|P|2.5.1\rMSA|AA|"
+                         + msh[9] + b"\r\x1c\x0d")
             await writer.drain()
     writer.close()
 async def main():
@@ -232,11 +271,11 @@ def _measure(port: int, label: str, *, one_per_message: bool = False) -> dict[st
 
 
 def _serve(
-    command: list[str], env: dict[str, str] | None = None
+    command: list[str], env: dict[str, str] | None = None, *, extra: tuple[str, ...] = ()
 ) -> tuple[int, subprocess.Popen[bytes]]:
     port = _free_port()
     process = subprocess.Popen(
-        [*command, str(port)] if env is None else command,
+        [*command, str(port), *extra] if env is None else command,
         env={**os.environ, **(env or {}), "ONCOCDS_MLLP_PORT": str(port)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -272,6 +311,12 @@ def main() -> None:
         _stop(hl7apy_server)
     with temporary_postgres_database(server_url, prefix="oncocds_bench") as url:
         migrate.upgrade(url, "head")
+        dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        port, bare_pg = _serve([sys.executable, "-c", BARE_PG_SERVER], extra=(dsn,))
+        try:
+            results["bare asyncio + PG INSERT/commit"] = _measure(port, "P")
+        finally:
+            _stop(bare_pg)
         env = {
             "ONCOCDS_DATABASE_URL": url,
             "ONCOCDS_HL7__WORKER_IN_PROCESS": "false",
@@ -283,13 +328,18 @@ def main() -> None:
         finally:
             _stop(oncocds)
     bare_rates = results["bare asyncio (no storage)"]
-    print(f"{'server':<32} {'conns':>6} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}")
+    stored_rates = results["bare asyncio + PG INSERT/commit"]
+    print(
+        f"{'server':<32} {'conns':>6} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'vs bare':>8} {'vs bare+PG':>10}"
+    )
     for name, by_conn in results.items():
         for conns, result in by_conn.items():
             ratio = result.rate / bare_rates[conns].rate
+            stored = result.rate / stored_rates[conns].rate if conns in stored_rates else 0.0
             print(
                 f"{name:<32} {conns:>6} {result.rate:>8,.0f} {result.pct(0.5):>8.2f} "
-                f"{result.pct(0.99):>8.2f} {ratio:>8.2f}"
+                f"{result.pct(0.99):>8.2f} {ratio:>8.2f} {stored:>10.2f}"
             )
     commits_after = _commit_rate(server_url)
     print(
