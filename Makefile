@@ -46,9 +46,13 @@ system-deps:
 var:
 	mkdir -p var
 
+# The HL7 v2 MLLP listener (ONCOCDS_MLLP_HOST/PORT, default 127.0.0.1:2575) runs beside the API;
+# when the API stops (Ctrl-C or an error) the trap stops the listener too.
 run: $(STAMP) | var
 	$(BIN)/oncocds db upgrade
 	$(BIN)/oncocds dev-setup
+	$(BIN)/oncocds mllp & mllp=$$!; \
+	trap 'kill $$mllp 2>/dev/null; wait $$mllp 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/oncocds serve
 
 format:

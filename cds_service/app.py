@@ -26,6 +26,7 @@ from cds_service.cdshooks.service import CdsHooksRuntime
 from cds_service.cdshooks.services import BUILTIN_SERVICES
 from cds_service.db.engine import make_engine
 from cds_service.db.session import make_sessionmaker
+from cds_service.hl7 import endpoints as hl7_endpoints
 from cds_service.reports import endpoints as reports_endpoints
 from cds_service.security.clients import load_trusted_clients
 from cds_service.security.replay import ReplayStore
@@ -40,6 +41,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     analyses_endpoints.router,
     writeback_endpoints.router,
     reports_endpoints.router,
+    hl7_endpoints.router,
 )
 
 

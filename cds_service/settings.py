@@ -116,6 +116,35 @@ class CdsHooksSettings(BaseModel):
         return value
 
 
+class Hl7Settings(BaseModel):
+    """HL7 v2 listener and worker (``ONCOCDS_HL7__*``); host and port are ``ONCOCDS_MLLP_*``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_frame_bytes: int = Field(default=4 * MIB, ge=1024, le=256 * MIB)
+    idle_timeout_seconds: float = Field(default=600.0, gt=0)
+    max_connections: int = Field(default=64, ge=1)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    #: Python codec when MSH-18 is empty, then the fallbacks in order.
+    default_charset: str = "utf-8"
+    fallback_charsets: tuple[str, ...] = ()
+    #: What to do with message types OncoCDS does not process: store them as "not-processed"
+    #: and answer AA, or refuse them with AR (HL7 table 0357 code 200).
+    other_types: Literal["store", "refuse"] = "store"
+    #: Run the processing worker inside the listener process.
+    worker_in_process: bool = True
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_batch: int = Field(default=10, ge=1, le=1000)
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    #: A claimed message whose worker died is claimed again after this long.
+    lease_seconds: float = Field(default=300.0, gt=0)
+    responder_application: str = "ONCOCDS"
+    responder_facility: str = ""
+
+
 class Settings(BaseSettings):
     """Everything an OncoCDS process needs, read from ``ONCOCDS_*`` environment variables."""
 
@@ -149,6 +178,10 @@ class Settings(BaseSettings):
     writeback: WritebackSettings = WritebackSettings()
     reports: ReportSettings = ReportSettings()
     cds_hooks: CdsHooksSettings = CdsHooksSettings()
+    #: HL7 v2 MLLP listener address (exactly ONCOCDS_MLLP_HOST / ONCOCDS_MLLP_PORT, issue #5).
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = Field(default=2575, ge=0, le=65535)
+    hl7: Hl7Settings = Hl7Settings()
 
     @field_validator("database_url")
     @classmethod
@@ -188,6 +221,8 @@ class Settings(BaseSettings):
             reasons.append(f"ONCOCDS_CLIENTS_FILE {self.clients_file} does not exist")
         if self.is_sqlite:
             reasons.append("ONCOCDS_DATABASE_URL is SQLite; production needs PostgreSQL")
+        if (self.hl7.tls_cert_file is None) != (self.hl7.tls_key_file is None):
+            reasons.append("ONCOCDS_HL7__TLS_CERT_FILE and ONCOCDS_HL7__TLS_KEY_FILE go together")
         if self.log_level == "DEBUG":
             reasons.append("ONCOCDS_LOG_LEVEL=DEBUG is not allowed in production")
         if self.reports.secret is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
@@ -132,7 +132,64 @@ class AuditTrail:
         Raises:
             DatabaseError: the record could not be written (the caller must not proceed silently).
         """
-        fields: dict[str, Any] = {
+        fields = self._fields(
+            action=action,
+            event_type=event_type,
+            outcome=outcome,
+            agent_who=agent_who,
+            agent_type=agent_type,
+            event_subtype=event_subtype,
+            outcome_desc=outcome_desc,
+            agent_user=agent_user,
+            tenant=tenant,
+            patient_id=patient_id,
+            entities=entities,
+            hook_instance=hook_instance,
+            control_id=control_id,
+            purpose_of_use=purpose_of_use,
+            request_id=request_id,
+            remote_addr=remote_addr,
+            details=details,
+            recorded=recorded,
+        )
+        return self._append_with_retry([fields], event_type)[0]
+
+    def record_many(self, records: Sequence[Mapping[str, Any]]) -> list[RecordedRef]:
+        """Append several records (each the keyword arguments of :meth:`record`) in one
+        transaction under one append lock, in order. For high-rate writers (the HL7 listener);
+        all are written or none.
+
+        Raises:
+            DatabaseError: the records could not be written.
+        """
+        if not records:
+            return []
+        rows = [self._fields(**record) for record in records]
+        return self._append_with_retry(rows, str(records[0].get("event_type")))
+
+    def _fields(
+        self,
+        *,
+        action: Action,
+        event_type: str,
+        outcome: Outcome = Outcome.SUCCESS,
+        agent_who: str,
+        agent_type: AgentType = "client",
+        event_subtype: str | None = None,
+        outcome_desc: str | None = None,
+        agent_user: str | None = None,
+        tenant: str | None = None,
+        patient_id: str | None = None,
+        entities: list[AuditEntity] | None = None,
+        hook_instance: str | None = None,
+        control_id: str | None = None,
+        purpose_of_use: str | None = None,
+        request_id: str | None = None,
+        remote_addr: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        recorded: datetime | None = None,
+    ) -> dict[str, Any]:
+        return {
             "id": str(uuid.uuid4()),
             "recorded": recorded or utcnow(),
             "action": action,
@@ -154,11 +211,13 @@ class AuditTrail:
             "remote_addr": remote_addr,
             "details": dict(details or {}),
         }
+
+    def _append_with_retry(self, rows: list[dict[str, Any]], event_type: str) -> list[RecordedRef]:
         attempts = 0
         while True:
             attempts += 1
             try:
-                return self._append(fields)
+                return self._append(rows)
             except (IntegrityError, OperationalError) as exc:
                 # Only SQLite loses append races (no advisory lock): another writer took the
                 # seq (UNIQUE) or holds the write lock (locked/busy). Anything else is real.
@@ -167,7 +226,8 @@ class AuditTrail:
                     raise DatabaseError("the audit trail could not be written") from exc
                 time.sleep(0.001 * min(attempts, 20))
 
-    def _append(self, fields: dict[str, Any]) -> RecordedRef:
+    def _append(self, rows: list[dict[str, Any]]) -> list[RecordedRef]:
+        refs: list[RecordedRef] = []
         with self._engine.begin() as conn:
             if self._is_postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK_KEY})
@@ -176,12 +236,18 @@ class AuditTrail:
                 .order_by(AuditRecord.seq.desc())
                 .limit(1)
             ).first()
-            seq = (last.seq + 1) if last else 1
+            seq = last.seq if last else 0
             prev_hash = last.record_hash if last else GENESIS_HASH
-            row = {**fields, "seq": seq, "prev_hash": prev_hash}
-            row["record_hash"] = chain_hash(prev_hash, row)
-            conn.execute(insert(AuditRecord), [row])
-        return RecordedRef(id=row["id"], seq=seq, record_hash=row["record_hash"])
+            chained = []
+            for fields in rows:
+                seq += 1
+                row = {**fields, "seq": seq, "prev_hash": prev_hash}
+                row["record_hash"] = chain_hash(prev_hash, row)
+                prev_hash = row["record_hash"]
+                chained.append(row)
+                refs.append(RecordedRef(id=row["id"], seq=seq, record_hash=row["record_hash"]))
+            conn.execute(insert(AuditRecord), chained)
+        return refs
 
     # ------------------------------------------------------------------ reading
 

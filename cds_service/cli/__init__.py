@@ -19,6 +19,7 @@ from cds_service.cli import (
     db_cmd,
     devsetup_cmd,
     devtoken_cmd,
+    hl7_cmd,
     kb_cmd,
     serve_cmd,
     version_cmd,
@@ -36,6 +37,7 @@ COMMAND_MODULES = (
     writeback_cmd,
     devsetup_cmd,
     devtoken_cmd,
+    hl7_cmd,
 )
 
 

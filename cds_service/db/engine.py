@@ -21,8 +21,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     cursor.close()
 
 
-def make_engine(database_url: str, *, pool_size: int = 10) -> Engine:
-    """Create an engine with the settings OncoCDS relies on for ``database_url``."""
+def make_engine(database_url: str, *, pool_size: int = 10, pre_ping: bool = True) -> Engine:
+    """Create an engine with the settings OncoCDS relies on for ``database_url``.
+
+    ``pre_ping=False`` saves a round trip per checkout for latency-bound writers that answer a
+    failed write themselves (the MLLP listener replies AE and the sender resends).
+    """
     if database_url.startswith("sqlite"):
         ensure_sqlite_directory(database_url)
         engine = create_engine(database_url, connect_args={"check_same_thread": False})
@@ -32,6 +36,6 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> Engine:
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
     )

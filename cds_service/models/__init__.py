@@ -7,6 +7,16 @@ from cds_service.db.base import Base
 from cds_service.models.analysis import Analysis, WritebackJob
 from cds_service.models.audit import AuditRecord
 from cds_service.models.cdshooks import CdsCard, CdsFeedback
+from cds_service.models.hl7 import Hl7InboxMessage
 from cds_service.models.security import JwtReplay
 
-__all__ = ["Analysis", "AuditRecord", "Base", "CdsCard", "CdsFeedback", "JwtReplay", "WritebackJob"]
+__all__ = [
+    "Analysis",
+    "AuditRecord",
+    "Base",
+    "CdsCard",
+    "CdsFeedback",
+    "Hl7InboxMessage",
+    "JwtReplay",
+    "WritebackJob",
+]

@@ -1,0 +1,93 @@
+"""``/api/v1/hl7/messages``: the inbox for integration and compliance staff.
+
+Listings and single messages carry metadata only (identifiers, status, counts, PHI-free
+reasons). The raw message, ACKs and result summary hold PHI: they are returned only with
+``include=payload``, and that read is audited. Replays are audited too.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep
+from cds_service.hl7.repository import InboxRepository
+from cds_service.hl7.schemas import Hl7MessageList, Hl7MessageMetadata, Hl7MessagePayload
+from cds_service.hl7.service import (
+    audit_payload_read,
+    message_metadata,
+    message_payload,
+    replay,
+)
+
+router = APIRouter(prefix="/api/v1/hl7", tags=["hl7"])
+
+Status = Literal["received", "processing", "processed", "failed", "not-processed"]
+
+
+def _repository(request: Request) -> InboxRepository:
+    return InboxRepository(request.app.state.engine)
+
+
+def _agent(request: Request) -> str:
+    # Until API authentication lands (its own issue) the caller is known by address only.
+    return f"api:{request.client.host if request.client else 'unknown'}"
+
+
+@router.get("/messages", summary="List inbox messages, newest first")
+def list_messages(
+    request: Request,
+    *,
+    status: Annotated[Status | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_id: Annotated[int | None, Query(alias="beforeId", ge=1)] = None,
+) -> Hl7MessageList:
+    rows = _repository(request).list_messages(status=status, limit=limit, before_id=before_id)
+    items = [Hl7MessageMetadata.model_validate(message_metadata(row)) for row in rows]
+    return Hl7MessageList(items=items, next_before_id=items[-1].id if len(items) == limit else None)
+
+
+@router.get("/messages/{message_id}", summary="One inbox message")
+def get_message(
+    request: Request,
+    message_id: int,
+    *,
+    audit: AuditDep,
+    request_id: RequestIdDep,
+    remote_addr: RemoteAddrDep,
+    include: Annotated[Literal["payload"] | None, Query()] = None,
+) -> Hl7MessageMetadata:
+    row = _repository(request).get(message_id)
+    body = Hl7MessageMetadata.model_validate(message_metadata(row))
+    if include == "payload":
+        audit_payload_read(
+            audit, row, agent_who=_agent(request), request_id=request_id, remote_addr=remote_addr
+        )
+        body.payload = Hl7MessagePayload.model_validate(message_payload(row))
+    return body
+
+
+@router.post(
+    "/messages/{message_id}/replay",
+    summary="Process a failed or not-processed message again",
+)
+def replay_message(
+    request: Request,
+    message_id: int,
+    *,
+    audit: AuditDep,
+    request_id: RequestIdDep,
+    remote_addr: RemoteAddrDep,
+    force: Annotated[bool, Query()] = False,
+) -> Hl7MessageMetadata:
+    row = replay(
+        _repository(request),
+        audit,
+        message_id,
+        agent_who=_agent(request),
+        force=force,
+        request_id=request_id,
+        remote_addr=remote_addr,
+    )
+    return Hl7MessageMetadata.model_validate(message_metadata(row))

@@ -1,0 +1,311 @@
+"""Queries on ``hl7_inbox_messages``; driver errors become :class:`DatabaseError`.
+
+Each call is its own short transaction on the engine: the listener commits a message before it
+sends the ACK, and the worker's claim is committed before processing starts.
+
+Claiming (several workers, several processes): on PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED``
+hands each worker different rows; on SQLite (one writer at a time) a conditional
+``UPDATE … WHERE status = 'received'`` succeeds for exactly one claimer. A claim carries the
+attempt number as a fencing token, so a worker whose lease expired cannot overwrite the outcome
+of the worker that claimed the message after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from cds_service.errors import ConflictError, DatabaseError, NotFoundError
+from cds_service.models.hl7 import Hl7InboxMessage
+
+T = Hl7InboxMessage
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    sending_application: str
+    sending_facility: str
+    control_id: str
+    message_type: str
+    version: str
+    charset: str | None
+    accept_ack_type: str
+    application_ack_type: str
+    raw: bytes
+    received_at: datetime
+    remote_addr: str | None
+    status: str
+    last_error: str | None
+    ack: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    id: int
+    duplicate: bool
+    #: The ACK to send: the one stored with the (first) message.
+    ack: bytes | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    id: int
+    attempts: int
+    raw: bytes
+    control_id: str
+    message_type: str
+    sending_application: str
+    sending_facility: str
+
+
+@contextmanager
+def _db_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"the HL7 inbox could not be {what}") from exc
+
+
+class InboxRepository:
+    """The inbox's queries (sync; call them from a thread in asyncio code)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._is_postgres = engine.dialect.name == "postgresql"
+        # Built once so SQLAlchemy's compiled cache serves every call; several rows go out as
+        # one multi-row INSERT (SQLAlchemy 2 "insertmanyvalues").
+        dialect_insert = pg_insert if self._is_postgres else sqlite_insert
+        self._insert = (
+            dialect_insert(T)
+            .on_conflict_do_nothing(
+                index_elements=["sending_application", "sending_facility", "control_id"]
+            )
+            .returning(T.id, T.sending_application, T.sending_facility, T.control_id)
+        )
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    # ------------------------------------------------------------------ listener
+
+    def store(self, message: NewMessage) -> StoreResult:
+        """Store one message; see :meth:`store_many`."""
+        return self.store_many([message])[0]
+
+    def store_many(self, messages: Sequence[NewMessage]) -> list[StoreResult]:
+        """Insert ``messages`` and commit; a duplicate (same MSH-3, MSH-4, MSH-10
+        as a stored message or an earlier one in the batch) is not stored again and gets the
+        first message's ACK.
+
+        ``INSERT … ON CONFLICT DO NOTHING RETURNING`` in autocommit mode, one statement for the
+        batch (up to SQLAlchemy's insertmanyvalues page of 1000 rows; the listener's batches
+        are the frames of one 64 KiB read): atomic and durable when it returns (PostgreSQL
+        commits the implicit transaction before it answers), in one round trip.
+
+        Raises:
+            DatabaseError: the database is unavailable. No positive ACK may be sent for any
+                message of the batch (a resend of one that a committed page did store is then
+                a duplicate and gets its stored ACK).
+        """
+        rows = [self._values(m) for m in messages]
+        with _db_errors("written"), self._autocommit.connect() as conn:
+            inserted = {(r[1], r[2], r[3]): r[0] for r in conn.execute(self._insert, rows)}
+        keys = [(m.sending_application, m.sending_facility, m.control_id) for m in messages]
+        existing: dict[tuple[str, str, str], Any] = {}
+        missing = [k for k in keys if k not in inserted]
+        if missing:
+            with _db_errors("read"), self._engine.connect() as conn:
+                for key in set(missing):
+                    row = conn.execute(
+                        select(T.id, T.ack, T.status).where(
+                            T.sending_application == key[0],
+                            T.sending_facility == key[1],
+                            T.control_id == key[2],
+                        )
+                    ).first()
+                    if row is None:
+                        raise DatabaseError("the HL7 inbox refused a message")
+                    existing[key] = row
+        results: list[StoreResult] = []
+        first_in_batch: dict[tuple[str, str, str], StoreResult] = {}
+        for message, key in zip(messages, keys, strict=True):
+            if key in first_in_batch:
+                first = first_in_batch[key]
+                results.append(StoreResult(first.id, True, first.ack, first.status))
+            elif key in inserted:
+                result = StoreResult(inserted[key], False, message.ack, message.status)
+                first_in_batch[key] = result
+                results.append(result)
+            else:
+                row = existing[key]
+                results.append(StoreResult(row.id, True, row.ack, row.status))
+        return results
+
+    @staticmethod
+    def _values(message: NewMessage) -> dict[str, Any]:
+        return {
+            "sending_application": message.sending_application,
+            "sending_facility": message.sending_facility,
+            "control_id": message.control_id,
+            "message_type": message.message_type,
+            "version": message.version,
+            "charset": message.charset,
+            "accept_ack_type": message.accept_ack_type,
+            "application_ack_type": message.application_ack_type,
+            "raw": message.raw,
+            "size": len(message.raw),
+            "received_at": message.received_at,
+            "remote_addr": message.remote_addr,
+            "status": message.status,
+            "attempts": 0,
+            "next_attempt_at": message.received_at if message.status == "received" else None,
+            "locked_until": None,
+            "last_error": message.last_error,
+            "ack": message.ack,
+        }
+
+    # ------------------------------------------------------------------ worker
+
+    @staticmethod
+    def _claimable(now: datetime) -> ColumnElement[bool]:
+        return or_(
+            and_(
+                T.status == "received",
+                or_(T.next_attempt_at.is_(None), T.next_attempt_at <= now),
+            ),
+            and_(T.status == "processing", T.locked_until < now),
+        )
+
+    def claim(self, *, limit: int, now: datetime, lease: timedelta) -> list[ClaimedMessage]:
+        """Claim up to ``limit`` messages due for processing (oldest first) and commit the claim."""
+        values = {"status": "processing", "attempts": T.attempts + 1, "locked_until": now + lease}
+        returning = (
+            T.id,
+            T.attempts,
+            T.raw,
+            T.control_id,
+            T.message_type,
+            T.sending_application,
+            T.sending_facility,
+        )
+        with _db_errors("claimed"), self._engine.begin() as conn:
+            candidates = select(T.id).where(self._claimable(now)).order_by(T.id).limit(limit)
+            if self._is_postgres:
+                candidates = candidates.with_for_update(skip_locked=True)
+            ids = list(conn.execute(candidates).scalars())
+            claimed: list[ClaimedMessage] = []
+            for message_id in ids:
+                # The WHERE repeats the claimable condition: on SQLite this conditional UPDATE is
+                # what makes one claimer win (on PostgreSQL the row lock already did).
+                row = conn.execute(
+                    update(T)
+                    .where(T.id == message_id, self._claimable(now))
+                    .values(values)
+                    .returning(*returning)
+                ).first()
+                if row is not None:
+                    claimed.append(ClaimedMessage(*row))
+        return claimed
+
+    def finish(
+        self,
+        session: Session,
+        claimed: ClaimedMessage,
+        *,
+        status: str,
+        now: datetime,
+        last_error: str | None = None,
+        result: dict[str, Any] | None = None,
+        result_ref: str | None = None,
+        application_ack: bytes | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """Record the outcome of a claim in ``session`` (the caller commits); False when the
+        claim was lost (its lease expired and another worker took the message)."""
+        values: dict[str, Any] = {
+            "status": status,
+            "locked_until": None,
+            "last_error": last_error[:512] if last_error else None,
+            "next_attempt_at": next_attempt_at,
+        }
+        if status in ("processed", "not-processed"):
+            values.update(
+                result=result,
+                result_ref=result_ref,
+                application_ack=application_ack,
+                processed_at=now,
+            )
+        elif application_ack is not None:
+            values["application_ack"] = application_ack
+        outcome = session.execute(
+            update(T)
+            .where(T.id == claimed.id, T.status == "processing", T.attempts == claimed.attempts)
+            .values(values)
+        )
+        return bool(getattr(outcome, "rowcount", 0) == 1)
+
+    # ------------------------------------------------------------------ operators
+
+    def list_messages(
+        self, *, status: str | None = None, limit: int = 100, before_id: int | None = None
+    ) -> Sequence[T]:
+        stmt = select(T).order_by(T.id.desc()).limit(limit)
+        if status:
+            stmt = stmt.where(T.status == status)
+        if before_id is not None:
+            stmt = stmt.where(T.id < before_id)
+        with _db_errors("read"), Session(self._engine) as session:
+            rows = session.scalars(stmt).all()
+            session.expunge_all()
+        return rows
+
+    def get(self, message_id: int) -> T:
+        with _db_errors("read"), Session(self._engine) as session:
+            row = session.get(T, message_id)
+            if row is None:
+                raise NotFoundError(f"HL7 inbox message {message_id} not found")
+            session.expunge(row)
+        return row
+
+    def replay(self, message_id: int, *, now: datetime, force: bool = False) -> T:
+        """Queue a message for processing again (failed or not-processed; processed with force).
+
+        Raises:
+            NotFoundError: no such message.
+            ConflictError: it is waiting or being processed, or processed without ``force``.
+        """
+        allowed = ["failed", "not-processed"] + (["processed"] if force else [])
+        with _db_errors("updated"), self._engine.begin() as conn:
+            outcome = conn.execute(
+                update(T)
+                .where(T.id == message_id, T.status.in_(allowed))
+                .values(status="received", next_attempt_at=now, attempts=0, locked_until=None)
+            )
+            changed = getattr(outcome, "rowcount", 0) == 1
+        row = self.get(message_id)
+        if not changed:
+            hint = (
+                " (use force to reprocess a processed message)" if row.status == "processed" else ""
+            )
+            raise ConflictError(
+                f"HL7 inbox message {message_id} is {row.status} and cannot be replayed{hint}"
+            )
+        return row
+
+    def failed_ids(self) -> list[int]:
+        with _db_errors("read"), self._engine.connect() as conn:
+            return list(
+                conn.execute(select(T.id).where(T.status == "failed").order_by(T.id)).scalars()
+            )

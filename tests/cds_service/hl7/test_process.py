@@ -1,0 +1,73 @@
+"""``oncocds mllp`` as its own process (exact ONCOCDS_MLLP_HOST/PORT variables), with the
+in-process worker: a message sent by python-hl7's ``mllp_send`` ends up processed, and SIGTERM
+stops the process cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, select
+
+from cds_service.models.hl7 import Hl7InboxMessage
+from tests.hl7_support import data_file, free_port
+
+BIN = Path(sys.executable).parent
+
+
+def test_listener_process_with_worker(sqlite_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "ONCOCDS_DATABASE_URL": sqlite_url,
+        "ONCOCDS_MLLP_HOST": "127.0.0.1",
+        "ONCOCDS_MLLP_PORT": str(port),
+        "ONCOCDS_HL7__WORKER_POLL_SECONDS": "0.2",
+    }
+    log = tmp_path / "listener.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen([str(BIN / "oncocds"), "mllp"], env=env, stderr=sink)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "listener did not start"
+                time.sleep(0.05)
+        message = tmp_path / "m.hl7"
+        message.write_bytes(data_file("oru_r01_braf_pik3ca.hl7").replace(b"\r", b"\n"))
+        sent = subprocess.run(
+            [str(BIN / "mllp_send"), "--loose", "-p", str(port), "-f", str(message), "127.0.0.1"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert b"MSA|AA|LAB0000003" in sent.stdout
+        engine = create_engine(sqlite_url)
+        status = None
+        deadline = time.monotonic() + 60
+        while status != "processed" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            with engine.connect() as conn:
+                status = conn.execute(select(Hl7InboxMessage.status)).scalar_one_or_none()
+        with engine.connect() as conn:
+            result = conn.execute(select(Hl7InboxMessage.result)).scalar_one()
+        engine.dispose()
+        assert status == "processed"
+        assert [v["label"] for v in result["variants"]] == ["BRAF V600E", "PIK3CA H1047R"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        assert "MRN12345" not in log.read_text()
+        assert "TESTPATIENT" not in log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)

@@ -1,0 +1,150 @@
+"""Operator views of the inbox: the API (metadata by default, payload on request and audited,
+replay) and the ``oncocds hl7`` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, select
+
+from cds_service.db.base import utcnow
+from cds_service.hl7.repository import InboxRepository, NewMessage
+from cds_service.models.audit import AuditRecord
+from tests.hl7_support import make_oru
+
+ONCOCDS = str(Path(sys.executable).parent / "oncocds")
+
+
+def _seed(database_url: str) -> dict[str, int]:
+    engine = create_engine(database_url)
+    repo = InboxRepository(engine)
+    ids = {}
+    for control_id, status in (("V1", "received"), ("V2", "failed"), ("V3", "not-processed")):
+        ids[control_id] = repo.store(
+            NewMessage(
+                sending_application="MOLPATH_LIS",
+                sending_facility="EXAMPLE_LAB",
+                control_id=control_id,
+                message_type="ORU^R01^ORU_R01",
+                version="2.5.1",
+                charset="utf-8",
+                accept_ack_type="",
+                application_ack_type="",
+                raw=make_oru(control_id),
+                received_at=utcnow(),
+                remote_addr="127.0.0.1",
+                status=status,
+                last_error="bytes not valid in utf-8" if status == "failed" else None,
+                ack=b"MSH|^~\\&|ONCOCDS\rMSA|AA|" + control_id.encode() + b"\r",
+            )
+        ).id
+    engine.dispose()
+    return ids
+
+
+def _audit_events(database_url: str) -> list[tuple[str, str | None]]:
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(AuditRecord.event_type, AuditRecord.control_id).order_by(AuditRecord.seq)
+        ).all()
+    engine.dispose()
+    return [(r[0], r[1]) for r in rows]
+
+
+def test_api_lists_metadata_only(client: TestClient, database_url: str) -> None:
+    _seed(database_url)
+    response = client.get("/api/v1/hl7/messages", params={"status": "failed"})
+    assert response.status_code == 200
+    body = response.json()
+    assert [item["controlId"] for item in body["items"]] == ["V2"]
+    item = body["items"][0]
+    assert item["status"] == "failed"
+    assert item["lastError"] == "bytes not valid in utf-8"
+    assert item["payload"] is None
+    assert "MRN12345" not in response.text
+    assert "TESTPATIENT" not in response.text
+    everything = client.get("/api/v1/hl7/messages").json()["items"]
+    assert [i["controlId"] for i in everything] == ["V3", "V2", "V1"]
+
+
+def test_api_payload_only_on_request_and_audited(client: TestClient, database_url: str) -> None:
+    ids = _seed(database_url)
+    plain = client.get(f"/api/v1/hl7/messages/{ids['V1']}")
+    assert plain.status_code == 200
+    assert plain.json()["payload"] is None
+    assert "MRN12345" not in plain.text
+    assert _audit_events(database_url) == []
+    full = client.get(f"/api/v1/hl7/messages/{ids['V1']}", params={"include": "payload"})
+    assert full.status_code == 200
+    assert "MRN12345" in full.json()["payload"]["raw"]
+    assert _audit_events(database_url) == [("hl7.message.read", "V1")]
+
+
+def test_api_replay(client: TestClient, database_url: str) -> None:
+    ids = _seed(database_url)
+    response = client.post(f"/api/v1/hl7/messages/{ids['V2']}/replay")
+    assert response.status_code == 200
+    assert response.json()["status"] == "received"
+    again = client.post(f"/api/v1/hl7/messages/{ids['V2']}/replay")
+    assert again.status_code == 409
+    assert again.json()["resourceType"] == "OperationOutcome"
+    assert _audit_events(database_url) == [("hl7.replayed", "V2")]
+
+
+def test_api_errors(client: TestClient, database_url: str) -> None:
+    missing = client.get("/api/v1/hl7/messages/999999")
+    assert missing.status_code == 404
+    assert missing.json()["resourceType"] == "OperationOutcome"
+    assert client.get("/api/v1/hl7/messages", params={"status": "bogus"}).status_code == 400
+    assert client.get("/api/v1/hl7/messages", params={"limit": 100000}).status_code == 400
+
+
+def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ONCOCDS, "hl7", *args],
+        env={**os.environ, "ONCOCDS_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_list_show_replay(sqlite_url: str) -> None:
+    ids = _seed(sqlite_url)
+    listing = _cli(sqlite_url, "list", "--status", "failed")
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.strip().splitlines()
+    assert len(lines) == 1
+    assert "V2" in lines[0]
+    assert "failed" in lines[0]
+    shown = _cli(sqlite_url, "show", str(ids["V2"]))
+    assert shown.returncode == 0
+    meta = json.loads(shown.stdout)
+    assert (meta["controlId"], meta["status"]) == ("V2", "failed")
+    assert "payload" not in meta
+    with_payload = json.loads(_cli(sqlite_url, "show", str(ids["V2"]), "--payload").stdout)
+    assert "MRN12345" in with_payload["payload"]["raw"]
+    replayed = _cli(sqlite_url, "replay", "--all-failed")
+    assert replayed.returncode == 0
+    assert replayed.stdout.strip() == f"{ids['V2']} queued for processing"
+    assert _cli(sqlite_url, "list", "--status", "failed").stdout == ""
+    refused = _cli(sqlite_url, "replay", str(ids["V1"]))
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"oncocds: error: HL7 inbox message {ids['V1']} is received and cannot be replayed"
+    ]
+    events = _audit_events(sqlite_url)
+    assert events == [("hl7.message.read", "V2"), ("hl7.replayed", "V2")]
+
+
+def test_cli_unknown_message_is_one_line(sqlite_url: str) -> None:
+    result = _cli(sqlite_url, "show", "4242")
+    assert result.returncode == 2
+    assert result.stderr == "oncocds: error: HL7 inbox message 4242 not found\n"
