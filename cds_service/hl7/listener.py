@@ -443,7 +443,12 @@ def build_components(
 ) -> tuple[InboxRepository, AuditTrail, Worker]:
     repository = InboxRepository(engine)
     trail = AuditTrail(engine, source_observer=settings.instance_id)
-    worker = Worker(repository, processor or GeneticResultProcessor(), settings.hl7, audit=trail)
+    worker = Worker(
+        repository,
+        processor or GeneticResultProcessor(settings.writeback),
+        settings.hl7,
+        audit=trail,
+    )
     return repository, trail, worker
 
 

@@ -5,12 +5,9 @@ processor's writes and the message's new status commit together (a report is sto
 its message is marked processed).
 
 :class:`GeneticResultProcessor` is the default: it reads ORU^R01 genetic results into domain
-variants (:func:`integrations.hl7v2.oru.read_genetic_results`) and hands them to
-:meth:`GeneticResultProcessor.handle_variants`, which today stores an identifier-level summary on
-the inbox row. **Integration point**: interpretation (``inference.genomics.interpret``) and the
-Genomics DiagnosticReport are plugged in by overriding ``handle_variants`` (or editing it):
-interpret ``genetic.intake.alterations``, build and store the report with ``session``, and return
-``ProcessingResult(status="processed", summary=..., result_ref=f"DiagnosticReport/{report_id}")``.
+variants (:func:`integrations.hl7v2.oru.read_genetic_results`), interprets them
+(``inference.genomics.interpret``) and stores the analysis with its Genomics DiagnosticReport
+Bundle in the same session, so the report exists exactly when the message is processed.
 """
 
 from __future__ import annotations
@@ -20,6 +17,10 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session
 
+from cds_service.analyses.service import store_analysis
+from cds_service.settings import WritebackSettings
+from cds_service.writeback.service import enqueue_writeback
+from inference.genomics import PatientContext, interpret
 from inference.genomics.model import Variant
 from integrations.hl7v2.message import MessageHeader
 from integrations.hl7v2.oru import GeneticResultMessage, read_genetic_results
@@ -89,6 +90,25 @@ def variant_summary(variant: Variant) -> dict[str, Any]:
     }
 
 
+def patient_reference(genetic: GeneticResultMessage) -> str | None:
+    """A FHIR conditional reference on the PID-3 identifier and its assigning authority.
+
+    ``Patient?identifier=urn:oid:1.2.3|MRN12345`` when CX.4.2 is an OID (ISO), the URI itself
+    for a URI authority, else a system named after the CX.4.1 namespace id.
+    """
+    patient = genetic.patient
+    if patient is None or not patient.value:
+        return None
+    universal = patient.authority_universal_id
+    if universal and patient.authority_universal_id_type.upper() == "ISO":
+        system = f"urn:oid:{universal}"
+    elif universal:
+        system = universal
+    else:
+        system = f"urn:oncocds:hl7-assigning-authority:{patient.assigning_authority or 'unknown'}"
+    return f"Patient?identifier={system}|{patient.value}"[:256]
+
+
 def genetic_summary(genetic: GeneticResultMessage) -> dict[str, Any]:
     patient = genetic.patient
     return {
@@ -112,7 +132,11 @@ def genetic_summary(genetic: GeneticResultMessage) -> dict[str, Any]:
 
 
 class GeneticResultProcessor:
-    """The default processor: ORU^R01 genetic results → variants → summary on the inbox row."""
+    """The default processor: ORU^R01 genetic results → variants → interpretation → stored
+    analysis with its Genomics DiagnosticReport (and a write-back job when configured)."""
+
+    def __init__(self, writeback: WritebackSettings | None = None) -> None:
+        self._writeback = writeback if writeback is not None and writeback.enabled else None
 
     def process(self, message: InboundMessage, session: Session) -> ProcessingResult:
         if message.header.type_key not in PROCESSED_TYPES:
@@ -131,10 +155,30 @@ class GeneticResultProcessor:
     def handle_variants(
         self, message: InboundMessage, genetic: GeneticResultMessage, session: Session
     ) -> ProcessingResult:
-        """Act on the variants read. Override to interpret them and store a report (see the
-        module docstring); this default stores the identifier-level summary only."""
+        """Interpret the variants and store the analysis with its Genomics DiagnosticReport.
+
+        The analysis row (report Bundle, report page, write-back job) is written with
+        ``session``, so it commits exactly when the message is marked processed. HL7 results
+        carry no diagnosis OncoCDS reads, so the interpretation is tumour-type agnostic (the
+        report says so); the report's subject is a conditional reference on the PID-3 id.
+        """
+        summary = genetic_summary(genetic)
+        errors = [str(p) for p in genetic.intake.problems]
+        patient_ref = patient_reference(genetic)
+        if patient_ref is None or not (genetic.intake.alterations or genetic.intake.genotypes):
+            return ProcessingResult(status="processed", summary=summary, errors=errors)
+        interpretation = interpret(
+            genetic.intake.alterations, PatientContext(), genotypes=genetic.intake.genotypes
+        )
+        analysis = store_analysis(session, interpretation, patient_ref, "hl7")
+        if self._writeback is not None:
+            enqueue_writeback(session, analysis, self._writeback)
+        summary["analysisId"] = analysis.id
+        summary["therapeuticFindings"] = len(interpretation.therapeutic)
+        summary["notInKnowledgeBase"] = len(interpretation.unknown)
         return ProcessingResult(
             status="processed",
-            summary=genetic_summary(genetic),
-            errors=[str(p) for p in genetic.intake.problems],
+            summary=summary,
+            result_ref=f"Analysis/{analysis.id}",
+            errors=errors,
         )

@@ -93,6 +93,32 @@ def test_genetic_result_is_processed_into_a_variant_summary(engine: Engine) -> N
     assert "MRN12345" not in str(events)
 
 
+def test_genetic_result_is_interpreted_and_its_report_stored(engine: Engine) -> None:
+    """ORU^R01 → variants → interpretation → stored analysis with a Genomics report Bundle."""
+    from cds_service.models.analysis import Analysis
+    from integrations.fhir.genomics_profiles import check_bundle
+
+    repo = InboxRepository(engine)
+    message_id = _store(repo, data_file("oru_r01_braf_v600e.hl7"), "LAB0000009")
+    assert _worker(engine).run_once() == 1
+    row = _row(engine, message_id)
+    assert row.status == "processed"
+    assert row.result is not None
+    analysis_id = row.result["analysisId"]
+    assert row.result["therapeuticFindings"] > 0
+    with Session(engine) as session:
+        analysis = session.get(Analysis, analysis_id)
+        assert analysis is not None
+        assert analysis.source_kind == "hl7"
+        assert analysis.patient_ref.startswith("Patient?identifier=")
+        assert analysis.patient_ref.endswith("|MRN12345")
+        bundle = analysis.report_bundle
+    assert check_bundle(bundle) == []
+    text = str(bundle)
+    assert "BRAF" in text
+    assert "dabrafenib" in text  # tumour-agnostic BRAF V600E approval (no diagnosis in the ORU)
+
+
 def test_enhanced_mode_application_ack_is_built(engine: Engine) -> None:
     repo = InboxRepository(engine)
     message_id = _store(repo, make_oru("APP1", accept_ack="AL", app_ack="AL"), "APP1")
