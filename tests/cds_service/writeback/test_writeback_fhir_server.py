@@ -24,9 +24,9 @@ from cds_service.writeback.service import WritebackRunner, build_client, enqueue
 from integrations.fhir.genomics_profiles import check_resource
 from tests.cds_service.writeback.conftest import CLIENT_ID, Peers
 from tests.genomics_examples import ISSUED, braf_crc_interpretation
-from tests.support.fhir_server import fhir_server
+from tests.support.fhir_server import fhir_server, fhir_server_session
 
-__all__ = ["fhir_server"]  # the imported pytest fixture, used by name
+__all__ = ["fhir_server", "fhir_server_session"]  # imported pytest fixtures, used by name
 
 
 def test_report_bundle_is_written_to_a_real_fhir_server(
