@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,9 @@ def _body() -> dict[str, Any]:
     }
 
 
-async def _drive(url: str, headers_list: list[dict[str, str]]) -> tuple[list[float], float]:
+async def _drive(
+    url: str, headers_list: list[dict[str, str]], body: Callable[[], dict[str, Any]] = _body
+) -> tuple[list[float], float]:
     latencies: list[float] = []
     queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     for headers in headers_list:
@@ -92,7 +95,7 @@ async def _drive(url: str, headers_list: list[dict[str, str]]) -> tuple[list[flo
             while not queue.empty():
                 headers = queue.get_nowait()
                 started = time.perf_counter()
-                response = await client.post(url, json=_body(), headers=headers)
+                response = await client.post(url, json=body(), headers=headers)
                 latencies.append(time.perf_counter() - started)
                 if response.status_code != 200:
                     raise RuntimeError(f"{url}: HTTP {response.status_code}")
@@ -124,7 +127,15 @@ def _report(label: str, latencies: list[float], elapsed: float) -> dict[str, flo
     return figures
 
 
-def _run(database_url: str, label: str, tmp: Path) -> None:
+def _run(
+    database_url: str,
+    label: str,
+    tmp: Path,
+    *,
+    app_factory: str = "bench.bench_cds_hooks:build_app",
+    service: str = SERVICE,
+    body: Callable[[], dict[str, Any]] = _body,
+) -> None:
     from cds_service.db import migrate
     from cds_service.security.signing import generate_signing_key, public_jwks, sign_client_jwt
 
@@ -148,7 +159,7 @@ def _run(database_url: str, label: str, tmp: Path) -> None:
             sys.executable,
             "-m",
             "uvicorn",
-            "bench.bench_cds_hooks:build_app",
+            app_factory,
             "--factory",
             "--host",
             "127.0.0.1",
@@ -168,16 +179,16 @@ def _run(database_url: str, label: str, tmp: Path) -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        url = f"{base}/cds-services/{SERVICE}"
+        url = f"{base}/cds-services/{service}"
         total = WARMUP + REQUESTS
         tokens = [
             {"Authorization": f"Bearer {sign_client_jwt(key, iss=ISS, aud=url)}"}
             for _ in range(total)
         ]
-        asyncio.run(_drive(f"{base}/bench/bare", [{}] * WARMUP))
-        asyncio.run(_drive(url, tokens[:WARMUP]))
-        bare_lat, bare_time = asyncio.run(_drive(f"{base}/bench/bare", [{}] * REQUESTS))
-        cds_lat, cds_time = asyncio.run(_drive(url, tokens[WARMUP:]))
+        asyncio.run(_drive(f"{base}/bench/bare", [{}] * WARMUP, body))
+        asyncio.run(_drive(url, tokens[:WARMUP], body))
+        bare_lat, bare_time = asyncio.run(_drive(f"{base}/bench/bare", [{}] * REQUESTS, body))
+        cds_lat, cds_time = asyncio.run(_drive(url, tokens[WARMUP:], body))
         print(f"-- {label}")
         bare = _report("bare", bare_lat, bare_time)
         cds = _report("cds-hooks", cds_lat, cds_time)
