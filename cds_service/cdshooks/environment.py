@@ -61,5 +61,5 @@ class ServiceEnvironment:
         return SavedAnalysis(
             id=analysis_id,
             report_url=report_link(self.settings, analysis_id),
-            report_resource=report_with_contained(bundle),
+            report_resource=report_with_contained(bundle, validate=False),
         )

@@ -257,3 +257,18 @@ def test_every_finding_kind_maps_and_passes_the_checker() -> None:
     assert not _component(germline, "81254-5")  # no position, so no coordinates
     diagnostic = next(r for r in implications if not _component(r, "53037-8"))
     assert by_url[diagnostic["derivedFrom"][0]["reference"]] is fusion
+
+
+@pytest.mark.parametrize(
+    "factory", [braf_crc_interpretation, dpyd_interpretation, rich_interpretation]
+)
+def test_unvalidated_build_is_identical_to_the_validated_one(factory) -> None:  # type: ignore[no-untyped-def]
+    """The request path skips fhir.resources validation; it must not change a single byte."""
+    validated = build_genomic_report_bundle(factory(), report_context())
+    fast = build_genomic_report_bundle(factory(), report_context(), validate=False)
+    assert json.dumps(fast, sort_keys=True) == json.dumps(validated, sort_keys=True)
+
+    contained = report_with_contained(validated)
+    assert json.dumps(report_with_contained(validated, validate=False), sort_keys=True) == (
+        json.dumps(contained, sort_keys=True)
+    )
