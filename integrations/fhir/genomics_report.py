@@ -590,10 +590,11 @@ class _Builder:
                 # §3.1.0.8.1 conditional create, Bundle.entry.request.ifNoneExist).
                 resource["identifier"] = [{"system": _URI_SYSTEM, "value": full_url(rid)}]
                 request["ifNoneExist"] = f"identifier={_URI_SYSTEM}|{full_url(rid)}"
+            out = resource
             if validate:
                 model = validators[resource["resourceType"]].model_validate(resource)
-                resource = model.model_dump(mode="json", exclude_none=True)
-            entries.append({"fullUrl": full_url(rid), "resource": resource, "request": request})
+                out = model.model_dump(mode="json", exclude_none=True)
+            entries.append({"fullUrl": full_url(rid), "resource": out, "request": request})
         document: Json = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
         if not validate:
             return document
