@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds_service.errors import InsecureSettingsError
@@ -25,6 +25,57 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+class AuditSettings(BaseModel):
+    """``ONCOCDS_AUDIT__*``: checkpoints (signed Merkle tree heads) and retention of the trail."""
+
+    model_config = ConfigDict(frozen=True)
+
+    signing_key_path: Path = Field(
+        default=Path("var/audit-signing-key.pem"),
+        description="Ed25519 private key (PKCS#8 PEM) that signs checkpoints; `oncocds audit "
+        "keygen` writes one. Development creates it on first use; production requires it.",
+    )
+    trusted_public_keys: tuple[Path, ...] = Field(
+        default=(),
+        description="Extra Ed25519 public keys (PEM) whose older checkpoints still verify "
+        "after a key rotation.",
+    )
+    checkpoint_interval_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="How often the API seals new records into a checkpoint (0: never; then "
+        "run `oncocds audit checkpoint` from cron).",
+    )
+    checkpoint_max_records: int = Field(default=100_000, ge=1, le=10_000_000)
+    retention_years: int = Field(
+        default=6, ge=1, description="HIPAA §164.316(b)(2)(i) / §164.528: six years."
+    )
+    archive_dir: Path = Field(default=Path("var/audit-archive"))
+
+
+class ComplianceSettings(BaseModel):
+    """``ONCOCDS_COMPLIANCE__*``: the site's OpenID Connect provider for compliance staff."""
+
+    model_config = ConfigDict(frozen=True)
+
+    oidc_issuer: str | None = Field(default=None, description="Expected `iss` of tokens.")
+    jwks_url: str | None = Field(default=None, description="The provider's JWKS URL.")
+    jwks_file: Path | None = Field(default=None, description="Inline JWKS file (offline).")
+    audience: str = Field(default="oncocds-compliance", description="Expected `aud`.")
+    authorization_endpoint: str | None = Field(
+        default=None, description="When set, the console offers an OIDC sign-in redirect."
+    )
+    client_id: str | None = Field(default=None, description="OIDC client id of the console.")
+    algorithms: tuple[str, ...] = ("ES256", "RS256", "ES384", "RS384", "EdDSA")
+    roles_claim: str = Field(default="roles", description="Claim holding the user's roles.")
+    leeway_seconds: int = Field(default=60, ge=0, le=300)
+    max_token_lifetime_seconds: int = Field(default=3600, ge=60, le=86400)
+    dev_key_path: Path = Field(
+        default=Path("var/compliance-dev-oidc.json"),
+        description="Development only: the private JWK of the built-in dev OIDC issuer.",
+    )
 
 
 class Settings(BaseSettings):
@@ -57,6 +108,8 @@ class Settings(BaseSettings):
         description="Name of this instance, recorded as the audit source observer.",
     )
     db_pool_size: int = Field(default=10, ge=1)
+    audit: AuditSettings = AuditSettings()
+    compliance: ComplianceSettings = ComplianceSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -98,6 +151,18 @@ class Settings(BaseSettings):
             reasons.append("ONCOCDS_DATABASE_URL is SQLite; production needs PostgreSQL")
         if self.log_level == "DEBUG":
             reasons.append("ONCOCDS_LOG_LEVEL=DEBUG is not allowed in production")
+        if not self.audit.signing_key_path.is_file():
+            reasons.append(
+                f"ONCOCDS_AUDIT__SIGNING_KEY_PATH {self.audit.signing_key_path} does not exist "
+                "(run `oncocds audit keygen`)"
+            )
+        if not self.compliance.oidc_issuer or not (
+            self.compliance.jwks_url or self.compliance.jwks_file
+        ):
+            reasons.append(
+                "ONCOCDS_COMPLIANCE__OIDC_ISSUER and a JWKS (URL or file) are required for "
+                "the audit API"
+            )
         return reasons
 
     def check_secure(self) -> None:

@@ -5,5 +5,6 @@ Every table module is imported here so that Alembic autogenerate and ``alembic c
 
 from cds_service.db.base import Base
 from cds_service.models.audit import AuditRecord
+from cds_service.models.audit_checkpoint import AuditCheckpoint
 
-__all__ = ["AuditRecord", "Base"]
+__all__ = ["AuditCheckpoint", "AuditRecord", "Base"]
