@@ -17,13 +17,19 @@ from cds_service.api import health
 from cds_service.api.errors import install_error_handlers
 from cds_service.api.middleware import RequestContextMiddleware
 from cds_service.audit import AuditTrail
+from cds_service.compliance import console as compliance_console
+from cds_service.compliance import endpoints as compliance
 from cds_service.db.engine import make_engine
 from cds_service.db.session import make_sessionmaker
 from cds_service.settings import Settings
 
 ReadinessProbe = Callable[[], tuple[bool, dict[str, Any]]]
 
-_ROUTERS: tuple[APIRouter, ...] = (health.router,)
+_ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    compliance.router,
+    compliance_console.router,
+)
 
 
 def create_app(settings: Settings, *, extra_routers: tuple[APIRouter, ...] = ()) -> FastAPI:

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from cds_service.cli import audit_cmd, db_cmd, serve_cmd, version_cmd
+from cds_service.cli import audit_cmd, compliance_cmd, db_cmd, serve_cmd, version_cmd
 from cds_service.errors import OncoCDSError
 
-COMMAND_MODULES = (serve_cmd, db_cmd, version_cmd, audit_cmd)
+COMMAND_MODULES = (serve_cmd, db_cmd, version_cmd, audit_cmd, compliance_cmd)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,9 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except OncoCDSError:
+    except OncoCDSError as exc:
+        print(f"oncocds: error: {exc.message}", file=sys.stderr)
         return 2
-    except ValidationError:
+    except ValidationError as exc:
+        print(f"oncocds: error: {_settings_error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
