@@ -88,9 +88,8 @@ def archive(
     report = verify_integrity(engine, keyring)
     if not report.ok:
         first = report.first_problem
-        raise ConflictError(
-            f"refusing to archive: the audit trail does not verify (seq {first.seq if first else '?'})"
-        )
+        where = first.seq if first else "?"
+        raise ConflictError(f"refusing to archive: the audit trail does not verify (seq {where})")
     with engine.connect() as conn:
         min_seq = conn.execute(select(func.min(AuditRecord.seq))).scalar()
         chosen: list[CheckpointInfo] = []

@@ -24,6 +24,7 @@ offline, with the proof file and the public key alone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -229,26 +230,32 @@ def _seal_one(engine: Engine, signer: CheckpointSigner, max_records: int) -> Che
                 expected_seq, last_hash = row["seq"] + 1, row["record_hash"]
             if not leaves:
                 return None
-            now = utcnow()
+            draft = CheckpointInfo(
+                id=0,
+                first_seq=start,
+                last_seq=expected_seq - 1,
+                tree_size=len(leaves),
+                root_hash=merkle.root_from_leaf_hashes(leaves).hex(),
+                last_record_hash=last_hash,
+                signature="",
+                key_id=signer.key_id,
+                created=utcnow(),
+            )
             values = {
-                "first_seq": start,
-                "last_seq": expected_seq - 1,
-                "tree_size": len(leaves),
-                "root_hash": merkle.root_from_leaf_hashes(leaves).hex(),
-                "last_record_hash": last_hash,
-                "key_id": signer.key_id,
-                "created": now,
+                name: getattr(draft, name)
+                for name in CheckpointInfo.__slots__
+                if name not in ("id", "signature")
             }
-            values["signature"] = signer.sign(tree_head_statement(**values))
+            values["signature"] = signer.sign(draft.statement())
             new_id = conn.execute(
-                insert(AuditCheckpoint).returning(AuditCheckpoint.id), [values]
+                insert(AuditCheckpoint).returning(AuditCheckpoint.id), values
             ).scalar_one()
     except IntegrityError:
         # SQLite has no advisory lock: another sealer took this range first. Try again from
         # the new last checkpoint.
         log.info("checkpoint race lost; retrying")
         return _seal_one(engine, signer, max_records)
-    return CheckpointInfo(id=new_id, signature=values.pop("signature"), **values)
+    return dataclasses.replace(draft, id=int(new_id), signature=str(values["signature"]))
 
 
 def _hash_before(conn: Connection, seq: int) -> str:
@@ -358,6 +365,101 @@ class _TreeAccumulator:
         return value
 
 
+def _check_checkpoints(
+    checkpoints: list[CheckpointInfo], keyring: Keyring, max_seq: int | None
+) -> list[IntegrityProblem]:
+    """Checkpoints on their own: signature, shape, contiguity, and whether the records they seal
+    are still there (a truncated tail shows up here)."""
+    problems: list[IntegrityProblem] = []
+    expected_first = checkpoints[0].first_seq if checkpoints else 1
+    for cp in checkpoints:
+        reason = keyring.verify(cp.key_id, cp.statement(), cp.signature)
+        if reason is not None:
+            problems.append(
+                IntegrityProblem(cp.first_seq, f"checkpoint {cp.id}: {reason}", None, cp.id)
+            )
+        if cp.tree_size != cp.last_seq - cp.first_seq + 1:
+            problems.append(
+                IntegrityProblem(
+                    cp.first_seq,
+                    f"checkpoint {cp.id}: tree size {cp.tree_size} does not match its "
+                    f"range {cp.first_seq}..{cp.last_seq}",
+                    None,
+                    cp.id,
+                )
+            )
+        if cp.first_seq != expected_first:
+            problems.append(
+                IntegrityProblem(
+                    min(cp.first_seq, expected_first),
+                    f"checkpoint {cp.id} starts at seq {cp.first_seq}, expected "
+                    f"{expected_first} (checkpoints overlap or leave a gap)",
+                    None,
+                    cp.id,
+                )
+            )
+        expected_first = cp.last_seq + 1
+        if max_seq is None or cp.last_seq > max_seq:
+            problems.append(
+                IntegrityProblem(
+                    max((max_seq or 0) + 1, cp.first_seq),
+                    f"records missing: checkpoint {cp.id} seals seq {cp.first_seq}.."
+                    f"{cp.last_seq} (tree size {cp.tree_size}) but the trail ends at seq "
+                    f"{max_seq} (tail truncated)",
+                    None,
+                    cp.id,
+                )
+            )
+    return problems
+
+
+def _widen(
+    checkpoints: list[CheckpointInfo], start: int, end: int, min_seq: int, max_seq: int
+) -> tuple[int, int]:
+    for cp in checkpoints:
+        if cp.first_seq <= start <= cp.last_seq:
+            start = max(cp.first_seq, min_seq)
+        if cp.first_seq <= end <= cp.last_seq:
+            end = min(cp.last_seq, max_seq)
+    return start, end
+
+
+def _anchor(
+    conn: Connection, start: int, min_seq: int, by_last: dict[int, CheckpointInfo]
+) -> tuple[str | None, int | None, IntegrityProblem | None]:
+    """The hash record ``start`` must link to, the archive event it needs, or a problem."""
+    if start == 1:
+        return GENESIS_HASH, None, None
+    if start > min_seq:
+        prev = conn.execute(
+            select(AuditRecord.record_hash).where(AuditRecord.seq == start - 1)
+        ).scalar_one_or_none()
+        return prev, None, None
+    # Older records were archived: the signed checkpoint that ends just before the oldest
+    # present record is the anchor, and the chain must hold the archive event.
+    anchor_cp = by_last.get(start - 1)
+    if anchor_cp is None:
+        return (
+            None,
+            None,
+            IntegrityProblem(
+                start,
+                f"records before seq {start} are missing and no checkpoint ends at "
+                f"seq {start - 1} to anchor them (deleted, not archived)",
+            ),
+        )
+    return anchor_cp.last_record_hash, start - 1, None
+
+
+def _is_archive_event(row: Mapping[str, Any], through_seq: int) -> bool:
+    details = row["details"]
+    return (
+        row["event_type"] == ARCHIVE_EVENT_TYPE
+        and isinstance(details, Mapping)
+        and details.get("throughSeq") == through_seq
+    )
+
+
 def verify_integrity(
     engine: Engine,
     keyring: Keyring,
@@ -385,94 +487,29 @@ def verify_integrity(
         report.first_seq, report.last_seq = min_seq, max_seq
         report.last_checkpoint = checkpoints[-1] if checkpoints else None
         report.sealed_to = checkpoints[-1].last_seq if checkpoints else None
-        by_last = {c.last_seq: c for c in checkpoints}
-
-        # 1. Checkpoints on their own: signature, shape, contiguity, and whether the records
-        #    they seal are still there (a truncated tail shows up here).
-        expected_first = checkpoints[0].first_seq if checkpoints else 1
-        for cp in checkpoints:
-            reason = keyring.verify(cp.key_id, cp.statement(), cp.signature)
-            if reason is not None:
-                report.problems.append(
-                    IntegrityProblem(cp.first_seq, f"checkpoint {cp.id}: {reason}", None, cp.id)
-                )
-            if cp.tree_size != cp.last_seq - cp.first_seq + 1:
-                report.problems.append(
-                    IntegrityProblem(
-                        cp.first_seq,
-                        f"checkpoint {cp.id}: tree size {cp.tree_size} does not match its "
-                        f"range {cp.first_seq}..{cp.last_seq}",
-                        None,
-                        cp.id,
-                    )
-                )
-            if cp.first_seq != expected_first:
-                report.problems.append(
-                    IntegrityProblem(
-                        min(cp.first_seq, expected_first),
-                        f"checkpoint {cp.id} starts at seq {cp.first_seq}, expected "
-                        f"{expected_first} (checkpoints overlap or leave a gap)",
-                        None,
-                        cp.id,
-                    )
-                )
-            expected_first = cp.last_seq + 1
-            if max_seq is None or cp.last_seq > max_seq:
-                missing_from = (max_seq or 0) + 1
-                report.problems.append(
-                    IntegrityProblem(
-                        max(missing_from, cp.first_seq),
-                        f"records missing: checkpoint {cp.id} seals seq {cp.first_seq}.."
-                        f"{cp.last_seq} (tree size {cp.tree_size}) but the trail ends at seq "
-                        f"{max_seq} (tail truncated)",
-                        None,
-                        cp.id,
-                    )
-                )
+        report.problems.extend(_check_checkpoints(checkpoints, keyring, max_seq))
         report.checkpoints_checked = len(checkpoints)
-        if min_seq is None:
+        if min_seq is None or max_seq is None:
             return report
-
-        # 2. The range, widened to whole checkpoints.
-        start = max(from_seq or min_seq, min_seq)
-        end = min(to_seq if to_seq is not None else max_seq, max_seq)
-        for cp in checkpoints:
-            if cp.first_seq <= start <= cp.last_seq:
-                start = max(cp.first_seq, min_seq)
-            if cp.first_seq <= end <= cp.last_seq:
-                end = min(cp.last_seq, max_seq)
+        start, end = _widen(
+            checkpoints,
+            max(from_seq or min_seq, min_seq),
+            min(to_seq if to_seq is not None else max_seq, max_seq),
+            min_seq,
+            max_seq,
+        )
         if start > end:
             return report
+        anchor, need_archive_event, problem = _anchor(
+            conn, start, min_seq, {c.last_seq: c for c in checkpoints}
+        )
+        if problem is not None:
+            report.problems.append(problem)
 
-        # 3. The anchor the first record links to.
-        anchor: str | None
-        need_archive_event: int | None = None
-        if start == 1:
-            anchor = GENESIS_HASH
-        elif start > min_seq:
-            anchor = conn.execute(
-                select(AuditRecord.record_hash).where(AuditRecord.seq == start - 1)
-            ).scalar_one_or_none()
-        else:
-            # Older records were archived: the signed checkpoint that ends just before the
-            # oldest present record is the anchor, and the chain must hold the archive event.
-            anchor_cp = by_last.get(start - 1)
-            if anchor_cp is None:
-                report.problems.append(
-                    IntegrityProblem(
-                        start,
-                        f"records before seq {start} are missing and no checkpoint ends at "
-                        f"seq {start - 1} to anchor them (deleted, not archived)",
-                    )
-                )
-                anchor = None
-            else:
-                anchor = anchor_cp.last_record_hash
-                need_archive_event = start - 1
-
-        # 4. One pass over the records: chain links and content, and each checkpoint's root.
-        cps_in_range = [c for c in checkpoints if c.last_seq >= start and c.first_seq <= end]
-        cp_iter: Iterator[CheckpointInfo] = iter(cps_in_range)
+        # One pass over the records: chain links and content, and each checkpoint's root.
+        cp_iter: Iterator[CheckpointInfo] = iter(
+            [c for c in checkpoints if c.last_seq >= start and c.first_seq <= end]
+        )
         current = next(cp_iter, None)
         acc = _TreeAccumulator(current) if current else None
         expected_seq, expected_prev = start, anchor
@@ -483,12 +520,7 @@ def verify_integrity(
             if reason is not None:
                 report.problems.append(IntegrityProblem(row["seq"], reason, row["id"]))
             expected_seq, expected_prev = row["seq"] + 1, row["record_hash"]
-            if (
-                need_archive_event is not None
-                and row["event_type"] == ARCHIVE_EVENT_TYPE
-                and isinstance(row["details"], Mapping)
-                and row["details"].get("throughSeq") == need_archive_event
-            ):
+            if need_archive_event is not None and _is_archive_event(row, need_archive_event):
                 need_archive_event = None
             while acc is not None and row["seq"] > acc.checkpoint.last_seq:
                 _close(acc, report, row_hash=None)

@@ -24,6 +24,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="oncocds", description="OncoCDS precision-oncology decision support")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -46,10 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except OncoCDSError as exc:
-        print(f"oncocds: error: {exc.message}", file=sys.stderr)
+        _err(f"oncocds: error: {exc.message}")
         return 2
     except ValidationError as exc:
-        print(f"oncocds: error: {_settings_error_line(exc)}", file=sys.stderr)
+        _err(f"oncocds: error: {_settings_error_line(exc)}")
         return 2
     except KeyboardInterrupt:
         return 130

@@ -35,6 +35,15 @@ from cds_service.settings import Settings
 _MAX_PROOF_BYTES = 1024 * 1024
 
 
+def _out(text: str) -> None:
+    """One line to stdout (the CLI's output; ruff T20 bans bare print in library code)."""
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
 def register(sub: Any) -> None:
     parser = sub.add_parser("audit", help="audit trail tools")
     audit_sub = parser.add_subparsers(dest="audit_command", required=True)
@@ -123,17 +132,16 @@ def _verify(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if args.json:
-        print(json.dumps(report.as_json(), indent=2))
+        _out(json.dumps(report.as_json(), indent=2))
     if first is not None:
         record = f" (record {first.record_id})" if first.record_id else ""
-        print(
+        _err(
             f"audit trail BROKEN at seq {first.seq}{record}: {first.reason}; "
-            f"{len(report.problems)} problem(s) in total",
-            file=sys.stderr,
+            f"{len(report.problems)} problem(s) in total"
         )
         return 1
     sealed = f", sealed to seq {report.sealed_to}" if report.sealed_to else ", nothing sealed yet"
-    print(
+    _out(
         f"audit trail intact: {report.records_checked} records, "
         f"{report.checkpoints_checked} signed checkpoints{sealed}"
         f" ({report.unsealed} unsealed)"
@@ -149,12 +157,12 @@ def _checkpoint(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     for cp in created:
-        print(
+        _out(
             f"checkpoint {cp.id}: seq {cp.first_seq}..{cp.last_seq} "
             f"(tree size {cp.tree_size}) root {cp.root_hash} key {cp.key_id}"
         )
     if not created:
-        print("nothing to seal: every record is covered by a checkpoint")
+        _out("nothing to seal: every record is covered by a checkpoint")
     return 0
 
 
@@ -167,7 +175,7 @@ def _keygen(args: argparse.Namespace) -> int:
     signer.write(path)
     if args.public_out:
         args.public_out.write_bytes(public_key_pem(signer.public_key))
-    print(f"wrote Ed25519 checkpoint key {signer.key_id} to {path}")
+    _out(f"wrote Ed25519 checkpoint key {signer.key_id} to {path}")
     return 0
 
 
@@ -196,7 +204,7 @@ def _prove(args: argparse.Namespace) -> int:
     text = json.dumps(proof, indent=2, sort_keys=True) + "\n"
     if args.out:
         args.out.write_text(text, encoding="utf-8")
-        print(f"wrote inclusion proof of record {args.record_id} to {args.out}")
+        _out(f"wrote inclusion proof of record {args.record_id} to {args.out}")
     else:
         sys.stdout.write(text)
     return 0
@@ -216,7 +224,7 @@ def _check_proof(args: argparse.Namespace) -> int:
         pinned = Keyring([load_public_key_pem(args.public_key)]).key_ids[0]
     result = check_proof(proof, pinned_key_id=pinned)
     origin = "pinned key" if pinned else "the key in the proof (pass --public-key to pin it)"
-    print(
+    _out(
         f"proof valid: record {result.record_id} (seq {result.seq}) is leaf of checkpoint "
         f"{result.checkpoint_id} (tree size {result.tree_size}), signed by {result.key_id}, "
         f"checked against {origin}"
@@ -226,7 +234,8 @@ def _check_proof(args: argparse.Namespace) -> int:
 
 def _parse_date(value: str) -> datetime:
     try:
-        return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time(), tzinfo=UTC)
+        day = datetime.strptime(value + "+0000", "%Y-%m-%d%z").date()
+        return datetime.combine(day, time(), tzinfo=UTC)
     except ValueError as exc:
         raise BadRequestError(f"--before must be YYYY-MM-DD, not {value!r}") from exc
 
@@ -257,17 +266,17 @@ def _archive(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if result.path is None:
-        print(f"nothing to archive: no sealed batch is entirely older than {before.date()}")
+        _out(f"nothing to archive: no sealed batch is entirely older than {before.date()}")
         return 0
-    print(
+    _out(
         f"archived seq {result.first_seq}..{result.through_seq} ({result.records} records, "
         f"{result.checkpoints} checkpoints) to {result.path} sha256 {result.sha256}; removed"
     )
     if not after.ok:
         first = after.first_problem
-        print(f"audit trail does not verify after archiving: {first}", file=sys.stderr)
+        _err(f"audit trail does not verify after archiving: {first}")
         return 1
-    print(f"remaining trail verifies from seq {after.first_seq}")
+    _out(f"remaining trail verifies from seq {after.first_seq}")
     return 0
 
 
@@ -278,7 +287,7 @@ def _verify_archive(args: argparse.Namespace) -> int:
         signer = signer_for(settings.audit.signing_key_path, development=False)
         keys = [signer.public_key]
     result = verify_archive_file(args.file, Keyring(keys))
-    print(
+    _out(
         f"archive valid: seq {result.first_seq}..{result.through_seq}, {result.records} records, "
         f"{result.checkpoints} signed checkpoints"
     )

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from cds_service.compliance.devtoken import ROLE_PRESETS, mint_dev_token
 from cds_service.settings import Settings
+
+
+def _out(text: str) -> None:
+    """One line to stdout (the CLI's output; ruff T20 bans bare print in library code)."""
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
 
 
 def register(sub: Any) -> None:
@@ -24,5 +34,5 @@ def register(sub: Any) -> None:
 def _dev_token(args: argparse.Namespace) -> int:
     settings = Settings()
     ttl = max(60, min(args.ttl, settings.compliance.max_token_lifetime_seconds))
-    print(mint_dev_token(settings, role=args.role, subject=args.subject, ttl_seconds=ttl))
+    _out(mint_dev_token(settings, role=args.role, subject=args.subject, ttl_seconds=ttl))
     return 0

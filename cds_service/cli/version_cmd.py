@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+from cds_service import __version__
 
 
 def register(sub: Any) -> None:
@@ -12,4 +15,5 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    sys.stdout.write(f"oncocds {__version__}\n")
     return 0

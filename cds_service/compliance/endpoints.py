@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
@@ -45,8 +45,8 @@ async def _seal_periodically(app: FastAPI, interval: int) -> None:
                 log.info("audit checkpoints created", extra={"count": len(created)})
         except OncoCDSError as exc:
             log.warning("audit checkpoint failed", extra={"error_type": type(exc).__name__})
-        except Exception as exc:  # noqa: BLE001 - the loop must outlive one failed round
-            log.error("audit checkpoint failed", extra={"error_type": type(exc).__name__})
+        except Exception as exc:  # the loop must outlive one failed round
+            log.exception("audit checkpoint failed", extra={"error_type": type(exc).__name__})
 
 
 @contextlib.asynccontextmanager
@@ -67,7 +67,8 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"], lifespan=lifespan)
 Str256 = Annotated[str | None, Query(max_length=256)]
 
 
-def _filter(
+def filter_params(
+    *,
     patient: Str256 = None,
     agent: Annotated[str | None, Query(max_length=512)] = None,
     since: Annotated[datetime | None, Query(description="recorded at or after (ISO 8601)")] = None,
@@ -96,34 +97,25 @@ def _filter(
     )
 
 
+FilterDep = Annotated[AuditFilter, Depends(filter_params)]
+
+
 def _repo(request: Request) -> AuditRepository:
     return AuditRepository(request.app.state.engine)
 
 
 @router.get("", response_model=SearchPage, summary="Search the audit trail (newest first)")
 def search(
+    *,
     request: Request,
     principal: ReadPrincipal,
     audit: AuditDep,
     request_id: RequestIdDep,
     remote: RemoteAddrDep,
-    patient: Str256 = None,
-    agent: Annotated[str | None, Query(max_length=512)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    action: Literal["C", "R", "U", "D", "E"] | None = None,
-    event_type: Annotated[str | None, Query(alias="eventType", max_length=64)] = None,
-    outcome: Literal[0, 4, 8, 12] | None = None,
-    request_id_filter: Annotated[str | None, Query(alias="requestId", max_length=128)] = None,
-    hook_instance: Annotated[str | None, Query(alias="hookInstance", max_length=128)] = None,
-    control_id: Annotated[str | None, Query(alias="controlId", max_length=64)] = None,
+    flt: FilterDep,
     cursor: Annotated[int | None, Query(ge=1, description="nextCursor of the last page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> SearchPage:
-    flt = _filter(
-        patient, agent, since, until, action, event_type, outcome, request_id_filter,
-        hook_instance, control_id,
-    )  # fmt: skip
     rows, next_cursor = _repo(request).search(flt, cursor=cursor, limit=limit)
     used = flt.used()
     used.pop("patient", None)
@@ -143,6 +135,7 @@ def search(
 
 @router.get("/verify", summary="Verify the hash chain, checkpoint tree heads and signatures")
 def verify(
+    *,
     request: Request,
     principal: ReadPrincipal,
     audit: AuditDep,
@@ -174,6 +167,7 @@ def verify(
 
 @router.get("/checkpoints", summary="Export the signed checkpoints and the public key")
 def checkpoints(
+    *,
     request: Request,
     principal: ReadPrincipal,
     audit: AuditDep,
@@ -203,6 +197,7 @@ def checkpoints(
     summary="Accounting of disclosures for one patient (45 CFR 164.528)",
 )
 def disclosures(
+    *,
     request: Request,
     principal: ReadPrincipal,
     audit: AuditDep,
@@ -237,28 +232,16 @@ def disclosures(
     responses={200: {"content": {"application/fhir+json": {}, "text/csv": {}}}},
 )
 def export(
+    *,
     request: Request,
     principal: ExportPrincipal,
     audit: AuditDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
     remote: RemoteAddrDep,
+    flt: FilterDep,
     format: Literal["fhir", "csv"] = "fhir",  # noqa: A002 - the public query parameter name
-    patient: Str256 = None,
-    agent: Annotated[str | None, Query(max_length=512)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    action: Literal["C", "R", "U", "D", "E"] | None = None,
-    event_type: Annotated[str | None, Query(alias="eventType", max_length=64)] = None,
-    outcome: Literal[0, 4, 8, 12] | None = None,
-    request_id_filter: Annotated[str | None, Query(alias="requestId", max_length=128)] = None,
-    hook_instance: Annotated[str | None, Query(alias="hookInstance", max_length=128)] = None,
-    control_id: Annotated[str | None, Query(alias="controlId", max_length=64)] = None,
 ) -> StreamingResponse:
-    flt = _filter(
-        patient, agent, since, until, action, event_type, outcome, request_id_filter,
-        hook_instance, control_id,
-    )  # fmt: skip
     engine = request.app.state.engine
     # Seal first, so that every exported record is covered by a signed checkpoint.
     seal(engine, state.signer(request.app), max_records=settings.audit.checkpoint_max_records)
@@ -303,6 +286,7 @@ def export(
 
 @router.get("/{record_id}", response_model=AuditRecordOut, summary="One audit record")
 def get_record(
+    *,
     request: Request,
     principal: ReadPrincipal,
     audit: AuditDep,

@@ -92,7 +92,7 @@ def audit_access(
 
 def _describe(record: dict[str, Any]) -> str:
     counts = Counter(str(e.get("type")) for e in record.get("entities") or [] if e.get("type"))
-    parts = [f"{kind}×{n}" if n > 1 else kind for kind, n in sorted(counts.items())]
+    parts = [f"{kind} x{n}" if n > 1 else kind for kind, n in sorted(counts.items())]
     return f"{record['event_type']}" + (f": {', '.join(parts)}" if parts else "")
 
 
@@ -244,12 +244,10 @@ def csv_stream(repo: AuditRepository, flt: AuditFilter, plan: ExportPlan) -> Ite
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    count = 0
-    for row in repo.iter_ascending(flt, through_seq=plan.through_seq):
+    for count, row in enumerate(repo.iter_ascending(flt, through_seq=plan.through_seq), 1):
         cp = plan.checkpoint_for(row["seq"])
         values = {**row, "checkpoint_id": cp.id if cp else None}
         writer.writerow([_cell(values.get(col)) for col in CSV_COLUMNS])
-        count += 1
         if count % 500 == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

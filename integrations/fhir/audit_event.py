@@ -54,12 +54,8 @@ def _recorded(value: Any) -> str:
     return str(value)
 
 
-def audit_event(record: Mapping[str, Any]) -> dict[str, Any]:
-    """One audit record as a validated R4 AuditEvent (JSON-ready dict).
-
-    Raises:
-        pydantic.ValidationError: the record cannot form a valid AuditEvent.
-    """
+def _agents(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """BALP agent slices: client, server, and user when known."""
     agents: list[dict[str, Any]] = []
     client_address = record.get("remote_addr")
     agent_type = record.get("agent_type")
@@ -90,7 +86,11 @@ def audit_event(record: Mapping[str, Any]) -> dict[str, Any]:
                 {"coding": [{"system": PURPOSE, "code": record["purpose_of_use"]}]}
             ]
         agents.append(user_agent)
+    return agents
 
+
+def _entities(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """BALP entity slices: patient, transaction (request id), hookInstance, MSH-10, data."""
     entities: list[dict[str, Any]] = []
     if record.get("patient_id"):
         entities.append(
@@ -141,7 +141,17 @@ def audit_event(record: Mapping[str, Any]) -> dict[str, Any]:
                 "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
             }
         )
+    return entities
 
+
+def audit_event(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One audit record as a validated R4 AuditEvent (JSON-ready dict).
+
+    Raises:
+        pydantic.ValidationError: the record cannot form a valid AuditEvent.
+    """
+    agents = _agents(record)
+    entities = _entities(record)
     body: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": record["id"],
