@@ -24,6 +24,7 @@ offline, with the proof file and the public key alone.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -220,14 +221,16 @@ def _seal_one(engine: Engine, signer: CheckpointSigner, max_records: int) -> Che
             trail = AuditTrail(engine, source_observer="sealer")
             leaves: list[bytes] = []
             expected_seq, last_hash = start, prev
-            for row in trail.iter_rows(conn, from_seq=start, to_seq=start + max_records - 1):
-                reason = AuditTrail._check_row(row, expected_seq, last_hash)
-                if reason is not None:
-                    raise ConflictError(
-                        f"refusing to seal: record seq {row['seq']} breaks the chain ({reason})"
-                    )
-                leaves.append(merkle.leaf_hash(bytes.fromhex(row["record_hash"])))
-                expected_seq, last_hash = row["seq"] + 1, row["record_hash"]
+            rows = trail.iter_rows(conn, from_seq=start, to_seq=start + max_records - 1)
+            with contextlib.closing(rows):
+                for row in rows:
+                    reason = AuditTrail._check_row(row, expected_seq, last_hash)
+                    if reason is not None:
+                        raise ConflictError(
+                            f"refusing to seal: record seq {row['seq']} breaks the chain ({reason})"
+                        )
+                    leaves.append(merkle.leaf_hash(bytes.fromhex(row["record_hash"])))
+                    expected_seq, last_hash = row["seq"] + 1, row["record_hash"]
             if not leaves:
                 return None
             draft = CheckpointInfo(

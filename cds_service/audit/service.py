@@ -197,8 +197,10 @@ class AuditTrail:
         if to_seq is not None:
             stmt = stmt.where(AuditRecord.seq <= to_seq)
         stmt = stmt.order_by(AuditRecord.seq).execution_options(yield_per=2000)
-        for row in conn.execute(stmt):
-            yield dict(row._mapping)
+        # Closed explicitly so a caller that stops early leaves no server-side cursor open.
+        with conn.execute(stmt) as result:
+            for row in result:
+                yield dict(row._mapping)
 
     def verify(self, *, from_seq: int = 1, to_seq: int | None = None) -> VerificationResult:
         """Recompute the chain and report the first record where it breaks.
