@@ -310,6 +310,7 @@ class IntegrityReport:
     sealed_to: int | None = None
     problems: list[IntegrityProblem] = field(default_factory=list)
     last_checkpoint: CheckpointInfo | None = None
+    _checkpoint_ends: dict[int, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -317,7 +318,27 @@ class IntegrityReport:
 
     @property
     def first_problem(self) -> IntegrityProblem | None:
-        return min(self.problems, key=lambda p: p.seq) if self.problems else None
+        """The earliest problem, preferring a named record over the checkpoint it breaks.
+
+        A checkpoint whose range holds a broken record is explained by that record, so the
+        record is reported; a checkpoint problem stands alone when its records look intact (a
+        consistently rewritten chain, a truncated tail, a forged signature).
+        """
+        records = [p for p in self.problems if p.record_id is not None]
+        standalone = [
+            p
+            for p in self.problems
+            if p.record_id is None
+            and not any(
+                p.checkpoint_id is not None and r.seq >= p.seq and r.seq <= self._end_of(p)
+                for r in records
+            )
+        ]
+        candidates = records + standalone
+        return min(candidates, key=lambda p: p.seq) if candidates else None
+
+    def _end_of(self, problem: IntegrityProblem) -> int:
+        return self._checkpoint_ends.get(problem.checkpoint_id or -1, problem.seq)
 
     @property
     def unsealed(self) -> int:
@@ -491,6 +512,7 @@ def verify_integrity(
         report.last_checkpoint = checkpoints[-1] if checkpoints else None
         report.sealed_to = checkpoints[-1].last_seq if checkpoints else None
         report.problems.extend(_check_checkpoints(checkpoints, keyring, max_seq))
+        report._checkpoint_ends = {c.id: c.last_seq for c in checkpoints}
         report.checkpoints_checked = len(checkpoints)
         if min_seq is None or max_seq is None:
             return report

@@ -99,7 +99,10 @@ def test_inclusion_proof_round_trip(trail: AuditTrail, signer: CheckpointSigner)
         (lambda p: p["record"].__setitem__("patient_id", "Patient/other"), "content"),
         (lambda p: p["auditPath"].__setitem__(0, "00" * 32), "signed root"),
         (lambda p: p["treeHead"].__setitem__("rootHash", "11" * 32), "signed root"),
-        (lambda p: p["treeHead"].__setitem__("signature", proof["treeHead"]["signature"][::-1]), "signature"),
+        (
+            lambda p: p["treeHead"].__setitem__("signature", proof["treeHead"]["signature"][::-1]),
+            "signature",
+        ),
         (lambda p: p.__setitem__("leafIndex", 2), "position"),
     ]:
         broken = json.loads(json.dumps(proof))
@@ -156,7 +159,9 @@ def test_archive_writes_verifies_records_and_removes(
     assert report.ok, report.problems
     assert report.first_seq == 7
     with trail.engine.connect() as conn:
-        events = [r for r in trail.iter_rows(conn, from_seq=7) if r["event_type"] == "audit.archive"]
+        events = [
+            r for r in trail.iter_rows(conn, from_seq=7) if r["event_type"] == "audit.archive"
+        ]
     assert events[0]["details"]["throughSeq"] == 6
     assert events[0]["details"]["sha256"] == result.sha256
 
