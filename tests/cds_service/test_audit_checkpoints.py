@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from cds_service.audit import AuditTrail
@@ -183,6 +183,15 @@ def test_archive_writes_verifies_records_and_removes(
         verify_archive_file(result.path, keyring)
 
 
+_FLAG = "SET LOCAL oncocds.audit_archive = 'on'"
+
+
+def _run(engine: Engine, *statements: str) -> None:
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+
+
 @pytest.mark.db
 def test_postgres_archive_delete_needs_the_session_flag_and_a_checkpoint(
     pg_url: str, signer: CheckpointSigner
@@ -194,25 +203,21 @@ def test_postgres_archive_delete_needs_the_session_flag_and_a_checkpoint(
     _fill(trail, 2)
     raw = create_engine(pg_url)
     # Without the flag: refused, as before.
-    with pytest.raises(DBAPIError, match="append-only"), raw.begin() as conn:
-        conn.execute(text("DELETE FROM audit_records WHERE seq = 1"))
+    with pytest.raises(DBAPIError, match="append-only"):
+        _run(raw, "DELETE FROM audit_records WHERE seq = 1")
     # With the flag but for unsealed records: refused.
-    with pytest.raises(DBAPIError, match="unsealed seq 5"), raw.begin() as conn:
-        conn.execute(text("SET LOCAL oncocds.audit_archive = 'on'"))
-        conn.execute(text("DELETE FROM audit_records WHERE seq = 5"))
+    with pytest.raises(DBAPIError, match="unsealed seq 5"):
+        _run(raw, _FLAG, "DELETE FROM audit_records WHERE seq = 5")
     # UPDATE stays refused even with the flag, and checkpoints are append-only.
-    with pytest.raises(DBAPIError, match="append-only"), raw.begin() as conn:
-        conn.execute(text("SET LOCAL oncocds.audit_archive = 'on'"))
-        conn.execute(text("UPDATE audit_records SET outcome = 4 WHERE seq = 1"))
+    with pytest.raises(DBAPIError, match="append-only"):
+        _run(raw, _FLAG, "UPDATE audit_records SET outcome = 4 WHERE seq = 1")
     for statement in ("DELETE FROM audit_checkpoints", "UPDATE audit_checkpoints SET key_id='x'"):
-        with pytest.raises(DBAPIError, match="audit_checkpoints is append-only"), raw.begin() as c:
-            c.execute(text(statement))
+        with pytest.raises(DBAPIError, match="audit_checkpoints is append-only"):
+            _run(raw, statement)
     # The flag is transaction-local: the next transaction is refused again.
-    with raw.begin() as conn:
-        conn.execute(text("SET LOCAL oncocds.audit_archive = 'on'"))
-        conn.execute(text("DELETE FROM audit_records WHERE seq <= 2"))
-    with pytest.raises(DBAPIError, match="append-only"), raw.begin() as conn:
-        conn.execute(text("DELETE FROM audit_records WHERE seq = 3"))
+    _run(raw, _FLAG, "DELETE FROM audit_records WHERE seq <= 2")
+    with pytest.raises(DBAPIError, match="append-only"):
+        _run(raw, "DELETE FROM audit_records WHERE seq = 3")
     assert trail.count() == 4
     raw.dispose()
     engine.dispose()
