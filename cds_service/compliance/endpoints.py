@@ -75,11 +75,13 @@ def filter_params(
     until: Annotated[datetime | None, Query(description="recorded before (ISO 8601)")] = None,
     action: Annotated[Literal["C", "R", "U", "D", "E"] | None, Query()] = None,
     event_type: Annotated[str | None, Query(alias="eventType", max_length=64)] = None,
-    outcome: Annotated[Literal[0, 4, 8, 12] | None, Query()] = None,
+    outcome: Annotated[int | None, Query(description="0, 4, 8 or 12")] = None,
     request_id: Annotated[str | None, Query(alias="requestId", max_length=128)] = None,
     hook_instance: Annotated[str | None, Query(alias="hookInstance", max_length=128)] = None,
     control_id: Annotated[str | None, Query(alias="controlId", max_length=64)] = None,
 ) -> AuditFilter:
+    if outcome is not None and outcome not in (0, 4, 8, 12):
+        raise BadRequestError("outcome must be 0, 4, 8 or 12 (FHIR audit-event-outcome)")
     for value in (since, until):
         if value is not None and value.tzinfo is None:
             raise BadRequestError("since/until must carry a time zone (e.g. Z)")
