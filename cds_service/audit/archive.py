@@ -104,9 +104,18 @@ def archive(
             if newest is None or newest >= before:
                 break
             chosen.append(cp)
-        if min_seq is None or not chosen:
-            return ArchiveResult(None, 0, 0, 0, 0, None)
-        anchor = _hash_before(conn, min_seq)
+        anchor = _hash_before(conn, min_seq) if min_seq is not None and chosen else None
+    if min_seq is None or not chosen or anchor is None:
+        # Never silent: an archive run that finds nothing is recorded too.
+        trail.record(
+            action="D",
+            event_type=ARCHIVE_EVENT_TYPE,
+            agent_type="system",
+            agent_who=agent_who,
+            outcome_desc="nothing to archive",
+            details={"records": 0, "before": before.isoformat()},
+        )
+        return ArchiveResult(None, 0, 0, 0, 0, None)
     first_seq, through_seq = min_seq, chosen[-1].last_seq
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")

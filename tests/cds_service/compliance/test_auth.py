@@ -79,6 +79,7 @@ def _signed_by_dev_key(settings: Settings, **overrides: Any) -> str:
     ],
 )
 def test_refusals_are_audited_without_the_token(
+    *,
     cclient: TestClient,
     trail: AuditTrail,
     compliance_settings: Settings,
