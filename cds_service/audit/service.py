@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
@@ -191,7 +191,7 @@ class AuditTrail:
 
     def iter_rows(
         self, conn: Connection, *, from_seq: int = 1, to_seq: int | None = None
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Rows as dicts in chain order, streamed in batches."""
         stmt = select(AuditRecord.__table__).where(AuditRecord.seq >= from_seq)
         if to_seq is not None:

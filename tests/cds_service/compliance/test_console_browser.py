@@ -64,6 +64,7 @@ def served(capp: Any) -> Iterator[str]:
 
 
 def test_console_sign_in_filter_open_export(
+    *,
     served: str,
     trail: AuditTrail,
     token: Any,
