@@ -93,7 +93,8 @@ def test_console_sign_in_filter_open_export(
         # Every form control has an accessible label (keyboard and screen-reader use).
         unlabeled = page.evaluate(
             """() => [...document.querySelectorAll('input, select, textarea')]
-                 .filter(e => !e.closest('label') && !document.querySelector(`label[for="${e.id}"]`))
+                 .filter(e => !e.closest('label')
+                              && !document.querySelector(`label[for="${e.id}"]`))
                  .map(e => e.name || e.id)"""
         )
         assert unlabeled == []
