@@ -268,7 +268,9 @@ def bench_search(server: str) -> None:
         for label, flt, cursor in cases:
             rows: list[Any] = []
 
-            def run(flt: AuditFilter = flt, cursor: int | None = cursor) -> None:
+            def run(
+                flt: AuditFilter = flt, cursor: int | None = cursor, rows: list[Any] = rows
+            ) -> None:
                 rows[:] = repo.search(flt, cursor=cursor, limit=50)[0]
 
             ms = _latency(run)
