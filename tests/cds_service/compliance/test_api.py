@@ -189,3 +189,29 @@ def test_bad_filter_is_a_400_without_echo(cclient: TestClient, auth: dict[str, s
     assert naive.status_code == 400
     too_long = cclient.get(API, params={"patient": "x" * 300}, headers=auth)
     assert too_long.status_code == 400
+
+
+def test_the_api_seals_new_records_periodically(
+    make_settings: Any, sqlite_url: str, tmp_path: Any
+) -> None:
+    """With ONCOCDS_AUDIT__CHECKPOINT_INTERVAL_SECONDS=1 the running app seals on its own."""
+    import time
+
+    from cds_service.app import create_app
+    from cds_service.audit.checkpoints import last_checkpoint
+
+    settings = make_settings(
+        database_url=sqlite_url,
+        audit={"signing_key_path": tmp_path / "k.pem", "checkpoint_interval_seconds": 1},
+        compliance={"dev_key_path": tmp_path / "d.json"},
+    )
+    app = create_app(settings)
+    with TestClient(app):
+        seed(app.state.audit)
+        deadline = time.monotonic() + 60
+        while last_checkpoint(app.state.engine) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    cp = last_checkpoint(app.state.engine)
+    assert cp is not None, "no checkpoint within 60 s"
+    assert cp.first_seq == 1
+    assert cp.last_seq >= 1
