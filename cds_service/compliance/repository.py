@@ -7,12 +7,13 @@ agent, agent user, event type or outcome the ``(column, seq)`` indexes of migrat
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, or_, select
+from sqlalchemy import Connection, Engine, Select, or_, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.errors import DatabaseError
@@ -80,13 +81,38 @@ class AuditRepository:
         self, flt: AuditFilter, *, cursor: int | None, limit: int
     ) -> tuple[list[dict[str, Any]], int | None]:
         """One page, newest first, and the cursor of the next page."""
-        stmt = flt.apply(select(_T))
-        if cursor is not None:
-            stmt = stmt.where(AuditRecord.seq < cursor)
-        stmt = stmt.order_by(AuditRecord.seq.desc()).limit(limit + 1)
+        if flt.agent is not None:
+            stmt = self._agent_page(flt, cursor, limit + 1)
+        else:
+            stmt = flt.apply(select(_T))
+            if cursor is not None:
+                stmt = stmt.where(AuditRecord.seq < cursor)
+            stmt = stmt.order_by(AuditRecord.seq.desc()).limit(limit + 1)
         rows = self._all(stmt)
         next_cursor = rows[limit - 1]["seq"] if len(rows) > limit else None
         return rows[:limit], next_cursor
+
+    @staticmethod
+    def _agent_page(flt: AuditFilter, cursor: int | None, n: int) -> Select[Any]:
+        """ "Agent X" means the client *or* the user: two index-ordered scans, merged.
+
+        ``agent_who = X OR agent_user = X`` would make PostgreSQL collect every match and sort;
+        the newest ``n`` of each side, from its own ``(column, seq)`` index, then the newest
+        ``n`` of both, reads at most ``2n`` rows at any table size.
+        """
+        rest = dataclasses.replace(flt, agent=None)
+        sides = []
+        for condition in (
+            AuditRecord.agent_who == flt.agent,
+            # not already found on the client side
+            (AuditRecord.agent_user == flt.agent) & (AuditRecord.agent_who != flt.agent),
+        ):
+            side = rest.apply(select(_T)).where(condition)
+            if cursor is not None:
+                side = side.where(AuditRecord.seq < cursor)
+            sides.append(select(side.order_by(AuditRecord.seq.desc()).limit(n).subquery()))
+        merged = union_all(*sides).subquery()
+        return select(merged).order_by(merged.c.seq.desc()).limit(n)
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         rows = self._all(select(_T).where(AuditRecord.id == record_id))

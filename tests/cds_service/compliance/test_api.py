@@ -215,3 +215,27 @@ def test_the_api_seals_new_records_periodically(
     assert cp is not None, "no checkpoint within 60 s"
     assert cp.first_seq == 1
     assert cp.last_seq >= 1
+
+
+def test_agent_search_pages_through_client_and_user_matches_once(
+    cclient: TestClient, auth: dict[str, str], trail: AuditTrail
+) -> None:
+    seed(trail)
+    # One record where the same identifier is both the client and the user.
+    both = trail.record(
+        action="R", event_type="report.view", agent_who="Practitioner/dr1",
+        agent_user="Practitioner/dr1", agent_type="user",
+    ).id  # fmt: skip
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"agent": "Practitioner/dr1", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        body = _search(cclient, auth, **params)
+        seen.extend(item["id"] for item in body["items"])
+        cursor = body["nextCursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 5  # 4 as the user of an EHR call + 1 as both
+    assert seen[0] == both
