@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from cds_service.settings import Settings
@@ -24,6 +25,14 @@ def run(args: argparse.Namespace) -> int:
     settings.check_secure()
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
+    base = settings.base_url
+    # The start banner (stdout; logs go to stderr): where to find the API.
+    sys.stdout.write(
+        f"OncoCDS listening on http://{settings.host}:{settings.port}\n"
+        f"  OpenAPI docs:        {base}/docs\n"
+        f"  audit review console: {base}/compliance\n"
+    )
+    sys.stdout.flush()
     uvicorn.run(
         app,
         host=settings.host,
