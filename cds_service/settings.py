@@ -67,7 +67,11 @@ class ComplianceSettings(BaseModel):
     authorization_endpoint: str | None = Field(
         default=None, description="When set, the console offers an OIDC sign-in redirect."
     )
+    token_endpoint: str | None = Field(
+        default=None, description="The provider's token endpoint (authorization code + PKCE)."
+    )
     client_id: str | None = Field(default=None, description="OIDC client id of the console.")
+    scope: str = Field(default="openid audit.read audit.export", max_length=512)
     algorithms: tuple[str, ...] = ("ES256", "RS256", "ES384", "RS384", "EdDSA")
     roles_claim: str = Field(default="roles", description="Claim holding the user's roles.")
     leeway_seconds: int = Field(default=60, ge=0, le=300)

@@ -1,8 +1,11 @@
 """The review console at ``/compliance``: a server-rendered page plus a small vanilla script.
 
 The page itself holds no audit data (it is the same for everyone, so it needs no token); the
-script signs in with a pasted bearer token (kept in ``sessionStorage``, sent as an
-``Authorization`` header by ``fetch``) and reads the audited ``/api/v1/audit`` endpoints.
+script signs in with a pasted bearer token, or, when the provider's authorization and token
+endpoints and a client id are configured, by an OpenID Connect redirect (authorization code
+with PKCE, RFC 7636: a public client, no secret in the browser). The token is kept in
+``sessionStorage`` and sent as an ``Authorization`` header by ``fetch`` to the audited
+``/api/v1/audit`` endpoints.
 No CDN, no framework: templates and assets ship inside the package.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 from typing import Final
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -66,11 +70,24 @@ def console(request: Request) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     cfg = settings.compliance
     issuer = cfg.oidc_issuer or (None if settings.is_production else dev_issuer(settings))
+    oidc = None
+    connect_src = "'self'"
+    if cfg.authorization_endpoint and cfg.token_endpoint and cfg.client_id:
+        oidc = {
+            "authorization_endpoint": cfg.authorization_endpoint,
+            "token_endpoint": cfg.token_endpoint,
+            "client_id": cfg.client_id,
+            "scope": cfg.scope,
+        }
+        # The browser posts the authorization code to the provider's token endpoint.
+        token_url = urlsplit(cfg.token_endpoint)
+        connect_src += f" {token_url.scheme}://{token_url.netloc}"
     html = (
         _environment()
         .get_template("console.html")
         .render(
             issuer=issuer,
+            oidc=oidc,
             development=not settings.is_production,
             event_types=EVENT_TYPES,
             retention_years=settings.audit.retention_years,
@@ -79,7 +96,9 @@ def console(request: Request) -> HTMLResponse:
     return HTMLResponse(
         html,
         headers={
-            "Content-Security-Policy": _CSP,
+            "Content-Security-Policy": _CSP.replace(
+                "connect-src 'self'", f"connect-src {connect_src}"
+            ),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",

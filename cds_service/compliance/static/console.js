@@ -221,6 +221,70 @@ async function verifyChain() {
   }
 }
 
+// OpenID Connect sign-in: authorization code with PKCE (RFC 7636), a public client.
+const OIDC_KEY = "oncocds.compliance.oidc";
+
+function b64url(bytes) {
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function redirectUri() { return window.location.origin + "/compliance"; }
+
+async function oidcStart() {
+  const cfg = document.body.dataset;
+  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  const state = b64url(crypto.getRandomValues(new Uint8Array(16)));
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  sessionStorage.setItem(OIDC_KEY, JSON.stringify({ verifier, state }));
+  const url = new URL(cfg.authorizationEndpoint);
+  url.searchParams.set("response_type", "code");
+  url.searchParams.set("client_id", cfg.clientId);
+  url.searchParams.set("redirect_uri", redirectUri());
+  url.searchParams.set("scope", cfg.scope);
+  url.searchParams.set("state", state);
+  url.searchParams.set("code_challenge", b64url(new Uint8Array(digest)));
+  url.searchParams.set("code_challenge_method", "S256");
+  window.location.assign(url.toString());
+}
+
+async function oidcFinish() {
+  const params = new URLSearchParams(window.location.search);
+  if (!params.has("code") && !params.has("error")) return false;
+  const saved = JSON.parse(sessionStorage.getItem(OIDC_KEY) || "null");
+  sessionStorage.removeItem(OIDC_KEY);
+  // The code must not stay in the address bar or the history.
+  window.history.replaceState(null, "", window.location.pathname);
+  if (params.has("error") || !saved || saved.state !== params.get("state")) {
+    signOut("Sign-in with your organisation failed. Please try again.");
+    return true;
+  }
+  const body = new URLSearchParams({
+    grant_type: "authorization_code",
+    code: params.get("code"),
+    redirect_uri: redirectUri(),
+    client_id: document.body.dataset.clientId,
+    code_verifier: saved.verifier,
+  });
+  try {
+    const response = await fetch(document.body.dataset.tokenEndpoint, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+      body,
+    });
+    if (!response.ok) throw new Error("token endpoint " + response.status);
+    const tokens = await response.json();
+    if (!tokens.access_token) throw new Error("no access token");
+    sessionStorage.setItem(TOKEN_KEY, tokens.access_token);
+  } catch (e) {
+    signOut("Sign-in with your organisation failed. Please try again.");
+    return true;
+  }
+  await signedIn();
+  return true;
+}
+
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   $("app").hidden = true;
@@ -268,5 +332,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("export-fhir").addEventListener("click", () => exportAs("fhir"));
   $("export-csv").addEventListener("click", () => exportAs("csv"));
   $("reverify").addEventListener("click", () => verifyChain());
-  if (token()) signedIn();
+  const oidcButton = $("oidc-signin");
+  if (oidcButton) oidcButton.addEventListener("click", () => oidcStart());
+  oidcFinish().then((handled) => { if (!handled && token()) signedIn(); });
 });

@@ -195,3 +195,170 @@ def test_console_sign_in_filter_open_export(
     exports = [r for r in events if r["event_type"] == "audit.export"]
     assert [json.dumps(r["details"]["format"]) for r in exports] == ['"fhir"', '"csv"']
     assert compliance_settings.audit.signing_key_path.is_file()
+
+
+# ------------------------------------------------------------------ OIDC redirect sign-in
+
+
+class _FakeIdP:
+    """A stand-in OpenID Connect provider (network edge: no real IdP runs here).
+
+    It auto-approves the authorization request (a real provider shows its login page), then
+    checks the PKCE verifier against the challenge at the token endpoint, as RFC 7636 §4.6 asks,
+    and issues an RS256 access token from a real key whose JWKS it serves.
+    """
+
+    def __init__(self) -> None:
+        from joserfc.jwk import RSAKey
+
+        self.key = RSAKey.generate_key(2048, auto_kid=True)
+        self.base = ""
+        self.codes: dict[str, dict[str, str]] = {}
+        self.verified_pkce = False
+
+    def app(self) -> Any:
+        import base64
+        import hashlib
+        import secrets
+        import urllib.parse
+
+        from joserfc import jwt
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse, RedirectResponse, Response
+        from starlette.routing import Route
+
+        def authorize(request: Request) -> Response:
+            q = request.query_params
+            assert q["response_type"] == "code"
+            assert q["code_challenge_method"] == "S256"
+            code = secrets.token_urlsafe(16)
+            self.codes[code] = {
+                "challenge": q["code_challenge"],
+                "redirect_uri": q["redirect_uri"],
+                "client_id": q["client_id"],
+                "scope": q["scope"],
+            }
+            target = (
+                q["redirect_uri"]
+                + "?"
+                + urllib.parse.urlencode({"code": code, "state": q["state"]})
+            )
+            return RedirectResponse(target, status_code=302)
+
+        async def token(request: Request) -> Response:
+            form = {
+                k: v[0] for k, v in urllib.parse.parse_qs((await request.body()).decode()).items()
+            }
+            cors = {"Access-Control-Allow-Origin": request.headers.get("origin", "*")}
+            grant = self.codes.pop(form.get("code", ""), None)
+            if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):
+                return JSONResponse({"error": "invalid_grant"}, status_code=400, headers=cors)
+            digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+            if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != grant["challenge"]:
+                return JSONResponse({"error": "invalid_grant"}, status_code=400, headers=cors)
+            self.verified_pkce = True
+            now = int(time.time())
+            claims = {
+                "iss": self.base,
+                "sub": "officer-42",
+                "preferred_username": "c.officer",
+                "aud": "oncocds",
+                "azp": grant["client_id"],
+                "iat": now,
+                "exp": now + 300,
+                "scope": grant["scope"],
+            }
+            access = jwt.encode(
+                {"alg": "RS256", "kid": self.key.kid}, claims, self.key, algorithms=["RS256"]
+            )
+            return JSONResponse(
+                {"access_token": access, "token_type": "Bearer", "expires_in": 300}, headers=cors
+            )
+
+        def jwks(request: Request) -> Response:
+            return JSONResponse({"keys": [self.key.as_dict(private=False)]})
+
+        return Starlette(
+            routes=[
+                Route("/authorize", authorize),
+                Route("/token", token, methods=["POST"]),
+                Route("/jwks", jwks),
+            ]
+        )
+
+
+def _serve(app: Any) -> tuple[str, Any]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+
+
+def test_console_oidc_redirect_sign_in(
+    make_settings: Any, sqlite_url: str, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium missing: run `make system-deps`")
+    from playwright.sync_api import expect, sync_playwright
+
+    from cds_service.app import create_app
+
+    idp = _FakeIdP()
+    idp_base, stop_idp = _serve(idp.app())
+    idp.base = idp_base
+    settings = make_settings(
+        database_url=sqlite_url,
+        audit={"signing_key_path": tmp_path / "k.pem", "checkpoint_interval_seconds": 0},
+        compliance={
+            "oidc_issuer": idp_base,
+            "jwks_url": f"{idp_base}/jwks",
+            "audience": "oncocds",
+            "authorization_endpoint": f"{idp_base}/authorize",
+            "token_endpoint": f"{idp_base}/token",
+            "client_id": "oncocds-console",
+        },
+    )
+    app = create_app(settings)
+    seed(app.state.audit)
+    base, stop_app = _serve(app)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{base}/compliance")
+            page.get_by_role("button", name="Sign in with your organisation").click()
+            expect(page.locator("#integrity-status")).to_contain_text("Intact")
+            expect(page.locator("#results-body tr")).to_have_count(15)
+            assert "code=" not in page.url  # the code does not linger in the address bar
+            page.screenshot(
+                path=str(artifacts_dir / "compliance-console" / "06-oidc-signed-in.png")
+            )
+            browser.close()
+        assert errors == []
+    finally:
+        stop_app()
+        stop_idp()
+    assert idp.verified_pkce
+    trail: AuditTrail = app.state.audit
+    with trail.engine.connect() as conn:
+        queries = [r for r in trail.iter_rows(conn) if r["event_type"] == "audit.query"]
+    assert queries
+    assert queries[0]["agent_who"] == "officer-42"
+    assert queries[0]["agent_user"] == "c.officer"
+    assert queries[0]["details"]["clientId"] == "oncocds-console"
