@@ -18,7 +18,12 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
-from cds_service.audit.checkpoints import list_checkpoints, seal, verify_integrity
+from cds_service.audit.checkpoints import (
+    last_checkpoint,
+    list_checkpoints,
+    seal,
+    verify_integrity,
+)
 from cds_service.audit.signing import public_jwk
 from cds_service.compliance import service, state
 from cds_service.compliance.auth import ExportPrincipal, ReadPrincipal
@@ -145,10 +150,19 @@ def verify(
     remote: RemoteAddrDep,
     from_seq: Annotated[int | None, Query(alias="from", ge=1)] = None,
     to_seq: Annotated[int | None, Query(alias="to", ge=1)] = None,
+    recent: Annotated[
+        bool,
+        Query(
+            description="Quick check for the console: every checkpoint's signature and tail, "
+            "but only the records of the last checkpoint and those after it."
+        ),
+    ] = False,
 ) -> dict[str, Any]:
-    report = verify_integrity(
-        request.app.state.engine, state.keyring(request.app), from_seq=from_seq, to_seq=to_seq
-    )
+    engine = request.app.state.engine
+    if recent and from_seq is None:
+        last = last_checkpoint(engine)
+        from_seq = last.first_seq if last else None
+    report = verify_integrity(engine, state.keyring(request.app), from_seq=from_seq, to_seq=to_seq)
     first = report.first_problem
     service.audit_access(
         audit,
@@ -159,12 +173,16 @@ def verify(
         details={
             "from": from_seq,
             "to": to_seq,
+            "recent": recent,
             "ok": report.ok,
             "checked": report.records_checked,
             "firstBrokenSeq": first.seq if first else None,
         },
     )
-    return report.as_json()
+    return {
+        **report.as_json(),
+        "scope": "recent" if recent else "range" if from_seq or to_seq else "full",
+    }
 
 
 @router.get("/checkpoints", summary="Export the signed checkpoints and the public key")

@@ -239,3 +239,25 @@ def test_agent_search_pages_through_client_and_user_matches_once(
             break
     assert len(seen) == len(set(seen)) == 5  # 4 as the user of an EHR call + 1 as both
     assert seen[0] == both
+
+
+def test_recent_verify_checks_signatures_and_the_newest_records_only(
+    cclient: TestClient, auth: dict[str, str], trail: AuditTrail, capp: Any
+) -> None:
+    from cds_service.audit.checkpoints import seal
+
+    seed(trail)  # 14 records
+    seal(trail.engine, state_signer(capp), max_records=5)  # 1-5, 6-10, 11-14
+    recent = cclient.get(f"{API}/verify", params={"recent": "true"}, headers=auth).json()
+    assert recent["ok"] is True
+    assert recent["scope"] == "recent"
+    assert recent["checkpointsChecked"] == 3
+    assert recent["recordsChecked"] == 4  # seq 11..14 (the verify call's own record comes after)
+    full = cclient.get(f"{API}/verify", headers=auth).json()
+    assert (full["scope"], full["recordsChecked"]) == ("full", 15)
+
+
+def state_signer(app: Any) -> Any:
+    from cds_service.compliance import state
+
+    return state.signer(app)

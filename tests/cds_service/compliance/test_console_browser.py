@@ -165,7 +165,8 @@ def test_console_sign_in_filter_open_export(
         rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
         assert {r["patient_id"] for r in rows} == {"Patient/p1"}
 
-        page.get_by_role("button", name="Check again").click()
+        page.get_by_role("button", name="Full check").click()
+        expect(page.locator("#integrity-status")).to_contain_text("(full check)")
         # The CSV export sealed what the FHIR export added (its own audit record): checkpoint 2.
         expect(page.locator("#integrity-checkpoint")).to_contain_text("Last checkpoint #2")
         page.screenshot(path=str(shots / "05-after-export.png"), full_page=True)
