@@ -24,6 +24,8 @@ from cds_service.cdshooks.environment import ServiceEnvironment
 from cds_service.cdshooks.registry import ServiceRegistry, ServiceSpec
 from cds_service.cdshooks.service import CdsHooksRuntime
 from cds_service.cdshooks.services import BUILTIN_SERVICES
+from cds_service.compliance import console as compliance_console
+from cds_service.compliance import endpoints as compliance
 from cds_service.db.engine import make_engine
 from cds_service.db.session import make_sessionmaker
 from cds_service.hl7 import endpoints as hl7_endpoints
@@ -42,6 +44,8 @@ _ROUTERS: tuple[APIRouter, ...] = (
     writeback_endpoints.router,
     reports_endpoints.router,
     hl7_endpoints.router,
+    compliance.router,
+    compliance_console.router,
 )
 
 

@@ -145,6 +145,61 @@ class Hl7Settings(BaseModel):
     responder_facility: str = ""
 
 
+class AuditSettings(BaseModel):
+    """``ONCOCDS_AUDIT__*``: checkpoints (signed Merkle tree heads) and retention of the trail."""
+
+    model_config = ConfigDict(frozen=True)
+
+    signing_key_path: Path = Field(
+        default=Path("var/audit-signing-key.pem"),
+        description="Ed25519 private key (PKCS#8 PEM) that signs checkpoints; `oncocds audit "
+        "keygen` writes one. Development creates it on first use; production requires it.",
+    )
+    trusted_public_keys: tuple[Path, ...] = Field(
+        default=(),
+        description="Extra Ed25519 public keys (PEM) whose older checkpoints still verify "
+        "after a key rotation.",
+    )
+    checkpoint_interval_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="How often the API seals new records into a checkpoint (0: never; then "
+        "run `oncocds audit checkpoint` from cron).",
+    )
+    checkpoint_max_records: int = Field(default=100_000, ge=1, le=10_000_000)
+    retention_years: int = Field(
+        default=6, ge=1, description="HIPAA §164.316(b)(2)(i) / §164.528: six years."
+    )
+    archive_dir: Path = Field(default=Path("var/audit-archive"))
+
+
+class ComplianceSettings(BaseModel):
+    """``ONCOCDS_COMPLIANCE__*``: the site's OpenID Connect provider for compliance staff."""
+
+    model_config = ConfigDict(frozen=True)
+
+    oidc_issuer: str | None = Field(default=None, description="Expected `iss` of tokens.")
+    jwks_url: str | None = Field(default=None, description="The provider's JWKS URL.")
+    jwks_file: Path | None = Field(default=None, description="Inline JWKS file (offline).")
+    audience: str = Field(default="oncocds-compliance", description="Expected `aud`.")
+    authorization_endpoint: str | None = Field(
+        default=None, description="When set, the console offers an OIDC sign-in redirect."
+    )
+    token_endpoint: str | None = Field(
+        default=None, description="The provider's token endpoint (authorization code + PKCE)."
+    )
+    client_id: str | None = Field(default=None, description="OIDC client id of the console.")
+    scope: str = Field(default="openid audit.read audit.export", max_length=512)
+    algorithms: tuple[str, ...] = ("ES256", "RS256", "ES384", "RS384", "EdDSA")
+    roles_claim: str = Field(default="roles", description="Claim holding the user's roles.")
+    leeway_seconds: int = Field(default=60, ge=0, le=300)
+    max_token_lifetime_seconds: int = Field(default=3600, ge=60, le=86400)
+    dev_key_path: Path = Field(
+        default=Path("var/compliance-dev-oidc.json"),
+        description="Development only: the private JWK of the built-in dev OIDC issuer.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything an OncoCDS process needs, read from ``ONCOCDS_*`` environment variables."""
 
@@ -182,6 +237,8 @@ class Settings(BaseSettings):
     mllp_host: str = "127.0.0.1"
     mllp_port: int = Field(default=2575, ge=0, le=65535)
     hl7: Hl7Settings = Hl7Settings()
+    audit: AuditSettings = AuditSettings()
+    compliance: ComplianceSettings = ComplianceSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -231,6 +288,18 @@ class Settings(BaseSettings):
             reasons.append("ONCOCDS_WRITEBACK__FHIR_BASE_URL must be https:// in production")
         if "*" in self.cds_hooks.cors_origins:
             reasons.append("ONCOCDS_CDS_HOOKS__CORS_ORIGINS must list origins, not '*'")
+        if not self.audit.signing_key_path.is_file():
+            reasons.append(
+                f"ONCOCDS_AUDIT__SIGNING_KEY_PATH {self.audit.signing_key_path} does not exist "
+                "(run `oncocds audit keygen`)"
+            )
+        if not self.compliance.oidc_issuer or not (
+            self.compliance.jwks_url or self.compliance.jwks_file
+        ):
+            reasons.append(
+                "ONCOCDS_COMPLIANCE__OIDC_ISSUER and a JWKS (URL or file) are required for "
+                "the audit API"
+            )
         return reasons
 
     def check_secure(self) -> None:

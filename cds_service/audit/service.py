@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
@@ -257,14 +257,16 @@ class AuditTrail:
 
     def iter_rows(
         self, conn: Connection, *, from_seq: int = 1, to_seq: int | None = None
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Rows as dicts in chain order, streamed in batches."""
         stmt = select(AuditRecord.__table__).where(AuditRecord.seq >= from_seq)
         if to_seq is not None:
             stmt = stmt.where(AuditRecord.seq <= to_seq)
         stmt = stmt.order_by(AuditRecord.seq).execution_options(yield_per=2000)
-        for row in conn.execute(stmt):
-            yield dict(row._mapping)
+        # Closed explicitly so a caller that stops early leaves no server-side cursor open.
+        with conn.execute(stmt) as result:
+            for row in result:
+                yield dict(row._mapping)
 
     def verify(self, *, from_seq: int = 1, to_seq: int | None = None) -> VerificationResult:
         """Recompute the chain and report the first record where it breaks.

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from cds_service.cli import (
     analyze_cmd,
     audit_cmd,
+    compliance_cmd,
     db_cmd,
     devsetup_cmd,
     devtoken_cmd,
@@ -38,12 +39,17 @@ COMMAND_MODULES = (
     devsetup_cmd,
     devtoken_cmd,
     hl7_cmd,
+    compliance_cmd,
 )
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,10 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except OncoCDSError as exc:
-        print(f"oncocds: error: {exc.message}", file=sys.stderr)
+        _err(f"oncocds: error: {exc.message}")
         return 2
     except ValidationError as exc:
-        print(f"oncocds: error: {_settings_error_line(exc)}", file=sys.stderr)
+        _err(f"oncocds: error: {_settings_error_line(exc)}")
         return 2
     except KeyboardInterrupt:
         return 130

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from cds_service.settings import Settings
@@ -25,10 +26,15 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     base = settings.base_url
-    print(f"OncoCDS listening on http://{settings.host}:{settings.port}", flush=True)
-    print(f"  OpenAPI docs:          {base}/docs", flush=True)
-    print(f"  CDS Hooks discovery:   {base}/cds-services", flush=True)
-    print(f"  health / readiness:    {base}/healthz  {base}/readyz", flush=True)
+    # The start banner (stdout; logs go to stderr): where to find the API.
+    sys.stdout.write(
+        f"OncoCDS listening on http://{settings.host}:{settings.port}\n"
+        f"  OpenAPI docs:          {base}/docs\n"
+        f"  CDS Hooks discovery:   {base}/cds-services\n"
+        f"  audit review console:  {base}/compliance\n"
+        f"  health / readiness:    {base}/healthz  {base}/readyz\n"
+    )
+    sys.stdout.flush()
     uvicorn.run(
         app,
         host=settings.host,

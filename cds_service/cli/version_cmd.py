@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from cds_service import __version__
@@ -14,5 +15,5 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"oncocds {__version__}")
+    sys.stdout.write(f"oncocds {__version__}\n")
     return 0

@@ -6,12 +6,14 @@ Every table module is imported here so that Alembic autogenerate and ``alembic c
 from cds_service.db.base import Base
 from cds_service.models.analysis import Analysis, WritebackJob
 from cds_service.models.audit import AuditRecord
+from cds_service.models.audit_checkpoint import AuditCheckpoint
 from cds_service.models.cdshooks import CdsCard, CdsFeedback
 from cds_service.models.hl7 import Hl7InboxMessage
 from cds_service.models.security import JwtReplay
 
 __all__ = [
     "Analysis",
+    "AuditCheckpoint",
     "AuditRecord",
     "Base",
     "CdsCard",

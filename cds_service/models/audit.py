@@ -3,7 +3,8 @@
 Not named ``AuditEvent`` so as not to shadow the FHIR resource (STYLE.md, naming). Each row holds
 identifiers only, never clinical payloads. ``record_hash`` = SHA-256 over the previous row's hash
 and this row's canonical JSON (``cds_service.audit.chain``); on PostgreSQL a trigger rejects
-UPDATE, DELETE and TRUNCATE (migration 2026_11_23_0001).
+UPDATE, DELETE and TRUNCATE (migration 2026_11_23_0001), except the controlled archive delete
+of migration 2026_11_23_0400 (see ``cds_service.audit.archive``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ class AuditRecord(Base):
         Index("ix_audit_records_request_id", "request_id"),
         Index("ix_audit_records_hook_instance", "hook_instance"),
         Index("ix_audit_records_control_id", "control_id"),
+        # Keyset pagination of compliance searches runs newest-first on ``seq`` within a filter
+        # (migration 2026_11_23_0400): one composite index per selective filter column.
+        Index("ix_audit_records_patient_seq", "patient_id", "seq"),
+        Index("ix_audit_records_agent_seq", "agent_who", "seq"),
+        Index("ix_audit_records_agent_user_seq", "agent_user", "seq"),
+        Index("ix_audit_records_event_type_seq", "event_type", "seq"),
+        Index("ix_audit_records_outcome_seq", "outcome", "seq"),
     )
 
     #: Position in the chain: 1, 2, 3 … without gaps, assigned under the append lock.

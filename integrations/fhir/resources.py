@@ -5,6 +5,14 @@ the resources OncoCDS reads and writes. Keeping the import here means a future m
 FHIR version touches one file (import-linter enforces it).
 """
 
+from fhir.resources.R4B.auditevent import (
+    AuditEvent,
+    AuditEventAgent,
+    AuditEventAgentNetwork,
+    AuditEventEntity,
+    AuditEventEntityDetail,
+    AuditEventSource,
+)
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
@@ -19,6 +27,12 @@ from fhir.resources.R4B.provenance import Provenance
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 __all__ = [
+    "AuditEvent",
+    "AuditEventAgent",
+    "AuditEventAgentNetwork",
+    "AuditEventEntity",
+    "AuditEventEntityDetail",
+    "AuditEventSource",
     "Bundle",
     "BundleEntry",
     "CodeableConcept",

@@ -49,12 +49,18 @@ def test_production_refuses_insecure_settings() -> None:
 def test_production_accepts_secure_settings(tmp_path: Path) -> None:
     clients = tmp_path / "clients.toml"
     clients.write_text("[[clients]]\n")
+    signing_key = tmp_path / "audit-key.pem"
+    signing_key.write_text("placeholder: only its presence is checked here\n")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}')
     settings = Settings(
         environment="production",
         public_base_url="https://cds.example.org/",
         database_url="postgresql://oncocds@db/oncocds",
         clients_file=clients,
         reports={"secret": "a-long-random-report-link-secret"},
+        audit={"signing_key_path": signing_key},
+        compliance={"oidc_issuer": "https://idp.example.org", "jwks_file": jwks},
     )
     settings.check_secure()
     assert settings.base_url == "https://cds.example.org"
