@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep
 from cds_service.hl7.repository import InboxRepository
@@ -24,6 +24,10 @@ from cds_service.hl7.service import (
 router = APIRouter(prefix="/api/v1/hl7", tags=["hl7"])
 
 Status = Literal["received", "processing", "processed", "failed", "not-processed"]
+
+
+#: Inbox ids are 64-bit; anything larger is not an id (and would overflow the database driver).
+MessageId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _repository(request: Request) -> InboxRepository:
@@ -51,7 +55,7 @@ def list_messages(
 @router.get("/messages/{message_id}", summary="One inbox message")
 def get_message(
     request: Request,
-    message_id: int,
+    message_id: MessageId,
     *,
     audit: AuditDep,
     request_id: RequestIdDep,
@@ -74,7 +78,7 @@ def get_message(
 )
 def replay_message(
     request: Request,
-    message_id: int,
+    message_id: MessageId,
     *,
     audit: AuditDep,
     request_id: RequestIdDep,
