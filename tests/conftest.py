@@ -134,6 +134,31 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
+def secure_production_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Production settings with every secure-start prerequisite present (tests then change one).
+
+    The key files only need to exist for ``check_secure``; tests that use them write real keys.
+    """
+    signing_key = tmp_path / "audit-key.pem"
+    signing_key.write_text("placeholder: only its presence is checked by check_secure\n")
+    jwks = tmp_path / "oidc-jwks.json"
+    jwks.write_text('{"keys": []}')
+    clients = tmp_path / "clients.toml"
+    if not clients.exists():
+        clients.write_text("[[clients]]\n")
+    values: dict[str, Any] = {
+        "environment": "production",
+        "public_base_url": "https://cds.example.org",
+        "database_url": "postgresql://oncocds@db.invalid/oncocds",
+        "clients_file": clients,
+        "reports": {"secret": "a-long-random-report-link-secret"},
+        "audit": {"signing_key_path": signing_key},
+        "compliance": {"oidc_issuer": "https://idp.example.org", "jwks_file": jwks},
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """Where tests leave artefacts a human may want to look at (screenshots, reports)."""

@@ -17,6 +17,7 @@ from cds_service.app import create_app
 from cds_service.errors import InsecureSettingsError
 from cds_service.security.clients import ClientsFileError, load_clients_file
 from cds_service.settings import CdsHooksSettings
+from tests.conftest import secure_production_settings
 
 ONCOCDS = str(Path(sys.executable).parent / "oncocds")
 
@@ -130,31 +131,19 @@ def test_dev_token_without_setup_is_one_line_error(tmp_path: Path) -> None:
 
 
 def test_production_refuses_a_development_only_client(tmp_path: Path) -> None:
-    from cds_service.settings import Settings
-
     assert _run(tmp_path, "dev-setup").returncode == 0
-    settings = Settings(
-        environment="production",
-        public_base_url="https://cds.example.org",
-        clients_file=tmp_path / "var" / "dev-client" / "clients.json",
-        database_url="postgresql://oncocds@db.invalid/oncocds",
+    settings = secure_production_settings(
+        tmp_path, clients_file=tmp_path / "var" / "dev-client" / "clients.json"
     )
     with pytest.raises(InsecureSettingsError, match="development-only client"):
         create_app(settings)
 
 
 def test_production_refuses_plain_http_key_or_fhir_urls(tmp_path: Path) -> None:
-    from cds_service.settings import Settings
-
     path = tmp_path / "clients.json"
     entry = {"iss": "https://ehr.example.org", "jwks_url": "https://ehr.example.org/jwks"}
     entry["fhir_servers"] = ["http://fhir.example.org/r4"]
     path.write_text(json.dumps({"clients": [entry]}))
-    settings = Settings(
-        environment="production",
-        public_base_url="https://cds.example.org",
-        clients_file=path,
-        database_url="postgresql://oncocds@db.invalid/oncocds",
-    )
+    settings = secure_production_settings(tmp_path, clients_file=path)
     with pytest.raises(InsecureSettingsError, match="http:// key or FHIR URLs"):
         create_app(settings)
