@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -11,6 +12,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cds_service.errors import DatabaseError
+
+log = logging.getLogger(__name__)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -26,6 +29,10 @@ def get_session(request: Request) -> Iterator[Session]:
         session.commit()
     except OperationalError as exc:
         session.rollback()
+        # The type and frames only (the formatter withholds messages: they may quote values).
+        log.error(
+            "database operation failed", exc_info=exc, extra={"error_type": type(exc.orig).__name__}
+        )
         raise DatabaseError("the database is unavailable") from exc
     except BaseException:
         session.rollback()
