@@ -128,6 +128,7 @@ class CdsClient:
 
 @pytest.fixture
 def make_cds_client(
+    *,
     make_settings: Callable[..., Settings],
     write_clients: Callable[[list[dict[str, Any]]], Path],
     es_key: SigningKey,

@@ -15,7 +15,11 @@ from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
 from cds_service.errors import InsecureSettingsError
-from cds_service.security.clients import ClientsFileError, load_clients_file
+from cds_service.security.clients import (
+    ClientsFileError,
+    load_clients_file,
+    load_trusted_clients,
+)
 from cds_service.settings import CdsHooksSettings
 
 ONCOCDS = str(Path(sys.executable).parent / "oncocds")
@@ -139,8 +143,10 @@ def test_production_refuses_a_development_only_client(tmp_path: Path) -> None:
         clients_file=tmp_path / "var" / "dev-client" / "clients.json",
         database_url="postgresql://oncocds@db.invalid/oncocds",
     )
+    # The clients check itself (create_app refuses these settings earlier for other reasons:
+    # no report secret, audit key or OIDC issuer, which the merged features require).
     with pytest.raises(InsecureSettingsError, match="development-only client"):
-        create_app(settings)
+        load_trusted_clients(settings)
 
 
 def test_production_refuses_plain_http_key_or_fhir_urls(tmp_path: Path) -> None:
@@ -157,4 +163,4 @@ def test_production_refuses_plain_http_key_or_fhir_urls(tmp_path: Path) -> None:
         database_url="postgresql://oncocds@db.invalid/oncocds",
     )
     with pytest.raises(InsecureSettingsError, match="http:// key or FHIR URLs"):
-        create_app(settings)
+        load_trusted_clients(settings)
