@@ -192,7 +192,12 @@ def test_cli_list_show_replay(sqlite_url: str) -> None:
         f"oncocds: error: HL7 inbox message {ids['V1']} is received and cannot be replayed"
     ]
     events = _audit_events(sqlite_url)
-    assert events == [("hl7.message.read", "V2"), ("hl7.replayed", "V2")]
+    assert events == [
+        ("hl7.message.list", None),
+        ("hl7.message.read", "V2"),
+        ("hl7.replayed", "V2"),
+        ("hl7.message.list", None),
+    ]
 
 
 def test_cli_unknown_message_is_one_line(sqlite_url: str) -> None:
