@@ -175,4 +175,22 @@ def feedback_summary(
     for value in (since, until):
         if value is not None and value.tzinfo is None:
             raise BadRequestError("since/until need a UTC offset (RFC 3339)")
-    return _runtime(request).feedback_summary(session, service=service, since=since, until=until)
+    runtime = _runtime(request)
+    summary = runtime.feedback_summary(session, service=service, since=since, until=until)
+    meta = _meta(request)
+    # A staff read of clinical decision data: who, which filter, how many rows (no content).
+    runtime.audit.record(
+        action="R",
+        event_type="feedback.summary",
+        agent_who=principal.subject,
+        agent_type="user",
+        request_id=meta.request_id,
+        remote_addr=meta.remote_addr,
+        details={
+            "service": service,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "rows": len(summary.rows),
+        },
+    )
+    return summary
