@@ -181,6 +181,7 @@ def test_exhausted_round_is_failed_listed_and_retryable(
         "/api/v1/writeback", headers=_staff(settings), params={"status": "done"}
     ).json()["jobs"]
     assert [(j["id"], j["attempts"]) for j in done] == [(job_id, 4)]
+    assert _attempt_audit(app)[-1] == (0, "done", "Patient/p1")  # the CLI retry is audited
     assert main(["writeback", "retry", job_id]) == 2  # already done: a one-line error
 
 
