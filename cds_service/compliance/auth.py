@@ -220,7 +220,7 @@ def _refuse(
     audit.record(
         action="E",
         event_type="auth.rejected",
-        event_subtype="compliance-api",
+        event_subtype="staff-api",  # audit, HL7, write-back and feedback-summary routes
         outcome=Outcome.MINOR_FAILURE,
         outcome_desc=reason,
         agent_type="user" if agent_type == "user" else "client",
