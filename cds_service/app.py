@@ -40,6 +40,7 @@ ReadinessProbe = Callable[[], tuple[bool, dict[str, Any]]]
 _ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     cdshooks_endpoints.router,
+    cdshooks_endpoints.governance_router,
     analyses_endpoints.router,
     writeback_endpoints.router,
     reports_endpoints.router,

@@ -3,6 +3,11 @@
 POST accepts a FHIR Bundle (Patient, Condition, Observations), a VCF, a CSV/TSV table or a text
 list. The tumour type comes from the Bundle's Conditions or the ``tumour_type`` parameter; the
 answer is the Genomics Reporting transaction Bundle (201, ``Location`` of the stored analysis).
+
+Both routes are for clinical API clients: the bearer token is a trusted client's JWT whose
+``aud`` is the exact URL called (:func:`cds_service.security.deps.require_client_jwt`), checked
+before the body is read; a refusal is a bare 401 and an ``auth.rejected`` audit record. The
+audit agent of every analysis read and write is the client's ``iss``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from cds_service.analyses.service import get_analysis_or_404, store_analysis
 from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
 from cds_service.api.errors import FHIR_JSON
 from cds_service.db.session import DbSession
+from cds_service.security.deps import ClientCaller
 from cds_service.writeback.service import enqueue_writeback, run_writeback_in_background
 
 router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"])
@@ -33,6 +39,7 @@ async def _raw_body(request: Request) -> bytes:
     response_class=JSONResponse,
     responses={
         201: {"description": "the Genomics Reporting transaction Bundle"},
+        401: {"description": "Client JWT missing or invalid (no body)"},
         400: {"description": "OperationOutcome: unreadable input or unknown tumour type"},
     },
     openapi_extra={
@@ -49,6 +56,7 @@ async def _raw_body(request: Request) -> bytes:
 )
 def create_analysis(
     *,
+    caller: ClientCaller,
     body: Annotated[bytes, Depends(_raw_body)],
     request: Request,
     background: BackgroundTasks,
@@ -88,7 +96,7 @@ def create_analysis(
     audit.record(
         action="C",
         event_type="analysis.create",
-        agent_who="api",
+        agent_who=caller.iss,
         patient_id=result.patient_ref,
         entities=[{"type": "Analysis", "id": analysis.id}],
         request_id=request_id,
@@ -110,11 +118,15 @@ def create_analysis(
 @router.get(
     "/{analysis_id}",
     response_class=JSONResponse,
-    responses={404: {"description": "OperationOutcome: no such analysis"}},
+    responses={
+        401: {"description": "Client JWT missing or invalid (no body)"},
+        404: {"description": "OperationOutcome: no such analysis"},
+    },
 )
 def read_analysis(
     analysis_id: str,
     *,
+    caller: ClientCaller,
     session: DbSession,
     audit: AuditDep,
     request_id: RequestIdDep,
@@ -125,7 +137,7 @@ def read_analysis(
     audit.record(
         action="R",
         event_type="analysis.read",
-        agent_who="api",
+        agent_who=caller.iss,
         patient_id=analysis.patient_ref,
         entities=[{"type": "Analysis", "id": analysis.id}],
         request_id=request_id,

@@ -1,9 +1,11 @@
 """HTTP endpoints: ``GET /cds-services``, ``POST /cds-services/{id}``, ``POST …/{id}/feedback`` and
 ``GET /api/v1/feedback/summary``.
 
-Every route authenticates the client JWT *before* FastAPI reads or validates the body
+Every CDS Hooks route authenticates the client JWT *before* FastAPI reads or validates the body
 (:class:`ClientJwtRoute`), so an unauthenticated caller learns nothing, not even whether its body
 parses (CDS Hooks 2.0 §Trusting CDS Clients: the JWT is on every call, discovery included).
+The feedback summary is for the governance committee, i.e. staff: it takes a staff bearer token
+(:mod:`cds_service.compliance.auth`, permission ``feedback.read``), never a client JWT.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from cds_service.audit.service import Outcome
 from cds_service.cdshooks.schemas import (
     SERVICE_ID,
     CdsRequest,
@@ -28,31 +29,20 @@ from cds_service.cdshooks.schemas import (
     FeedbackSummary,
 )
 from cds_service.cdshooks.service import CallMeta, CdsHooksRuntime
+from cds_service.compliance.auth import FeedbackReadPrincipal
 from cds_service.db.session import get_session
-from cds_service.errors import AuthenticationError, BadRequestError
-from cds_service.security.jwt import JwtRejectedError, VerifiedClient
+from cds_service.errors import BadRequestError
+from cds_service.security.deps import authenticate_client
+from cds_service.security.jwt import VerifiedClient
 
 #: The request session, committed *before* the response is sent: a client may send feedback
 #: about a card the moment it receives it.
 CommittedSession = Annotated[Session, Depends(get_session, scope="function")]
 
-_BEARER = "bearer "
-_MAX_HEADER = 70_000
-
 
 def _runtime(request: Request) -> CdsHooksRuntime:
     runtime: CdsHooksRuntime = request.app.state.cds_hooks
     return runtime
-
-
-def _endpoint_url(request: Request) -> str:
-    """The public URL of the called endpoint: the JWT ``aud`` must equal it exactly."""
-    path = request.scope["path"]
-    root = request.scope.get("root_path") or ""
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    base = str(request.app.state.settings.base_url)
-    return base + str(path)
 
 
 def _meta(request: Request) -> CallMeta:
@@ -70,31 +60,7 @@ def authenticate(request: Request) -> VerifiedClient:
     Raises:
         AuthenticationError: rendered as a bare 401.
     """
-    runtime = _runtime(request)
-    header = request.headers.get("authorization", "")
-    try:
-        if len(header) > _MAX_HEADER or not header[: len(_BEARER)].lower() == _BEARER:
-            raise JwtRejectedError("missing bearer token")  # noqa: TRY301 - audited below
-        token = header[len(_BEARER) :].strip()
-        return runtime.verifier.verify(token, audience=_endpoint_url(request))
-    except JwtRejectedError as exc:
-        meta = _meta(request)
-        route = request.scope.get("route")
-        runtime.audit.record(
-            action="E",
-            event_type="auth.rejected",
-            outcome=Outcome.MINOR_FAILURE,
-            outcome_desc=exc.reason,
-            agent_who=exc.iss or "unknown",
-            request_id=meta.request_id,
-            remote_addr=meta.remote_addr,
-            details={
-                "reason": exc.reason,
-                "route": getattr(route, "path", None),
-                "jti": exc.jti,
-            },
-        )
-        raise AuthenticationError("client authentication failed") from exc
+    return authenticate_client(request)
 
 
 class ClientJwtRoute(APIRoute):
@@ -177,17 +143,23 @@ def feedback(
     return _runtime(request).feedback(service_id, body.feedback, caller, session, _meta(request))
 
 
-@router.get(
+#: Staff routes: a bearer token from the site's OIDC provider, not a CDS client JWT.
+governance_router = APIRouter(tags=["Feedback"])
+
+
+@governance_router.get(
     "/api/v1/feedback/summary",
     summary="Card acceptance and override counts for governance review",
-    tags=["Feedback"],
-    responses=_AUTH_RESPONSES,
+    responses={
+        401: {"description": "Staff bearer token missing or invalid"},
+        403: {"description": "The feedback.read permission is required"},
+    },
     response_model_exclude_none=True,
 )
 def feedback_summary(
     request: Request,
     *,
-    caller: Caller,
+    principal: FeedbackReadPrincipal,
     session: CommittedSession,
     service: Annotated[str | None, Query(max_length=128)] = None,
     since: Annotated[datetime | None, Query()] = None,
@@ -195,9 +167,30 @@ def feedback_summary(
 ) -> FeedbackSummary:
     """Per service and card kind: accepted, overridden, and the override reasons chosen.
 
+    For the governance committee (staff): needs ``feedback.read`` (roles ``governance`` and
+    ``compliance``). The summary holds counts and reason codes only, no patient identifiers.
+
     ``since``/``until`` (RFC 3339 with offset) filter on the feedback's ``outcomeTimestamp``.
     """
     for value in (since, until):
         if value is not None and value.tzinfo is None:
             raise BadRequestError("since/until need a UTC offset (RFC 3339)")
-    return _runtime(request).feedback_summary(session, service=service, since=since, until=until)
+    runtime = _runtime(request)
+    summary = runtime.feedback_summary(session, service=service, since=since, until=until)
+    meta = _meta(request)
+    # A staff read of clinical decision data: who, which filter, how many rows (no content).
+    runtime.audit.record(
+        action="R",
+        event_type="feedback.summary",
+        agent_who=principal.subject,
+        agent_type="user",
+        request_id=meta.request_id,
+        remote_addr=meta.remote_addr,
+        details={
+            "service": service,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "rows": len(summary.rows),
+        },
+    )
+    return summary

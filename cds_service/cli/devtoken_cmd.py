@@ -1,15 +1,21 @@
-"""``oncocds dev-token``: print a client JWT for curl, signed by the development client.
+"""``oncocds dev-token``: print a development token for curl.
 
-The token's ``aud`` is the public URL of the endpoint it is for (CDS Hooks 2.0 §Trusting CDS
-Clients), chosen by one of the *target* options::
+A clinical client JWT, signed by the development client, whose ``aud`` is the public URL of the
+endpoint it is for (CDS Hooks 2.0 §Trusting CDS Clients), chosen by one of the *target*
+options::
 
     oncocds dev-token                     discovery   {base}/cds-services
     oncocds dev-token --service ID        a hook call {base}/cds-services/ID
     oncocds dev-token --feedback ID       feedback    {base}/cds-services/ID/feedback
-    oncocds dev-token --summary           governance  {base}/api/v1/feedback/summary
+    oncocds dev-token --analyses          upload      {base}/api/v1/analyses
+    oncocds dev-token --analysis ID       read        {base}/api/v1/analyses/ID
 
-Targets are entries of :data:`TARGETS`; a later command (e.g. ``--role compliance`` for staff
-APIs) adds its own entry there. Development only; production refuses.
+Or a staff bearer token from the development OIDC issuer (the same as ``oncocds compliance
+dev-token``), for the audit, HL7, write-back and feedback-summary APIs::
+
+    oncocds dev-token --role compliance|integration|governance|...
+
+Targets are entries of :data:`TARGETS`. Development only; production refuses.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from cds_service.cli.devsetup_cmd import DEV_ISS, PRIVATE_KEY_FILE
+from cds_service.compliance.devtoken import ROLE_PRESETS, mint_dev_token
 from cds_service.security.signing import load_private_key, sign_client_jwt
 from cds_service.settings import Settings
 
@@ -31,10 +38,11 @@ TARGETS: Final[dict[str, tuple[str, str | None, Callable[[Any], str]]]] = {
         "ID",
         lambda v: f"/cds-services/{v}/feedback",
     ),
-    "summary": (
-        "token for GET /api/v1/feedback/summary",
-        None,
-        lambda v: "/api/v1/feedback/summary",
+    "analyses": ("token for POST /api/v1/analyses", None, lambda v: "/api/v1/analyses"),
+    "analysis": (
+        "token for GET /api/v1/analyses/ID",
+        "ID",
+        lambda v: f"/api/v1/analyses/{v}",
     ),
 }
 DISCOVERY_PATH: Final = "/cds-services"
@@ -50,6 +58,11 @@ def register(sub: Any) -> None:
             group.add_argument(f"--{name}", action="store_true", help=help_text)
         else:
             group.add_argument(f"--{name}", metavar=metavar, help=help_text)
+    group.add_argument(
+        "--role",
+        choices=sorted(ROLE_PRESETS),
+        help="a staff bearer token from the development OIDC issuer instead of a client JWT",
+    )
     parser.add_argument("--lifetime", type=int, default=300, help="seconds (default 300)")
     parser.set_defaults(func=run)
 
@@ -68,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if settings.is_production:
         sys.stderr.write("oncocds: error: dev-token is for development only\n")
         return 2
+    if args.role is not None:
+        return _staff_token(settings, args)
     if not 30 <= args.lifetime <= settings.cds_hooks.jwt_max_lifetime_s:
         sys.stderr.write("oncocds: error: --lifetime out of range\n")
         return 2
@@ -79,5 +94,15 @@ def run(args: argparse.Namespace) -> int:
     token = sign_client_jwt(
         key, iss=DEV_ISS, aud=settings.base_url + audience_path(args), lifetime_s=args.lifetime
     )
+    sys.stdout.write(token + "\n")
+    return 0
+
+
+def _staff_token(settings: Settings, args: argparse.Namespace) -> int:
+    """A staff token (``--role``), exactly as ``oncocds compliance dev-token`` mints it."""
+    if not 60 <= args.lifetime <= settings.compliance.max_token_lifetime_seconds:
+        sys.stderr.write("oncocds: error: --lifetime out of range\n")
+        return 2
+    token = mint_dev_token(settings, role=args.role, ttl_seconds=args.lifetime)
     sys.stdout.write(token + "\n")
     return 0

@@ -96,12 +96,21 @@ def _mllp(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from cds_service.audit import AuditTrail
     from cds_service.hl7.repository import InboxRepository
     from cds_service.hl7.service import message_metadata
 
-    _, engine = _setup()
+    settings, engine = _setup()
     try:
         rows = InboxRepository(engine).list_messages(status=args.status, limit=args.limit)
+        # Who looked at the queue, as for the API listing: identifiers and counts only.
+        AuditTrail(engine, source_observer=settings.instance_id).record(
+            action="R",
+            event_type="hl7.message.list",
+            agent_who=_operator(),
+            agent_type="user",
+            details={"status": args.status, "count": len(rows)},
+        )
     except OncoCDSError as exc:
         return _fail(exc)
     finally:

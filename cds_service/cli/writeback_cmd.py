@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 from typing import Any
 
 from cds_service.analyses import repository
@@ -28,6 +29,13 @@ def register(sub: Any) -> None:
     retry.set_defaults(func=_retry)
 
 
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
 def _line(job: WritebackJob) -> str:
     error = f"  last error: {job.last_error}" if job.last_error else ""
     return f"{job.id}  {job.status:<7}  attempts {job.attempts}  analysis {job.analysis_id}{error}"
@@ -41,9 +49,17 @@ def _list(args: argparse.Namespace) -> int:
             jobs = repository.list_writeback_jobs(
                 session, status=args.status, limit=max(1, min(args.limit, 500))
             )
-            for job in jobs:
-                print(_line(job))
-            print(f"{len(jobs)} job(s)")
+        # As for ``GET /api/v1/writeback``: who looked at the queue, identifiers and counts only.
+        AuditTrail(engine, source_observer=settings.instance_id).record(
+            action="R",
+            event_type="writeback.list",
+            agent_who=_operator(),
+            agent_type="user",
+            details={"status": args.status, "count": len(jobs)},
+        )
+        for job in jobs:
+            print(_line(job))
+        print(f"{len(jobs)} job(s)")
     finally:
         engine.dispose()
     return 0

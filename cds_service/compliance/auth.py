@@ -6,7 +6,9 @@ httpx and cached, refreshed once on an unknown ``kid``), an explicit algorithm a
 issuer, ``aud`` containing the configured audience, ``exp`` and ``iat`` present and valid
 (with leeway) and a bounded lifetime. Permissions come from the roles claim (``roles`` by
 default; Keycloak's ``realm_access.roles`` too) or the space-separated ``scope``:
-``audit.read`` to search and view, ``audit.export`` to export.
+``audit.read`` to search and view, ``audit.export`` to export; the other staff routes use
+``integration.read`` (HL7 inbox, write-back queue), ``integration.replay`` (HL7 replay) and
+``feedback.read`` (the governance feedback summary).
 
 A CDS client's JWT (signed by an EHR, not by the site's OIDC provider) fails the issuer and
 signature checks, so clinical clients never reach audit data. The reason for a refusal goes to
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 
 READ: Final = "audit.read"
 EXPORT: Final = "audit.export"
+INTEGRATION_READ: Final = "integration.read"
+INTEGRATION_REPLAY: Final = "integration.replay"
+FEEDBACK_READ: Final = "feedback.read"
 _MAX_TOKEN_BYTES: Final = 16 * 1024
 _MAX_JWKS_BYTES: Final = 1024 * 1024
 _JWKS_TTL_SECONDS: Final = 300
@@ -50,7 +55,7 @@ class TokenRejectedError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated compliance user (identifiers only)."""
+    """An authenticated staff user (compliance, integration, governance; identifiers only)."""
 
     subject: str
     issuer: str
@@ -215,7 +220,7 @@ def _refuse(
     audit.record(
         action="E",
         event_type="auth.rejected",
-        event_subtype="compliance-api",
+        event_subtype="staff-api",  # audit, HL7, write-back and feedback-summary routes
         outcome=Outcome.MINOR_FAILURE,
         outcome_desc=reason,
         agent_type="user" if agent_type == "user" else "client",
@@ -268,6 +273,9 @@ def require(permission: str) -> Callable[[Request], Principal]:
 
 ReadPrincipal = Annotated[Principal, Depends(require(READ))]
 ExportPrincipal = Annotated[Principal, Depends(require(EXPORT))]
+IntegrationReadPrincipal = Annotated[Principal, Depends(require(INTEGRATION_READ))]
+IntegrationReplayPrincipal = Annotated[Principal, Depends(require(INTEGRATION_REPLAY))]
+FeedbackReadPrincipal = Annotated[Principal, Depends(require(FEEDBACK_READ))]
 
 
 def _authenticator(app: Any) -> ComplianceAuthenticator:

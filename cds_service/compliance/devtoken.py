@@ -25,9 +25,14 @@ DEV_ISSUER: Final = "urn:oncocds:dev-oidc"
 DEV_ALGORITHM: Final = "ES256"
 
 #: Role presets: what each ``--role`` puts in the token's roles claim.
+#: Compliance staff also read the HL7 inbox metadata and the write-back queue (issue 5: "the
+#: same views ... for the compliance and integration staff") and the feedback summary; only
+#: integration staff replay HL7 messages.
 ROLE_PRESETS: Final[dict[str, list[str]]] = {
-    "compliance": ["audit.read", "audit.export"],
+    "compliance": ["audit.read", "audit.export", "integration.read", "feedback.read"],
     "compliance-read": ["audit.read"],
+    "integration": ["integration.read", "integration.replay"],
+    "governance": ["feedback.read"],
     "clinician": ["clinician"],
     "none": [],
 }

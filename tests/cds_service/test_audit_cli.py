@@ -145,8 +145,17 @@ def test_dev_token_roles(env: dict[str, str]) -> None:
     result = _run(env, "compliance", "dev-token", "--role", "compliance")
     assert result.returncode == 0
     claims = jwt.decode(result.stdout.strip(), lambda _: _dev_key(env), algorithms=["ES256"]).claims
-    assert claims["roles"] == ["audit.read", "audit.export"]
+    # Compliance staff also read the HL7/write-back queues and the feedback summary (README,
+    # "Who may call what"); replaying HL7 messages is for integration staff only.
+    assert claims["roles"] == ["audit.read", "audit.export", "integration.read", "feedback.read"]
     assert claims["exp"] - claims["iat"] == 900
+    integration = _run(env, "dev-token", "--role", "integration", "--lifetime", "600")
+    assert integration.returncode == 0, integration.stderr
+    claims = jwt.decode(
+        integration.stdout.strip(), lambda _: _dev_key(env), algorithms=["ES256"]
+    ).claims
+    assert claims["roles"] == ["integration.read", "integration.replay"]
+    assert claims["exp"] - claims["iat"] == 600
     refused = _run({**env, "ONCOCDS_ENVIRONMENT": "production"}, "compliance", "dev-token")
     assert refused.returncode == 2
     assert "disabled in production" in refused.stderr

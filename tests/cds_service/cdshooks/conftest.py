@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
 from cds_service.app import create_app
+from cds_service.compliance.devtoken import mint_dev_token
 from cds_service.models.audit import AuditRecord
 from cds_service.security.signing import SigningKey, generate_signing_key, sign_client_jwt
 from cds_service.settings import Settings
@@ -59,6 +60,28 @@ def write_clients(tmp_path: Path) -> Callable[[list[dict[str, Any]]], Path]:
     return write
 
 
+class ClientJwtAuth:
+    """Signs every request like a clinical API client: a fresh JWT, ``aud`` = the URL called.
+
+    A callable (the test client's ``auth``), so it works whichever httpx the client uses.
+    """
+
+    def __init__(self, key: SigningKey, iss: str = EHR_ISS) -> None:
+        self.key = key
+        self.iss = iss
+
+    def __call__(self, request: Any) -> Any:
+        if "authorization" not in request.headers:  # a test may send its own (or a bad) one
+            token = sign_client_jwt(self.key, iss=self.iss, aud=BASE + request.url.path)
+            request.headers["Authorization"] = f"Bearer {token}"
+        return request
+
+
+def staff_headers(settings: Settings, role: str) -> dict[str, str]:
+    """A staff bearer token from the development OIDC issuer (``oncocds dev-token --role``)."""
+    return {"Authorization": f"Bearer {mint_dev_token(settings, role=role)}"}
+
+
 class CdsClient:
     """A TestClient that signs every request like a CDS client would."""
 
@@ -86,9 +109,10 @@ class CdsClient:
         path = f"/cds-services/{service_id}/feedback"
         return self.http.post(path, json=body, headers=self.headers(path))
 
-    def summary(self, **params: Any) -> Any:
-        path = "/api/v1/feedback/summary"
-        return self.http.get(path, params=params, headers=self.headers(path))
+    def summary(self, *, role: str = "governance", **params: Any) -> Any:
+        """The governance summary, with a staff token (it is a staff route, not a client one)."""
+        headers = staff_headers(self.settings, role)
+        return self.http.get("/api/v1/feedback/summary", params=params, headers=headers)
 
     def audit_rows(self, event_type: str | None = None) -> list[AuditRecord]:
         engine = create_engine(self.settings.database_url)
@@ -104,11 +128,13 @@ class CdsClient:
 
 @pytest.fixture
 def make_cds_client(
+    *,
     make_settings: Callable[..., Settings],
     write_clients: Callable[[list[dict[str, Any]]], Path],
     es_key: SigningKey,
     rs_key: SigningKey,
     sqlite_url: str,
+    tmp_path: Path,
 ) -> Iterator[Callable[..., CdsClient]]:
     opened: list[TestClient] = []
 
@@ -121,6 +147,7 @@ def make_cds_client(
         **settings_overrides: Any,
     ) -> CdsClient:
         path = write_clients(clients if clients is not None else [client_entry([es_key, rs_key])])
+        settings_overrides.setdefault("compliance", {"dev_key_path": tmp_path / "dev-oidc.json"})
         settings = make_settings(
             database_url=database_url or sqlite_url, clients_file=path, **settings_overrides
         )

@@ -15,7 +15,11 @@ from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
 from cds_service.errors import InsecureSettingsError
-from cds_service.security.clients import ClientsFileError, load_clients_file
+from cds_service.security.clients import (
+    ClientsFileError,
+    load_clients_file,
+    load_trusted_clients,
+)
 from cds_service.settings import CdsHooksSettings
 from tests.conftest import secure_production_settings
 
@@ -103,6 +107,45 @@ def test_dev_setup_then_dev_token_is_accepted(
         assert wrong.status_code == 401
 
 
+def test_dev_token_role_and_analyses_targets(
+    tmp_path: Path, make_settings: Any, sqlite_url: str
+) -> None:
+    """``--role`` mints a staff token (as ``oncocds compliance dev-token``) that opens the staff
+    routes of that role only; ``--analysis ID`` a client JWT for that analysis URL only."""
+    assert _run(tmp_path, "dev-setup").returncode == 0
+    tokens = {
+        role: _run(tmp_path, "dev-token", "--role", role).stdout.strip()
+        for role in ("compliance", "integration")
+    }
+    legacy = _run(tmp_path, "compliance", "dev-token", "--role", "integration")
+    assert legacy.returncode == 0, legacy.stderr
+    analysis_token = _run(tmp_path, "dev-token", "--analysis", "a-1").stdout.strip()
+    settings = make_settings(
+        database_url=sqlite_url,
+        cds_hooks=CdsHooksSettings(dev_dir=tmp_path / "var" / "dev-client"),
+        clients_file=None,
+        compliance={"dev_key_path": tmp_path / "var" / "compliance-dev-oidc.json"},
+    )
+
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    with TestClient(create_app(settings, cds_services=()), raise_server_exceptions=False) as http:
+        audit = "/api/v1/audit/verify"
+        replay = "/api/v1/hl7/messages/424242/replay"
+        assert http.get(audit, headers=bearer(tokens["compliance"])).status_code == 200
+        assert http.get(audit, headers=bearer(tokens["integration"])).status_code == 403
+        assert http.post(replay, headers=bearer(tokens["integration"])).status_code == 404
+        assert http.post(replay, headers=bearer(legacy.stdout.strip())).status_code == 404
+        assert http.post(replay, headers=bearer(tokens["compliance"])).status_code == 403
+        # The client JWT opens its analysis URL (no such analysis: 404), and no staff route.
+        assert http.get("/api/v1/analyses/a-1", headers=bearer(analysis_token)).status_code == 404
+        assert http.get(audit, headers=bearer(analysis_token)).status_code == 401
+        # A staff token never opens a clinical route.
+        staff = bearer(tokens["compliance"])
+        assert http.get("/api/v1/analyses/a-1", headers=staff).status_code == 401
+
+
 def test_without_dev_setup_nobody_is_trusted(
     tmp_path: Path, make_settings: Any, sqlite_url: str
 ) -> None:
@@ -135,8 +178,10 @@ def test_production_refuses_a_development_only_client(tmp_path: Path) -> None:
     settings = secure_production_settings(
         tmp_path, clients_file=tmp_path / "var" / "dev-client" / "clients.json"
     )
+    # The clients check itself (create_app refuses these settings earlier for other reasons:
+    # no report secret, audit key or OIDC issuer, which the merged features require).
     with pytest.raises(InsecureSettingsError, match="development-only client"):
-        create_app(settings)
+        load_trusted_clients(settings)
 
 
 def test_production_refuses_plain_http_key_or_fhir_urls(tmp_path: Path) -> None:
@@ -146,4 +191,4 @@ def test_production_refuses_plain_http_key_or_fhir_urls(tmp_path: Path) -> None:
     path.write_text(json.dumps({"clients": [entry]}))
     settings = secure_production_settings(tmp_path, clients_file=path)
     with pytest.raises(InsecureSettingsError, match="http:// key or FHIR URLs"):
-        create_app(settings)
+        load_trusted_clients(settings)

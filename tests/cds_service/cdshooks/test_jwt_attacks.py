@@ -238,7 +238,8 @@ CASES: list[tuple[str, str, Callable[..., str | None]]] = [
         "/cds-services/test-patient-view/feedback",
         lambda k: _sign(k["es"]),
     ),
-    ("summary with a discovery token", "/api/v1/feedback/summary", lambda k: _sign(k["es"])),
+    # The clinical analyses API verifies the same way (aud = the exact URL called).
+    ("analysis read with a discovery token", "/api/v1/analyses/a1", lambda k: _sign(k["es"])),
 ]
 
 

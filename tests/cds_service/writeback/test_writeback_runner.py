@@ -26,6 +26,7 @@ from cds_service.writeback.service import (
     enqueue_writeback,
     run_writeback_in_background,
 )
+from tests.cds_service.cdshooks.conftest import staff_headers
 from tests.cds_service.writeback.conftest import CLIENT_ID, Peers
 from tests.genomics_examples import ISSUED, braf_crc_interpretation
 
@@ -37,12 +38,22 @@ def key_file(tmp_path: Path, ec_key: ECKey) -> Path:
     return path
 
 
+def _staff(settings: Settings) -> dict[str, str]:
+    # The write-back queue is a staff view: an integration token (integration.read).
+    return staff_headers(settings, "integration")
+
+
 @pytest.fixture
 def settings(
-    make_settings: Callable[..., Settings], database_url: str, peers: Peers, key_file: Path
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    peers: Peers,
+    key_file: Path,
+    tmp_path: Path,
 ) -> Settings:
     return make_settings(
         database_url=database_url,
+        compliance={"dev_key_path": tmp_path / "dev-oidc.json"},
         writeback={
             "fhir_base_url": peers.fhir_url,
             "token_url": peers.token_url,
@@ -136,12 +147,24 @@ def test_exhausted_round_is_failed_listed_and_retryable(
     assert (job.status, job.attempts) == ("failed", 3)
     assert job.last_error == "FHIR server answered 503 (attempts exhausted)"
 
-    listed = client.get("/api/v1/writeback", params={"status": "failed"}).json()["jobs"]
+    listed = client.get(
+        "/api/v1/writeback", headers=_staff(settings), params={"status": "failed"}
+    ).json()["jobs"]
     assert [(j["id"], j["status"], j["attempts"], j["lastError"]) for j in listed] == [
         (job_id, "failed", 3, "FHIR server answered 503 (attempts exhausted)")
     ]
-    assert client.get("/api/v1/writeback", params={"status": "done"}).json()["jobs"] == []
-    assert client.get("/api/v1/writeback", params={"status": "bogus"}).status_code == 400
+    assert (
+        client.get("/api/v1/writeback", headers=_staff(settings), params={"status": "done"}).json()[
+            "jobs"
+        ]
+        == []
+    )
+    assert (
+        client.get(
+            "/api/v1/writeback", headers=_staff(settings), params={"status": "bogus"}
+        ).status_code
+        == 400
+    )
 
     # The operator retries from the command line once the EHR is back.
     for name, value in {
@@ -154,8 +177,11 @@ def test_exhausted_round_is_failed_listed_and_retryable(
     }.items():
         monkeypatch.setenv(name, value)
     assert main(["writeback", "retry", job_id]) == 0
-    done = client.get("/api/v1/writeback", params={"status": "done"}).json()["jobs"]
+    done = client.get(
+        "/api/v1/writeback", headers=_staff(settings), params={"status": "done"}
+    ).json()["jobs"]
     assert [(j["id"], j["attempts"]) for j in done] == [(job_id, 4)]
+    assert _attempt_audit(app)[-1] == (0, "done", "Patient/p1")  # the CLI retry is audited
     assert main(["writeback", "retry", job_id]) == 2  # already done: a one-line error
 
 
@@ -239,7 +265,9 @@ def test_background_helper_runs_with_the_apps_runner(
     job_id = _job(app, settings)
     run_writeback_in_background(app.state, job_id)
     assert len(peers.fhir.received) == 1
-    jobs = client.get("/api/v1/writeback", params={"status": "done"}).json()["jobs"]
+    jobs = client.get(
+        "/api/v1/writeback", headers=_staff(settings), params={"status": "done"}
+    ).json()["jobs"]
     assert [j["id"] for j in jobs] == [job_id]
     run_writeback_in_background(app.state, job_id)  # already done: logged, nothing posted
     assert len(peers.fhir.received) == 1
