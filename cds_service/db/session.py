@@ -30,9 +30,7 @@ def get_session(request: Request) -> Iterator[Session]:
     except OperationalError as exc:
         session.rollback()
         # The type and frames only (the formatter withholds messages: they may quote values).
-        log.error(
-            "database operation failed", exc_info=exc, extra={"error_type": type(exc.orig).__name__}
-        )
+        log.exception("database operation failed", extra={"error_type": type(exc.orig).__name__})
         raise DatabaseError("the database is unavailable") from exc
     except BaseException:
         session.rollback()
