@@ -92,6 +92,8 @@ def create_analysis(
         session, result.interpretation, result.patient_ref, result.source_kind
     )
     job = enqueue_writeback(session, analysis, settings.writeback)
+    # Committed here, not by the session dependency: the write-back background task reads the
+    # job in its own session and may start before the dependency's teardown commits.
     session.commit()
     audit.record(
         action="C",

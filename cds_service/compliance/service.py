@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from cds_service.audit import AuditTrail, Outcome
+from cds_service.audit.chain import HASHED_FIELDS
 from cds_service.audit.checkpoints import CheckpointInfo, checkpoints_covering
 from cds_service.audit.service import Action, RecordedRef
 from cds_service.compliance.auth import Principal
@@ -33,26 +34,9 @@ MAX_DISCLOSURES: Final = 10_000
 CHECKPOINT_EXTENSION: Final = "urn:oncocds:fhir:extension:audit-checkpoint"
 #: Columns of the CSV export, in order (``checkpoint_id`` = the checkpoint sealing the row).
 CSV_COLUMNS: Final = (
-    "seq",
-    "id",
-    "recorded",
-    "action",
-    "event_type",
-    "event_subtype",
-    "outcome",
-    "outcome_desc",
-    "agent_type",
-    "agent_who",
-    "agent_user",
-    "tenant",
-    "patient_id",
-    "entities",
-    "hook_instance",
-    "control_id",
-    "purpose_of_use",
-    "source_observer",
-    "request_id",
-    "remote_addr",
+    # The chained record fields up to remote_addr (details and prev_hash stay out of the CSV),
+    # then the record's own hash and the checkpoint sealing it.
+    *HASHED_FIELDS[: HASHED_FIELDS.index("details")],
     "record_hash",
     "checkpoint_id",
 )

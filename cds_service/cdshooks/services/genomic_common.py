@@ -9,7 +9,7 @@ PubMed id). Nothing here guesses: an alteration the knowledge base does not know
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from cds_service.cdshooks.registry import ResolvedRequest
@@ -127,18 +127,12 @@ def interpret_prefetch(
     context = patient_context_from_resources(context_resources, tumour_type=tumour_type)
     if extra_medications:
         merged = tuple(dict.fromkeys((*context.context.medications, *extra_medications)))
-        context.context = _with_medications(context, merged)
+        context.context = replace(context.context, medications=merged)
     interpretation = interpret(intake.alterations, context.context, genotypes=intake.genotypes)
     studied = genes_studied(observations)
     studied.update(g.gene.symbol.upper() for g in intake.genotypes)
     studied.update(a.gene.symbol.upper() for a in interpretation.alterations if a.gene is not None)
     return PatientGenomics(intake, context, interpretation, studied)
-
-
-def _with_medications(result: ContextResult, medications: tuple[Medication, ...]) -> Any:
-    from dataclasses import replace
-
-    return replace(result.context, medications=medications)
 
 
 def unreadable_card(genomics: PatientGenomics) -> Card | None:
