@@ -103,6 +103,9 @@ class CdsHooksSettings(BaseModel):
     prefetch_max_response_bytes: int = Field(default=8 * MIB, ge=1024)
     #: Browser origins allowed by CORS (the CDS Hooks sandbox, an EHR web client); default none.
     cors_origins: tuple[str, ...] = ()
+    #: Reports remembered per process for reuse: a chart opened again with the same genomic
+    #: results links the analysis already stored instead of storing another (0: never reuse).
+    recent_reports: int = Field(default=128, ge=0, le=4096)
     #: Where ``oncocds dev-setup`` keeps the development client key pair and clients file.
     dev_dir: Path = Path("var/dev-client")
 

@@ -122,9 +122,12 @@ def call_service(
     body: CdsRequest,
     caller: Caller,
     session: CommittedSession,
-) -> dict[str, Any]:
+) -> Response:
     """Run the service's hook and return cards (CDS Hooks 2.0 §Calling a CDS Service)."""
-    return _runtime(request).call(service_id, body, caller, session, _meta(request))
+    response = _runtime(request).call(service_id, body, caller, session, _meta(request))
+    # Rendered here, not by FastAPI: the model is already valid, and validating a response
+    # that carries a whole DiagnosticReport again cost more than the interpretation did.
+    return Response(response.to_json_bytes(), media_type="application/json")
 
 
 @router.post(

@@ -3,11 +3,20 @@
 The genomic services store their interpretation as an analysis (report page, write-back, "save
 to chart" action) in a short transaction of their own, committed at once, so the request
 session never holds SQLite's single write lock while the audit trail writes.
+
+A chart is opened many times with the same results. The environment remembers the last
+``cds_hooks.recent_reports`` analyses it stored, keyed by patient and the whole interpretation
+(equal interpretations come from equal inputs: :func:`inference.genomics.interpret` is pure), and
+links the stored analysis again instead of storing a copy; the report link is signed afresh on
+every call. Any change in the results, the knowledge base or the OncoCDS version gives a
+different interpretation, hence a new analysis.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +35,37 @@ class SavedAnalysis:
     report_url: str
     #: The DiagnosticReport with its Observations contained: one resource for a card action.
     report_resource: dict[str, Any]
+    #: False when an analysis stored earlier for the same patient and results was linked.
+    created: bool
+
+
+class _RecentReports:
+    """A small thread-safe LRU: (patient, interpretation) → (analysis id, report resource)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, Interpretation], tuple[str, dict[str, Any]]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, Interpretation]) -> tuple[str, dict[str, Any]] | None:
+        if self._size == 0:
+            return None
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, Interpretation], value: tuple[str, dict[str, Any]]) -> None:
+        if self._size == 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +73,10 @@ class ServiceEnvironment:
     settings: Settings
     session_factory: sessionmaker[Session]
     audit: AuditTrail
+    _recent: _RecentReports = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_recent", _RecentReports(self.settings.cds_hooks.recent_reports))
 
     def save_analysis(
         self,
@@ -42,24 +86,51 @@ class ServiceEnvironment:
         agent: str,
         hook_instance: str,
         request_id: str | None,
+        audit_events: list[dict[str, Any]] | None = None,
     ) -> SavedAnalysis:
-        """Store the interpretation and its report Bundle; audit it; return the report link."""
+        """Store the interpretation and its report Bundle (or link the one stored for the same
+        patient and results); return the report link.
+
+        The ``analysis.create`` audit record is appended to ``audit_events`` when given (the
+        CDS Hooks runtime writes it in one transaction with the call's own record), else
+        recorded at once.
+        """
+        key = (patient_ref, interpretation)
+        recent = self._recent.get(key)
+        if recent is not None:
+            analysis_id, resource = recent
+            return SavedAnalysis(
+                id=analysis_id,
+                report_url=report_link(self.settings, analysis_id),
+                report_resource=resource,
+                created=False,
+            )
         with self.session_factory.begin() as session:
             analysis = store_analysis(session, interpretation, patient_ref, "cds-hook")
             analysis_id = analysis.id
             bundle = dict(analysis.report_bundle)
-        self.audit.record(
-            action="C",
-            event_type="analysis.create",
-            agent_who=agent,
-            patient_id=patient_ref,
-            entities=[{"type": "Analysis", "id": analysis_id}],
-            hook_instance=hook_instance,
-            request_id=request_id,
-            details={"source_kind": "cds-hook", "alterations": len(interpretation.alterations)},
-        )
+        event: dict[str, Any] = {
+            "action": "C",
+            "event_type": "analysis.create",
+            "agent_who": agent,
+            "patient_id": patient_ref,
+            "entities": [{"type": "Analysis", "id": analysis_id}],
+            "hook_instance": hook_instance,
+            "request_id": request_id,
+            "details": {
+                "source_kind": "cds-hook",
+                "alterations": len(interpretation.alterations),
+            },
+        }
+        if audit_events is None:
+            self.audit.record(**event)
+        else:
+            audit_events.append(event)
+        resource = report_with_contained(bundle, validate=False)
+        self._recent.put(key, (analysis_id, resource))
         return SavedAnalysis(
             id=analysis_id,
             report_url=report_link(self.settings, analysis_id),
-            report_resource=report_with_contained(bundle, validate=False),
+            report_resource=resource,
+            created=True,
         )

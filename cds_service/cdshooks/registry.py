@@ -52,6 +52,11 @@ class ResolvedRequest:
     #: Storage and links for services that keep what they computed (None in bare registries).
     environment: ServiceEnvironment | None = None
     request_id: str | None = None
+    #: Audit records the service produced (e.g. ``analysis.create``); the runtime appends them
+    #: with the call's own record in one transaction, also when the call fails afterwards.
+    audit_events: list[dict[str, Any]] = field(default_factory=list)
+    #: Entities the call's audit record names besides its cards (e.g. the linked analysis).
+    audit_entities: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def patient_id(self) -> str | None:

@@ -318,6 +318,11 @@ class CdsResponse(WireModel):
         data.setdefault("cards", [])
         return data
 
+    def to_json_bytes(self) -> bytes:
+        """The same document as :meth:`to_json`, rendered by pydantic-core in one pass (a
+        report card carries a whole DiagnosticReport: dict-then-``json.dumps`` was ~17 ms)."""
+        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
+
 
 # ------------------------------------------------------------------------- discovery
 

@@ -115,8 +115,9 @@ class CdsHooksRuntime:
         caller: VerifiedClient,
         session: Session,
         meta: CallMeta,
-    ) -> dict[str, Any]:
-        """Run one hook call and return the response JSON; every outcome is audited.
+    ) -> CdsResponse:
+        """Run one hook call and return the response (cards with uuids); every outcome is
+        audited.
 
         Raises:
             NotFoundError: unknown service.
@@ -138,6 +139,12 @@ class CdsHooksRuntime:
             "remote_addr": meta.remote_addr,
         }
         fetched: list[str] = []
+        # What the service asks to have audited (analysis.create, the analysis it linked): one
+        # transaction with the call's own record, whatever the outcome.
+        pending: list[dict[str, Any]] = []
+        linked: list[dict[str, Any]] = []
+        audit_base["pending"] = pending
+        audit_base["linked"] = linked
         try:
             definition = self.registry.get(service_id)
             if definition is None:
@@ -171,6 +178,8 @@ class CdsHooksRuntime:
                 extension=body.extension,
                 environment=self.environment,
                 request_id=meta.request_id,
+                audit_events=pending,
+                audit_entities=linked,
             )
             response = definition.handler(request)
             if not isinstance(response, CdsResponse):
@@ -223,7 +232,7 @@ class CdsHooksRuntime:
                 problem="issued cards could not be stored",
             )
             raise
-        return response.to_json()
+        return response
 
     @staticmethod
     def _validated_context(definition: CdsServiceDefinition, body: CdsRequest) -> dict[str, Any]:
@@ -321,27 +330,34 @@ class CdsHooksRuntime:
             if status < 500
             else Outcome.SERIOUS_FAILURE
         )
+        fields = dict(base)
+        pending: list[dict[str, Any]] = fields.pop("pending", [])
+        linked: list[AuditEntity] = fields.pop("linked", [])
         entities: list[AuditEntity] = [
             {"type": "cds-card", "id": r.uuid, "role": r.indicator} for r in rows
         ]
-        self.audit.record(
-            action="E",
-            event_type="cds-hooks.call",
-            event_subtype=service_id[:64],
-            outcome=outcome,
-            outcome_desc=problem,
-            entities=entities,
-            details={
+        record: dict[str, Any] = {
+            "action": "E",
+            "event_type": "cds-hooks.call",
+            "event_subtype": service_id[:64],
+            "outcome": outcome,
+            "outcome_desc": problem,
+            "entities": [*entities, *linked],
+            "details": {
                 "service": service_id,
                 "status": status,
                 "latency_ms": round((time.monotonic() - started) * 1000, 2),
                 "cards": len(rows),
                 "prefetch_fetched": fetched,
             },
-            **base,
-        )
+            **fields,
+        }
+        # One append lock and one commit for the call and what its service produced.
+        self.audit.record_many([*pending, record])
+        pending.clear()  # a later failure path must not write them twice
 
     def _audit_fetch(self, event: FetchEvent, service_id: str, base: dict[str, Any]) -> None:
+        base = {k: v for k, v in base.items() if k not in ("pending", "linked")}
         self.audit.record(
             action="R",
             event_type="cds-hooks.prefetch",

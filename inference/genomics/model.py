@@ -16,6 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -71,7 +72,10 @@ class GenomicPosition:
         return f"{self.build.value}:{self.chrom}:{self.pos}:{self.ref}:{self.alt}"
 
 
+@functools.lru_cache(maxsize=65_536)
 def _stable_id(*parts: object) -> str:
+    # Cached: a card, a report and a stored analysis ask each alteration for its id many
+    # times (1,650 sha256 per 50-variant patient-view before; bench/bench_patient_view.py).
     digest = hashlib.sha256("|".join("" if p is None else str(p) for p in parts).encode())
     return digest.hexdigest()[:16]
 

@@ -27,6 +27,7 @@ leaves this module.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -103,6 +104,7 @@ def _resource_id(prefix: str, *parts: object) -> str:
     return f"{prefix}-{_digest(*parts)[:24]}"
 
 
+@functools.lru_cache(maxsize=65_536)
 def full_url(resource_id: str) -> str:
     """The deterministic ``urn:uuid:`` fullUrl of a resource id."""
     return f"urn:uuid:{uuid.uuid5(_URN_NAMESPACE, resource_id)}"

@@ -8,6 +8,7 @@ PubMed id). Nothing here guesses: an alteration the knowledge base does not know
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -177,8 +178,19 @@ def drugs_text(finding: TherapeuticFinding) -> str:
     return " + ".join(d.name for d in finding.drugs)
 
 
+_last_index = threading.local()
+
+
 def alterations_by_id(interpretation: Interpretation) -> dict[str, Alteration]:
-    return {a.id: a for a in interpretation.alterations}
+    """The interpretation's alterations by id; the last index is kept per thread, since a
+    service asks once per finding while it builds one response (900 ids → 50)."""
+    last = getattr(_last_index, "value", None)
+    if last is not None and last[0] is interpretation:
+        index: dict[str, Alteration] = last[1]
+        return index
+    index = {a.id: a for a in interpretation.alterations}
+    _last_index.value = (interpretation, index)
+    return index
 
 
 def label_of(interpretation: Interpretation, alteration_id: str) -> str:

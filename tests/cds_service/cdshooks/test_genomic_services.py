@@ -256,6 +256,83 @@ def test_patient_view_coad_braf_tier_one_card_with_citations(genomic_cds: CdsCli
     assert any(e.startswith("cds-hooks") for e in events)
 
 
+def _report_analysis_id(response: Any) -> str:
+    assert response.status_code == 200, response.text
+    report = next(
+        c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "genomic-report"
+    )
+    path = report["links"][0]["url"].split("?")[0]
+    return str(path.rsplit("/", 1)[1])
+
+
+def _analysis_entities(rows: list[Any]) -> list[str]:
+    return [e["id"] for r in rows for e in r.entities if e["type"] == "Analysis"]
+
+
+def test_chart_opened_again_links_the_stored_analysis(genomic_cds: CdsClient) -> None:
+    """Same patient, same results: the second call links the analysis the first stored (one
+    analysis.create), each call's audit record names it, and its link opens the report."""
+    observations = coad_observations()
+    first = _report_analysis_id(
+        genomic_cds.call(
+            "oncology-genomics", patient_view(observations=observations, conditions=[COLORECTAL])
+        )
+    )
+    second_response = genomic_cds.call(
+        "oncology-genomics", patient_view(observations=observations, conditions=[COLORECTAL])
+    )
+    assert _report_analysis_id(second_response) == first
+    created = genomic_cds.audit_rows("analysis.create")
+    assert _analysis_entities(created) == [first]
+    calls = genomic_cds.audit_rows("cds-hooks.call")
+    assert _analysis_entities(calls) == [first, first]
+    report = next(
+        c
+        for c in second_response.json()["cards"]
+        if c["source"]["topic"]["code"] == "genomic-report"
+    )
+    page = genomic_cds.http.get(
+        report["links"][0]["url"].replace(genomic_cds.settings.base_url, "")
+    )
+    assert page.status_code == 200
+    assert "BRAF" in page.text
+
+
+def test_changed_results_store_a_new_analysis(genomic_cds: CdsClient) -> None:
+    observations = coad_observations()
+    first = _report_analysis_id(
+        genomic_cds.call(
+            "oncology-genomics", patient_view(observations=observations, conditions=[COLORECTAL])
+        )
+    )
+    fewer = _report_analysis_id(
+        genomic_cds.call(
+            "oncology-genomics",
+            patient_view(observations=observations[:-1], conditions=[COLORECTAL]),
+        )
+    )
+    assert fewer != first
+    assert len(genomic_cds.audit_rows("analysis.create")) == 2
+
+
+def test_reuse_can_be_switched_off(
+    make_cds_client: Callable[..., CdsClient], database_url: str
+) -> None:
+    cds = make_cds_client(
+        services=BUILTIN_SERVICES,
+        database_url=database_url,
+        max_body_bytes=16 * 1024 * 1024,
+        cds_hooks={"recent_reports": 0},
+    )
+    body = patient_view(observations=coad_observations(), conditions=[COLORECTAL])
+    first = _report_analysis_id(cds.call("oncology-genomics", body))
+    again = _report_analysis_id(
+        cds.call("oncology-genomics", {**body, "hookInstance": str(uuid.uuid4())})
+    )
+    assert again != first
+    assert len(cds.audit_rows("analysis.create")) == 2
+
+
 def test_order_sign_panitumumab_is_critical_with_alternatives(genomic_cds: CdsClient) -> None:
     body = order_sign(
         [medication_request("mr1", "Panitumumab 20 MG/ML Injectable Solution")],
