@@ -54,6 +54,9 @@ class WritebackSettings(BaseModel):
     timeout_seconds: float = Field(default=15.0, gt=0.0, le=300.0)
     #: Largest transaction Bundle posted (bytes of JSON).
     max_bundle_bytes: int = Field(default=8 * MIB, ge=1024)
+    #: How often the API runs due pending jobs (HL7-created ones, rounds a restart cut short);
+    #: 0: never (then ``oncocds writeback run-due`` from cron).
+    sweep_interval_seconds: float = Field(default=30.0, ge=0.0, le=86400.0)
 
     @property
     def enabled(self) -> bool:

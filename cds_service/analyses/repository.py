@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -82,3 +83,25 @@ def due_writeback_jobs(
         return session.scalars(stmt).all()
     except SQLAlchemyError as exc:
         raise DatabaseError("could not list due write-back jobs") from exc
+
+
+def claim_writeback_job(session: Session, job_id: str, *, now: datetime, until: datetime) -> bool:
+    """Take a due ``pending`` job for one round: its ``next_attempt`` moves to ``until`` (the
+    lease) in one conditional UPDATE, so of two runners (a request's background task, the
+    sweeper, another process) exactly one gets it. A runner that dies leaves the job pending;
+    it is due again when the lease ends. Flushes only."""
+    stmt = (
+        update(WritebackJob)
+        .where(
+            WritebackJob.id == job_id,
+            WritebackJob.status == "pending",
+            or_(WritebackJob.next_attempt.is_(None), WritebackJob.next_attempt <= now),
+        )
+        .values(next_attempt=until, updated=now)
+        .execution_options(synchronize_session=False)
+    )
+    try:
+        result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
+    except SQLAlchemyError as exc:
+        raise DatabaseError("could not claim the write-back job") from exc
+    return result.rowcount == 1

@@ -1,9 +1,10 @@
-"""``oncocds writeback list|retry``: see and retry EHR write-back jobs."""
+"""``oncocds writeback list|retry|run-due``: see, retry and run EHR write-back jobs."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+from collections.abc import Callable
 from typing import Any
 
 from cds_service.analyses import repository
@@ -27,6 +28,12 @@ def register(sub: Any) -> None:
     which.add_argument("job_id", nargs="?", help="the job to retry")
     which.add_argument("--all-failed", action="store_true", help="retry every failed job")
     retry.set_defaults(func=_retry)
+    due = wb_sub.add_parser(
+        "run-due",
+        help="run pending jobs that are due (what the API's sweeper does; for cron when the "
+        "sweeper is off)",
+    )
+    due.set_defaults(func=_run_due)
 
 
 def _operator() -> str:
@@ -65,7 +72,7 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _retry(args: argparse.Namespace) -> int:
+def _with_runner(work: Callable[[WritebackRunner], list[WritebackJob]]) -> list[WritebackJob]:
     settings = Settings()
     client = build_client(settings.writeback)  # refuse before touching the database
     engine = make_engine(settings.database_url, pool_size=1)
@@ -77,11 +84,25 @@ def _retry(args: argparse.Namespace) -> int:
                 AuditTrail(engine, source_observer=settings.instance_id),
                 client,
             )
-            jobs = runner.retry_all_failed() if args.all_failed else [runner.retry(args.job_id)]
+            return work(runner)
     finally:
         engine.dispose()
+
+
+def _summary(jobs: list[WritebackJob], verb: str) -> int:
     for job in jobs:
         print(_line(job))
     failed = sum(1 for j in jobs if j.status != "done")
-    print(f"{len(jobs)} job(s) retried, {len(jobs) - failed} done, {failed} not done")
+    print(f"{len(jobs)} job(s) {verb}, {len(jobs) - failed} done, {failed} not done")
     return 1 if failed else 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    jobs = _with_runner(
+        lambda runner: runner.retry_all_failed() if args.all_failed else [runner.retry(args.job_id)]
+    )
+    return _summary(jobs, "retried")
+
+
+def _run_due(args: argparse.Namespace) -> int:
+    return _summary(_with_runner(lambda runner: runner.run_due()), "run")

@@ -8,6 +8,11 @@ exhausted round marks the job ``failed`` with the reason (status codes and error
 PHI). Failed jobs stay listed (``GET /api/v1/writeback?status=failed``) until someone retries them
 (``oncocds writeback retry``); nothing is dropped silently.
 
+A round first *claims* its job (:func:`repository.claim_writeback_job`): a lease on
+``next_attempt`` that each attempt renews, so the request's background task, the API's sweeper
+(every ``ONCOCDS_WRITEBACK__SWEEP_INTERVAL_SECONDS``: HL7-created jobs, rounds cut short by a
+restart) and ``oncocds writeback run-due`` never post the same job twice at once.
+
 The runner commits its own short transactions after every attempt (like the audit trail): the
 job's state must be visible and durable while the round is still sleeping between attempts, and
 survive a crash. Every attempt is audited (``writeback.attempt``) with identifiers only.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -141,6 +147,12 @@ class WritebackRunner:
     def close(self) -> None:
         self._client.close()
 
+    def _lease(self) -> timedelta:
+        """How long one attempt may hold its job: a token request and a transaction, each
+        up to the timeout, plus the longest backoff before the next attempt and a margin."""
+        s = self._settings
+        return timedelta(seconds=2 * s.timeout_seconds + s.max_backoff_seconds + 30)
+
     def _delay(self, attempt_in_round: int) -> float:
         delay = self._settings.backoff_seconds * (2 ** (attempt_in_round - 1))
         return float(min(delay, self._settings.max_backoff_seconds))
@@ -150,14 +162,20 @@ class WritebackRunner:
 
         Raises:
             NotFoundError: no such job.
-            ConflictError: the job is not pending (done, or failed: use :meth:`retry`).
+            ConflictError: the job is not pending (done, or failed: use :meth:`retry`), or
+                another runner holds it.
         """
-        with self._sessions() as session:
+        now = utcnow()
+        with self._sessions.begin() as session:
             job = repository.get_writeback_job(session, job_id)
             if job is None:
                 raise NotFoundError("no such write-back job")
             if job.status != "pending":
                 raise ConflictError(f"write-back job is {job.status}, not pending")
+            if not repository.claim_writeback_job(
+                session, job_id, now=now, until=now + self._lease()
+            ):
+                raise ConflictError("write-back job is being run by another runner")
         for attempt_in_round in range(1, self._settings.max_attempts + 1):
             job, finished = self._attempt(
                 job_id,
@@ -195,10 +213,17 @@ class WritebackRunner:
         return [self.retry(job_id) for job_id in ids]
 
     def run_due(self, *, now: datetime | None = None) -> list[WritebackJob]:
-        """Run every pending job whose next attempt is due (a restart picks up stalled jobs)."""
+        """Run every pending job whose next attempt is due (HL7-created jobs, rounds a restart
+        cut short); jobs another runner holds are skipped."""
         with self._sessions() as session:
             ids = [j.id for j in repository.due_writeback_jobs(session, now or utcnow())]
-        return [self.run(job_id) for job_id in ids]
+        done: list[WritebackJob] = []
+        for job_id in ids:
+            try:
+                done.append(self.run(job_id))
+            except ConflictError:
+                continue  # claimed meanwhile by another runner, or finished
+        return done
 
     # -------------------------------------------------------------- one attempt
 
@@ -240,7 +265,9 @@ class WritebackRunner:
                 status_code = result.status
             elif transient and not last:
                 job.status = "pending"
-                job.next_attempt = now + timedelta(seconds=delay)
+                # Still this round's: the lease runs past the backoff, so no other runner
+                # takes the job while this one sleeps; if this process dies it is due after.
+                job.next_attempt = now + timedelta(seconds=delay) + self._lease()
                 job.last_error = error
                 outcome = Outcome.MINOR_FAILURE
             else:
@@ -280,18 +307,17 @@ def list_jobs(session: Session, status: str | None, limit: int) -> Sequence[Writ
     return repository.list_writeback_jobs(session, status=status, limit=limit)
 
 
-def run_writeback_in_background(app_state: object, job_id: str) -> None:
-    """Run one write-back round for ``job_id`` with the app's runner (a BackgroundTasks target).
+_runner_lock = threading.Lock()
 
-    Usage after the request's session committed the job::
 
-        background.add_task(run_writeback_in_background, request.app.state, job.id)
+def app_runner(app_state: object) -> WritebackRunner:
+    """The app's runner (and its cached access token), created once, on first use.
 
-    The runner (and its cached access token) is created once per app, on first use. Errors are
-    logged by type only; the job stays visible as ``pending`` or ``failed`` (never dropped).
+    Raises:
+        WritebackConfigError: write-back is not configured or its key is unusable.
     """
     state: Any = app_state
-    try:
+    with _runner_lock:
         runner: WritebackRunner | None = getattr(state, "writeback_runner", None)
         if runner is None:
             settings = state.settings.writeback
@@ -299,8 +325,31 @@ def run_writeback_in_background(app_state: object, job_id: str) -> None:
                 settings, state.sessionmaker, state.audit, build_client(settings)
             )
             state.writeback_runner = runner
-        runner.run(job_id)
+        return runner
+
+
+def run_writeback_in_background(app_state: object, job_id: str) -> None:
+    """Run one write-back round for ``job_id`` with the app's runner (a BackgroundTasks target).
+
+    Usage after the request's session committed the job::
+
+        background.add_task(run_writeback_in_background, request.app.state, job.id)
+
+    Errors are logged by type only; the job stays visible as ``pending`` or ``failed`` (never
+    dropped), and a pending one is taken up again by the sweeper.
+    """
+    try:
+        app_runner(app_state).run(job_id)
     except OncoCDSError as exc:
         log.warning(
             "write-back round not run", extra={"job_id": job_id, "error": type(exc).__name__}
         )
+
+
+def run_due_jobs(app_state: object) -> int:
+    """One sweep: run the due pending jobs with the app's runner; how many rounds ran."""
+    try:
+        return len(app_runner(app_state).run_due())
+    except OncoCDSError as exc:
+        log.warning("write-back sweep failed", extra={"error": type(exc).__name__})
+        return 0

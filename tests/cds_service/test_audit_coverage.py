@@ -349,6 +349,10 @@ CLI_COVERED_ELSEWHERE: dict[tuple[str, ...], tuple[str, str]] = {
         "tests/cds_service/writeback/test_writeback_runner.py",
         "test_exhausted_round_is_failed_listed_and_retryable",  # writeback.attempt after retry
     ),
+    ("writeback", "run-due"): (
+        "tests/cds_service/writeback/test_writeback_runner.py",
+        "test_cli_run_due",  # writeback.attempt
+    ),
     ("hl7", "worker"): (
         "tests/cds_service/hl7/test_worker.py",
         "test_genetic_result_is_processed_into_a_variant_summary",  # hl7.processed

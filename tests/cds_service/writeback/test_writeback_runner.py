@@ -6,7 +6,9 @@ database (SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,14 @@ from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey
 from sqlalchemy import select
 
+from cds_service.analyses.repository import claim_writeback_job
 from cds_service.analyses.service import store_analysis
+from cds_service.app import create_app
 from cds_service.cli import main
+from cds_service.db.base import utcnow
+from cds_service.errors import ConflictError
 from cds_service.models import AuditRecord
+from cds_service.models.analysis import WritebackJob
 from cds_service.settings import Settings
 from cds_service.writeback.service import (
     WritebackConfigError,
@@ -64,6 +71,8 @@ def settings(
             "max_attempts": 3,
             "backoff_seconds": 0.5,
             "timeout_seconds": 0.5,
+            # The sweeper is tested on its own app below; here only the test runs rounds.
+            "sweep_interval_seconds": 0,
         },
     )
 
@@ -233,6 +242,83 @@ def test_run_due_picks_up_pending_jobs(
     job_id = _job(app, settings)
     assert [j.id for j in runner.run_due()] == [job_id]
     assert runner.run_due() == []
+
+
+def test_a_claimed_job_is_not_run_twice(
+    app: FastAPI, settings: Settings, runner: WritebackRunner, peers: Peers
+) -> None:
+    """Another runner holds the job (its lease is in the future): neither run nor run_due
+    posts it; when the lease has run out (that runner died) the sweep takes it up."""
+    job_id = _job(app, settings)
+    now = utcnow()
+    with app.state.sessionmaker.begin() as session:
+        assert claim_writeback_job(session, job_id, now=now, until=now + timedelta(minutes=5))
+    with app.state.sessionmaker.begin() as session:  # a second claim fails
+        assert not claim_writeback_job(session, job_id, now=now, until=now + timedelta(minutes=5))
+    with pytest.raises(ConflictError, match="another runner"):
+        runner.run(job_id)
+    assert runner.run_due() == []
+    assert peers.fhir.received == []
+    with app.state.sessionmaker.begin() as session:
+        job = session.get(WritebackJob, job_id)
+        assert job is not None
+        job.next_attempt = now - timedelta(seconds=1)  # the lease ran out
+    assert [j.status for j in runner.run_due()] == ["done"]
+    assert len(peers.fhir.received) == 1
+
+
+def test_api_sweeper_delivers_jobs_nobody_started(
+    settings: Settings, peers: Peers, tmp_path: Path
+) -> None:
+    """A job enqueued outside a request (as the HL7 worker does) is posted by the API's
+    sweeper without anyone running ``writeback retry``."""
+    swept = settings.model_copy(
+        update={"writeback": settings.writeback.model_copy(update={"sweep_interval_seconds": 0.2})}
+    )
+    app = create_app(swept)
+    with TestClient(app):
+        job_id = _job(app, swept)
+        deadline = time.monotonic() + 30
+        while not peers.fhir.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(peers.fhir.received) == 1
+        while time.monotonic() < deadline:
+            with app.state.sessionmaker() as session:
+                job = session.get(WritebackJob, job_id)
+                assert job is not None
+                if job.status == "done":
+                    break
+            time.sleep(0.05)
+        assert job.status == "done"
+
+
+def test_cli_run_due(
+    *,
+    app: FastAPI,
+    client: TestClient,  # runs the app's lifespan, which disposes its engine
+    settings: Settings,
+    peers: Peers,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    job_id = _job(app, settings)
+    for name, value in {
+        "ONCOCDS_DATABASE_URL": settings.database_url,
+        "ONCOCDS_WRITEBACK__FHIR_BASE_URL": settings.writeback.fhir_base_url,
+        "ONCOCDS_WRITEBACK__TOKEN_URL": settings.writeback.token_url,
+        "ONCOCDS_WRITEBACK__CLIENT_ID": settings.writeback.client_id,
+        "ONCOCDS_WRITEBACK__PRIVATE_KEY_PATH": str(settings.writeback.private_key_path),
+        "ONCOCDS_WRITEBACK__KID": settings.writeback.kid,
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    assert main(["writeback", "run-due"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{job_id}  done")
+    assert out[-1] == "1 job(s) run, 1 done, 0 not done"
+    assert len(peers.fhir.received) == 1
+    assert _attempt_audit(app) == [(0, "done", "Patient/p1")]
+    assert main(["writeback", "run-due"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0 job(s) run, 0 done, 0 not done"
 
 
 def test_not_configured(make_settings: Callable[..., Settings], sqlite_url: str) -> None:
