@@ -6,7 +6,7 @@ session never holds SQLite's single write lock while the audit trail writes.
 
 A chart is opened many times with the same results. The environment remembers the last
 ``cds_hooks.recent_reports`` analyses it stored, keyed by patient and the whole interpretation
-(equal interpretations come from equal inputs: :func:`inference.genomics.interpret` is pure), and
+or the fingerprint of the inputs it came from (:func:`inference.genomics.interpret` is pure), and
 links the stored analysis again instead of storing a copy; the report link is signed afresh on
 every call. Any change in the results, the knowledge base or the OncoCDS version gives a
 different interpretation, hence a new analysis.
@@ -44,12 +44,10 @@ class _RecentReports:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._items: OrderedDict[tuple[str, Interpretation], tuple[str, dict[str, Any]]] = (
-            OrderedDict()
-        )
+        self._items: OrderedDict[tuple[str, object], tuple[str, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, Interpretation]) -> tuple[str, dict[str, Any]] | None:
+    def get(self, key: tuple[str, object]) -> tuple[str, dict[str, Any]] | None:
         if self._size == 0:
             return None
         with self._lock:
@@ -58,7 +56,7 @@ class _RecentReports:
                 self._items.move_to_end(key)
             return found
 
-    def put(self, key: tuple[str, Interpretation], value: tuple[str, dict[str, Any]]) -> None:
+    def put(self, key: tuple[str, object], value: tuple[str, dict[str, Any]]) -> None:
         if self._size == 0:
             return
         with self._lock:
@@ -87,15 +85,17 @@ class ServiceEnvironment:
         hook_instance: str,
         request_id: str | None,
         audit_events: list[dict[str, Any]] | None = None,
+        fingerprint: str | None = None,
     ) -> SavedAnalysis:
         """Store the interpretation and its report Bundle (or link the one stored for the same
         patient and results); return the report link.
 
         The ``analysis.create`` audit record is appended to ``audit_events`` when given (the
         CDS Hooks runtime writes it in one transaction with the call's own record), else
-        recorded at once.
+        recorded at once. ``fingerprint`` (of the inputs the interpretation was computed from)
+        is a cheaper key than the interpretation itself, which is hashed in full otherwise.
         """
-        key = (patient_ref, interpretation)
+        key: tuple[str, object] = (patient_ref, fingerprint or interpretation)
         recent = self._recent.get(key)
         if recent is not None:
             analysis_id, resource = recent

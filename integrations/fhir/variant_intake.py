@@ -39,8 +39,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -626,74 +624,20 @@ def read_fhir_variants(
     default_build = parse_build(str(build)) if build is not None else None
     if build is not None and default_build is None:
         raise IntakeError(f"unknown genome build {build!r}; use GRCh37 or GRCh38")
-    items: list[tuple[str, Json | None, str | None]] = []
-    for count, (fallback, resource) in enumerate(_resources(data), start=1):
-        if count > MAX_RESOURCES:
-            raise IntakeError(f"{name}: more than {MAX_RESOURCES} resources")
-        observation = bool(resource) and resource.get("resourceType") == "Observation"
-        items.append((fallback, resource, _canonical(resource) if observation else None))
-    key: tuple[Any, ...] = (
-        default_build,
-        strict,
-        name,
-        tuple((fb, c) for fb, _, c in items if c is not None),
-        tuple(fb for fb, r, _ in items if not r),
-    )
-    recent = _recent_intakes.get(key)
-    if recent is None:
-        recent = _read_observations(items, default_build, strict=strict, name=name)
-        _recent_intakes.put(key, recent)
-    # A copy: callers own their lists.
-    return IntakeResult(
-        list(recent.alterations), list(recent.genotypes), list(recent.problems), recent.records_read
-    )
-
-
-class _RecentIntakes:
-    """LRU of whole intake results by input content (an EHR sends a patient's same
-    Observations on every chart open; mapping them again cost ~5 ms per 50 variants)."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[Any, ...], IntakeResult] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...]) -> IntakeResult | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[Any, ...], result: IntakeResult) -> None:
-        with self._lock:
-            self._items[key] = result
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-_recent_intakes = _RecentIntakes(256)
-
-
-def _read_observations(
-    items: list[tuple[str, Json | None, str | None]],
-    default_build: GenomeBuild | None,
-    *,
-    strict: bool,
-    name: str,
-) -> IntakeResult:
     sink = ProblemSink(name)
     mapper = _Mapper(default_build, sink)
     result = IntakeResult()
-    for fallback, resource, canonical in items:
+    for count, (fallback, resource) in enumerate(_resources(data), start=1):
+        if count > MAX_RESOURCES:
+            raise IntakeError(f"{name}: more than {MAX_RESOURCES} resources")
         if not resource:
             sink.add(fallback, "not a FHIR resource (expected a JSON object)")
             continue
-        if canonical is None:
+        if resource.get("resourceType") != "Observation":
             continue  # DiagnosticReport, Patient, …: their Observations come as entries
         result.records_read += 1
         location = _location(resource, fallback)
-        problem = _validation_problem(canonical)
+        problem = _validation_problem(_canonical(resource))
         if problem is not None:
             sink.add(location, problem)
             continue

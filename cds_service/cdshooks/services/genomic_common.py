@@ -8,7 +8,10 @@ PubMed id). Nothing here guesses: an alteration the knowledge base does not know
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -103,10 +106,61 @@ def genes_studied(resources: Iterable[Mapping[str, Any]]) -> set[str]:
 
 @dataclass(slots=True)
 class PatientGenomics:
+    """What a patient's genomic results mean. Shared by the calls that send the same results
+    (see :func:`interpret_prefetch`): read it, never change it."""
+
     intake: IntakeResult
     context: ContextResult
     interpretation: Interpretation
     genes_studied: set[str]
+    #: sha256 of the inputs (canonical JSON of the Observations and context resources, the
+    #: extra medications, the tumour type): equal fingerprints, equal interpretations.
+    fingerprint: str
+
+
+class _Recent:
+    """A small thread-safe LRU of interpreted inputs by fingerprint."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, PatientGenomics] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> PatientGenomics | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: str, value: PatientGenomics) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+#: An EHR sends a patient's same Observations on every chart open and order: intake,
+#: interpretation and the genes studied are computed once per distinct input per process.
+_recent_genomics = _Recent(256)
+
+
+def _fingerprint(
+    observations: list[dict[str, Any]],
+    context_resources: list[dict[str, Any]],
+    extra_medications: tuple[Medication, ...],
+    tumour_type: TumourType | None,
+) -> str:
+    digest = hashlib.sha256()
+    for group in (observations, context_resources):
+        for resource in group:
+            digest.update(
+                json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str).encode()
+            )
+            digest.update(b"\x1e")
+        digest.update(b"\x1d")
+    digest.update(repr((extra_medications, tumour_type)).encode())
+    return digest.hexdigest()
 
 
 def interpret_prefetch(
@@ -117,9 +171,17 @@ def interpret_prefetch(
     extra_medications: tuple[Medication, ...] = (),
     tumour_type: TumourType | None = None,
 ) -> PatientGenomics:
-    """Read variant/genotype Observations and patient context from prefetch; interpret them."""
+    """Read variant/genotype Observations and patient context from prefetch; interpret them.
+
+    Pure in its inputs (the knowledge base is fixed per process), so a result computed for
+    the same inputs before is returned again (shared: read only).
+    """
     observations = prefetched_resources(request, *observation_keys)
     context_resources = prefetched_resources(request, *context_keys)
+    fingerprint = _fingerprint(observations, context_resources, extra_medications, tumour_type)
+    known = _recent_genomics.get(fingerprint)
+    if known is not None:
+        return known
     try:
         intake = read_fhir_variants(observations, name="prefetch")
     except IntakeError as exc:
@@ -133,7 +195,9 @@ def interpret_prefetch(
     studied = genes_studied(observations)
     studied.update(g.gene.symbol.upper() for g in intake.genotypes)
     studied.update(a.gene.symbol.upper() for a in interpretation.alterations if a.gene is not None)
-    return PatientGenomics(intake, context, interpretation, studied)
+    genomics = PatientGenomics(intake, context, interpretation, studied, fingerprint)
+    _recent_genomics.put(fingerprint, genomics)
+    return genomics
 
 
 def unreadable_card(genomics: PatientGenomics) -> Card | None:

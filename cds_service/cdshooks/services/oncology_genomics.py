@@ -196,8 +196,9 @@ def _hereditary_card(
 
 
 def _report_card(
-    request: ResolvedRequest, interpretation: Interpretation, patient_ref: str, actionable: int
+    request: ResolvedRequest, genomics: common.PatientGenomics, patient_ref: str, actionable: int
 ) -> Card | None:
+    interpretation = genomics.interpretation
     if request.environment is None:
         return None  # no storage (a bare test registry): no report page to link
     saved = request.environment.save_analysis(
@@ -207,6 +208,7 @@ def _report_card(
         hook_instance=request.hook_instance,
         request_id=request.request_id,
         audit_events=request.audit_events,
+        fingerprint=genomics.fingerprint,
     )
     request.audit_entities.append({"type": "Analysis", "id": saved.id, "role": "report"})
     tier_one = sum(1 for f in interpretation.therapeutic if f.tier.tier is Tier.I)
@@ -265,7 +267,7 @@ def handle(request: ResolvedRequest) -> CdsResponse:
     if not cards:
         return CdsResponse(cards=[unreadable] if unreadable else [])
     if patient_ref is not None:
-        report = _report_card(request, interpretation, patient_ref, len(cards))
+        report = _report_card(request, genomics, patient_ref, len(cards))
         if report is not None:
             cards.append(report)
     return CdsResponse(cards=cards)

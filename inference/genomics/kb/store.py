@@ -245,13 +245,25 @@ def read_knowledge_base(path: Path) -> KnowledgeBase:
 
 def load_knowledge_base(path: Path | None = None) -> KnowledgeBase:
     """The knowledge base at ``path`` (default: the one shipped), loaded once per process."""
-    resolved = (path or DEFAULT_KB_PATH).resolve()
+    # Looked up by the path as given first: resolve() is a realpath() with a stat per
+    # component, and services ask for the knowledge base on every call (12 % of a
+    # patient-view under load, bench/bench_patient_view.py).
+    # (Absolute paths only: a relative one means another file after a chdir.)
+    given = path or DEFAULT_KB_PATH
+    kb = _cache.get(given) if given.is_absolute() else None
+    if kb is not None:
+        return kb
+    resolved = given.resolve()
     kb = _cache.get(resolved)
     if kb is not None:
+        if given.is_absolute():
+            _cache[given] = kb
         return kb
     with _lock:
         kb = _cache.get(resolved)
         if kb is None:
             kb = read_knowledge_base(resolved)
             _cache[resolved] = kb
+        if given.is_absolute():
+            _cache[given] = kb
     return kb

@@ -315,6 +315,28 @@ def test_changed_results_store_a_new_analysis(genomic_cds: CdsClient) -> None:
     assert len(genomic_cds.audit_rows("analysis.create")) == 2
 
 
+def test_same_variants_in_another_tumour_type_are_interpreted_again(
+    genomic_cds: CdsClient,
+) -> None:
+    """Results are reused only for identical inputs: the same Observations with a melanoma
+    Condition give melanoma therapies, not the colorectal ones computed a call earlier."""
+    observations = coad_observations()
+    crc = genomic_cds.call(
+        "oncology-genomics", patient_view(observations=observations, conditions=[COLORECTAL])
+    ).json()["cards"][0]
+    melanoma = genomic_cds.call(
+        "oncology-genomics",
+        patient_view(
+            observations=observations,
+            conditions=[condition("http://hl7.org/fhir/sid/icd-10-cm", "C43.9")],
+        ),
+    ).json()["cards"][0]
+    assert "cetuximab" in crc["summary"]
+    assert "BRAF V600E" in melanoma["summary"]
+    assert "cetuximab" not in melanoma["summary"]
+    assert "trametinib" in melanoma["detail"]
+
+
 def test_reuse_can_be_switched_off(
     make_cds_client: Callable[..., CdsClient], database_url: str
 ) -> None:
