@@ -41,6 +41,7 @@ def build_app() -> Any:
     from fastapi import APIRouter
 
     from cds_service.app import create_app
+    from cds_service.cli.serve_cmd import tune_interpreter
     from cds_service.settings import Settings
 
     bare = APIRouter()
@@ -49,6 +50,7 @@ def build_app() -> Any:
     def bare_endpoint(body: dict[str, Any]) -> dict[str, Any]:
         return {"cards": []}
 
+    tune_interpreter()  # as `oncocds serve` does
     return create_app(Settings(), extra_routers=(bare,))
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
+import pytest
+
 from cds_service.audit import AuditTrail
+from cds_service.cli import main
 from cds_service.db.engine import make_engine
 
 ONCOCDS = str(Path(sys.executable).parent / "oncocds")
@@ -73,3 +81,56 @@ def test_audit_verify_exit_codes(database_url: str) -> None:
     ok = _run("audit", "verify", env={"ONCOCDS_DATABASE_URL": database_url})
     assert ok.returncode == 0, ok.stderr
     assert "3 records" in ok.stdout
+
+
+@pytest.mark.slow
+def test_serve_starts_the_requested_worker_processes(tmp_path: Path) -> None:
+    """``--workers 2`` runs two uvicorn worker processes (it was once parsed and ignored)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    env = {
+        **os.environ,
+        "ONCOCDS_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "ONCOCDS_PORT": str(port),
+        "ONCOCDS_LOG_LEVEL": "WARNING",
+    }
+    oncocds = str(Path(sys.executable).parent / "oncocds")
+    subprocess.run([oncocds, "db", "upgrade"], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [oncocds, "serve", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while len(workers) < 2 and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+                # uvicorn's workers are multiprocessing spawns (not its resource tracker)
+                workers = {
+                    int(c)
+                    for c in children
+                    if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()
+                }
+            time.sleep(0.2)
+        assert len(workers) == 2
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the workers never answered /healthz")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_serve_refuses_zero_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--workers", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "oncocds: error: --workers must be at least 1"

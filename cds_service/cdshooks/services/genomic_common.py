@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+import orjson
+
 from cds_service.cdshooks.registry import ResolvedRequest
 from cds_service.cdshooks.schemas import Card, Coding, OverrideReason, Source
 from inference.genomics import Interpretation, interpret, load_knowledge_base
@@ -145,6 +147,13 @@ class _Recent:
 _recent_genomics = _Recent(256)
 
 
+def _canonical_bytes(resource: Mapping[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError: integers beyond 64 bits and the like
+        return json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
 def _fingerprint(
     observations: list[dict[str, Any]],
     context_resources: list[dict[str, Any]],
@@ -154,9 +163,7 @@ def _fingerprint(
     digest = hashlib.sha256()
     for group in (observations, context_resources):
         for resource in group:
-            digest.update(
-                json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str).encode()
-            )
+            digest.update(_canonical_bytes(resource))
             digest.update(b"\x1e")
         digest.update(b"\x1d")
     digest.update(repr((extra_medications, tumour_type)).encode())
