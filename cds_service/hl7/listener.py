@@ -31,6 +31,7 @@ from cds_service.errors import DatabaseError
 from cds_service.hl7.audit import AuditSink
 from cds_service.hl7.processing import PROCESSED_TYPES, GeneticResultProcessor, ResultProcessor
 from cds_service.hl7.repository import InboxRepository, NewMessage, StoreResult
+from cds_service.hl7.store import InboxStore, ThreadedStore, store_for
 from cds_service.hl7.worker import Worker
 from cds_service.settings import Hl7Settings, Settings
 from integrations.hl7v2.ack import (
@@ -102,6 +103,8 @@ class MllpListener:
         repository: the inbox.
         audit: the background audit writer.
         wake: set after each stored message so an in-process worker starts at once.
+        store: how messages are committed (default: ``repository`` in a thread); the listener
+            closes it.
     """
 
     def __init__(
@@ -111,9 +114,11 @@ class MllpListener:
         audit: AuditSink,
         *,
         wake: threading.Event | None = None,
+        store: InboxStore | None = None,
     ) -> None:
         self._settings = settings
         self._repo = repository
+        self._store: InboxStore = store or ThreadedStore(repository)
         self._audit = audit
         self._wake = wake
         self._charsets = CharsetPolicy(settings.default_charset, settings.fallback_charsets)
@@ -149,6 +154,7 @@ class MllpListener:
                 task.cancel()
             await asyncio.gather(*self._connections, return_exceptions=True)
             await self._server.wait_closed()
+        await self._store.close()
 
     # ------------------------------------------------------------------ connections
 
@@ -238,9 +244,7 @@ class MllpListener:
         if pending:
             stored: list[StoreResult | None]
             try:
-                stored = list(
-                    await asyncio.to_thread(self._repo.store_many, [p.message for p in pending])
-                )
+                stored = list(await self._store.store_many([p.message for p in pending]))
             except DatabaseError:
                 log.exception("HL7 messages not stored: database unavailable")
                 stored = [None] * len(pending)
@@ -329,18 +333,19 @@ class MllpListener:
             )
             return _Verdict(header, AckOutcome.REJECT, (error,), None, None, error.reason)
         try:
-            decoded = decode_message(payload, self._charsets)
+            decoded = decode_message(payload, self._charsets, declared=header.charset)
         except Hl7CharsetError as exc:
             # Stored (nothing lost; replay after fixing the charset settings) but failed.
             return _Verdict(
                 header, AckOutcome.ERROR, (AckError.from_error(exc),), "failed", None, exc.reason
             )
-        try:
-            header = read_header(decoded.text)
-        except Hl7Error as exc:  # pragma: no cover - the latin-1 view parsed the same structure
-            return _Verdict(
-                header, AckOutcome.REJECT, (AckError.from_error(exc),), None, None, exc.reason
-            )
+        if decoded.text != latin:  # the usual ASCII message reads the same in every codec
+            try:
+                header = read_header(decoded.text)
+            except Hl7Error as exc:  # pragma: no cover - the latin-1 view parsed the same
+                return _Verdict(
+                    header, AckOutcome.REJECT, (AckError.from_error(exc),), None, None, exc.reason
+                )
         if header.type_key in PROCESSED_TYPES:
             return _Verdict(header, AckOutcome.ACCEPT, (), "received", decoded.codec, None)
         return _Verdict(
@@ -468,7 +473,9 @@ async def run_listener(settings: Settings, engine: Engine) -> None:
             target=worker.run, args=(stop, wake), name="hl7-worker", daemon=True
         )
         worker_thread.start()
-    listener = MllpListener(settings.hl7, repository, sink, wake=wake)
+    listener = MllpListener(
+        settings.hl7, repository, sink, wake=wake, store=store_for(engine, repository)
+    )
     host, port = await listener.start(settings.mllp_host, settings.mllp_port)
     log.info(
         "MLLP listener started",

@@ -243,15 +243,19 @@ class DecodedMessage:
     codec: str
 
 
-def decode_message(raw: bytes, policy: CharsetPolicy) -> DecodedMessage:
+def decode_message(
+    raw: bytes, policy: CharsetPolicy, *, declared: str | None = None
+) -> DecodedMessage:
     """Decode ``raw`` by MSH-18 when present, else by the policy's default and fallbacks.
+
+    ``declared`` is MSH-18 when the caller already read the header (saves reading it again).
 
     Raises:
         Hl7CharsetError: MSH-18 names a character set OncoCDS cannot decode, or the bytes are
             invalid in every candidate character set (never decoded with replacement
             characters: a silently altered HGVS string is worse than a rejected message).
     """
-    declared = _declared_charset(raw)
+    declared = _declared_charset(raw) if declared is None else declared.strip()
     if declared:
         codec = CHARSETS.get(declared.upper())
         if codec is None:
