@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -44,6 +45,13 @@ class Hl7InboxMessage(Base):
         ),
         Index("ix_hl7_inbox_messages_status_next", "status", "next_attempt_at"),
         Index("ix_hl7_inbox_messages_received_at", "received_at"),
+        # The start-up sweep's rows (see audited_at); tiny: only rows whose record is pending.
+        Index(
+            "ix_hl7_inbox_messages_unaudited",
+            "id",
+            postgresql_where=text("audited_at IS NULL"),
+            sqlite_where=text("audited_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
@@ -85,3 +93,6 @@ class Hl7InboxMessage(Base):
     #: Where the result lives, e.g. ``DiagnosticReport/<id>`` once reports are stored.
     result_ref: Mapped[str | None] = mapped_column(String(256))
     processed_at: Mapped[datetime | None]
+    #: When its ``hl7.received`` audit record was committed (in the same transaction). NULL:
+    #: the record is pending, or was lost with a killed listener and is written at start-up.
+    audited_at: Mapped[datetime | None]

@@ -1,0 +1,45 @@
+"""hl7_inbox_messages.audited_at: the inbox row is the write-ahead log of its audit record
+
+Revision ID: 2026_11_23_0500
+Revises: 2026_11_23_0400
+Create Date: 2026-11-23
+
+The listener writes a message's ``hl7.received`` audit record after the ACK (off the ACK path)
+and sets ``audited_at`` in the same transaction; at start-up it writes the records that a killed
+process never wrote (rows with ``audited_at IS NULL``). Rows stored before this revision are
+taken as audited (their records were written by the old listener or are beyond recovery:
+``received_at`` is copied, so the sweep does not flood the trail with guesses).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import cds_service.db.base
+
+revision: str = "2026_11_23_0500"
+down_revision: str | None = "2026_11_23_0400"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+UTC = cds_service.db.base.UTCDateTime(timezone=True)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("hl7_inbox_messages") as batch:
+        batch.add_column(sa.Column("audited_at", UTC, nullable=True))
+    op.execute("UPDATE hl7_inbox_messages SET audited_at = received_at")
+    op.create_index(
+        "ix_hl7_inbox_messages_unaudited",
+        "hl7_inbox_messages",
+        ["id"],
+        postgresql_where=sa.text("audited_at IS NULL"),
+        sqlite_where=sa.text("audited_at IS NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_hl7_inbox_messages_unaudited", table_name="hl7_inbox_messages")
+    with op.batch_alter_table("hl7_inbox_messages") as batch:
+        batch.drop_column("audited_at")
