@@ -132,6 +132,9 @@ class Hl7Settings(BaseModel):
     #: What to do with message types OncoCDS does not process: store them as "not-processed"
     #: and answer AA, or refuse them with AR (HL7 table 0357 code 200).
     other_types: Literal["store", "refuse"] = "store"
+    #: Read CRLF and LF segment separators as CR (senders whose line endings were converted);
+    #: the inbox keeps the bytes as received. False: such messages get AR (HL7 v2.5.1 2.5.4).
+    normalise_line_endings: bool = True
     #: Run the processing worker inside the listener process.
     worker_in_process: bool = True
     worker_poll_seconds: float = Field(default=1.0, gt=0)

@@ -57,6 +57,7 @@ from integrations.hl7v2.message import (
     CharsetPolicy,
     MessageHeader,
     decode_message,
+    normalise_line_endings,
     read_header,
 )
 from integrations.hl7v2.mllp import DecodedEvent, FrameDecoder, Garbage, OversizeFrame, frame
@@ -315,6 +316,9 @@ class MllpListener:
 
     def _judge(self, payload: bytes) -> _Verdict:
         latin = payload.decode("iso8859-1")
+        normalise = self._settings.normalise_line_endings
+        if normalise:
+            latin = normalise_line_endings(latin)
         try:
             header = read_header(latin)
         except Hl7HeaderError as exc:
@@ -340,9 +344,10 @@ class MllpListener:
             return _Verdict(
                 header, AckOutcome.ERROR, (AckError.from_error(exc),), "failed", None, exc.reason
             )
-        if decoded.text != latin:  # the usual ASCII message reads the same in every codec
+        text = normalise_line_endings(decoded.text) if normalise else decoded.text
+        if text != latin:  # the usual ASCII message reads the same in every codec
             try:
-                header = read_header(decoded.text)
+                header = read_header(text)
             except Hl7Error as exc:  # pragma: no cover - the latin-1 view parsed the same
                 return _Verdict(
                     header, AckOutcome.REJECT, (AckError.from_error(exc),), None, None, exc.reason

@@ -39,7 +39,13 @@ from integrations.hl7v2.ack import (
     Outcome as AckOutcome,
 )
 from integrations.hl7v2.errors import APPLICATION_INTERNAL_ERROR, Hl7Error
-from integrations.hl7v2.message import CharsetPolicy, decode_message, peek_header, read_header
+from integrations.hl7v2.message import (
+    CharsetPolicy,
+    decode_message,
+    normalise_line_endings,
+    peek_header,
+    read_header,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +117,11 @@ class Worker:
         header = None
         try:
             decoded = decode_message(claimed.raw, self._charsets)
-            header = read_header(decoded.text)
-            inbound = InboundMessage(claimed.id, header, decoded.text, claimed.attempts)
+            text = decoded.text
+            if self._settings.normalise_line_endings:
+                text = normalise_line_endings(text)
+            header = read_header(text)
+            inbound = InboundMessage(claimed.id, header, text, claimed.attempts)
             with Session(self._repo.engine) as session:
                 result = self._processor.process(inbound, session)
                 ok = self._record_result(session, claimed, inbound, result)

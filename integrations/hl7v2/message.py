@@ -107,6 +107,20 @@ class MessageHeader:
         return bool(self.accept_ack_type or self.application_ack_type)
 
 
+def normalise_line_endings(text: str) -> str:
+    """CRLF and LF segment separators as CR.
+
+    HL7 v2.5.1 ch. 2.5.4 terminates segments with CR alone, but messages that passed through a
+    file or a text-mode transfer arrive with CRLF or LF; integration engines commonly read them
+    as CR.
+    A data value cannot hold a raw LF (it is escaped as ``\\X0A\\`` or ``\\.br\\``,
+    ch. 2.7), so every LF is a separator.
+    """
+    if "\n" not in text:
+        return text
+    return text.replace("\r\n", "\r").replace("\n", "\r")
+
+
 def _first_segment(text: str) -> str:
     end = text.find(SEGMENT_TERMINATOR)
     return text if end < 0 else text[:end]
