@@ -196,9 +196,9 @@ class MllpListener:
         decoder = FrameDecoder(self._settings.max_frame_bytes)
         while True:
             try:
-                data = await asyncio.wait_for(
-                    reader.read(READ_CHUNK), timeout=self._settings.idle_timeout_seconds
-                )
+                # asyncio.timeout, not wait_for: wait_for wraps every read in a new Task.
+                async with asyncio.timeout(self._settings.idle_timeout_seconds):
+                    data = await reader.read(READ_CHUNK)
             except TimeoutError:
                 log.info("MLLP connection idle; closing", extra={"remote_addr": remote})
                 return
