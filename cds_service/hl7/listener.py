@@ -2,8 +2,9 @@
 
 Per connection: bytes go through :class:`FrameDecoder`; each complete frame is answered, in
 order, before the next one (any number of messages per persistent connection). A message is
-stored in ``hl7_inbox_messages`` and the transaction **committed before the ACK is written** (the
-database call runs in a thread); a duplicate (same MSH-3, MSH-4, MSH-10) gets the stored ACK
+stored in ``hl7_inbox_messages`` and the transaction **committed before the ACK is written**
+(:mod:`.store`: group commit on an event-loop connection on PostgreSQL, a thread elsewhere); a
+duplicate (same MSH-3, MSH-4, MSH-10) gets the stored ACK
 again. Nothing a peer sends can crash the loop: bad frames become AR/AE (CR/CE in enhanced mode)
 with an ERR segment, an unfinished frame at close is logged and dropped (it was never ACKed, so
 the sender still owns it).
