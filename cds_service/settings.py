@@ -138,6 +138,9 @@ class Hl7Settings(BaseModel):
     #: What to do with message types OncoCDS does not process: store them as "not-processed"
     #: and answer AA, or refuse them with AR (HL7 table 0357 code 200).
     other_types: Literal["store", "refuse"] = "store"
+    #: Read CRLF and LF segment separators as CR (senders whose line endings were converted);
+    #: the inbox keeps the bytes as received. False: such messages get AR (HL7 v2.5.1 2.5.4).
+    normalise_line_endings: bool = True
     #: Run the processing worker inside the listener process.
     worker_in_process: bool = True
     worker_poll_seconds: float = Field(default=1.0, gt=0)
@@ -149,6 +152,23 @@ class Hl7Settings(BaseModel):
     lease_seconds: float = Field(default=300.0, gt=0)
     responder_application: str = "ONCOCDS"
     responder_facility: str = ""
+    #: Enhanced mode (MSH-16): where each sender's own MLLP listener takes our application
+    #: ACKs, keyed by ``MSH-3|MSH-4`` as the sender writes them, value ``host:port``. A sender
+    #: without a route gets none (the ACK is stored with status ``no-route``).
+    application_ack_routes: dict[str, str] = Field(default_factory=dict)
+    application_ack_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("application_ack_routes")
+    @classmethod
+    def _host_port(cls, routes: dict[str, str]) -> dict[str, str]:
+        for key, value in routes.items():
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536 or "|" not in key:
+                raise ValueError(
+                    "application_ack_routes maps 'MSH-3|MSH-4' to 'host:port' (got an invalid "
+                    "entry)"
+                )
+        return routes
 
 
 class AuditSettings(BaseModel):

@@ -21,6 +21,7 @@ from cds_service.audit import AuditTrail
 from cds_service.hl7.audit import AuditSink
 from cds_service.hl7.listener import MllpListener
 from cds_service.hl7.repository import InboxRepository
+from cds_service.hl7.store import InboxStore, store_for
 from cds_service.settings import Hl7Settings
 
 DATA = Path(__file__).resolve().parent / "data" / "hl7"
@@ -155,13 +156,16 @@ class RunningListener:
 
 @contextmanager
 def running_listener(
-    engine: Engine, settings: Hl7Settings | None = None
+    engine: Engine, settings: Hl7Settings | None = None, *, store: InboxStore | None = None
 ) -> Iterator[RunningListener]:
     """An :class:`MllpListener` on 127.0.0.1:<free port>, its loop in a background thread."""
     settings = settings or Hl7Settings(worker_in_process=False)
     repository = InboxRepository(engine)
     sink = AuditSink(AuditTrail(engine, source_observer="test"))
-    listener = MllpListener(settings, repository, sink)
+    # PostgreSQL: the listener's group-commit store, as `oncocds mllp` runs it.
+    listener = MllpListener(
+        settings, repository, sink, store=store or store_for(engine, repository)
+    )
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
@@ -154,14 +154,24 @@ class AuditTrail:
         )
         return self._append_with_retry([fields], event_type)[0]
 
-    def record_many(self, records: Sequence[Mapping[str, Any]]) -> list[RecordedRef]:
+    def record_many(
+        self,
+        records: Sequence[Mapping[str, Any]] | Callable[[Connection], Sequence[Mapping[str, Any]]],
+    ) -> list[RecordedRef]:
         """Append several records (each the keyword arguments of :meth:`record`) in one
         transaction under one append lock, in order. For high-rate writers (the HL7 listener);
         all are written or none.
 
+        ``records`` may be a function of the transaction's connection, called after the append
+        lock is taken (again on a retried attempt): what it writes commits together with the
+        records it returns, or not at all. The HL7 listener marks its inbox rows as audited
+        this way, so a row and its audit record can never disagree.
+
         Raises:
             DatabaseError: the records could not be written.
         """
+        if callable(records):
+            return self._append_with_retry(records, "batch")
         if not records:
             return []
         rows = [self._fields(**record) for record in records]
@@ -212,7 +222,11 @@ class AuditTrail:
             "details": dict(details or {}),
         }
 
-    def _append_with_retry(self, rows: list[dict[str, Any]], event_type: str) -> list[RecordedRef]:
+    def _append_with_retry(
+        self,
+        rows: list[dict[str, Any]] | Callable[[Connection], Sequence[Mapping[str, Any]]],
+        event_type: str,
+    ) -> list[RecordedRef]:
         attempts = 0
         while True:
             attempts += 1
@@ -226,11 +240,17 @@ class AuditTrail:
                     raise DatabaseError("the audit trail could not be written") from exc
                 time.sleep(0.001 * min(attempts, 20))
 
-    def _append(self, rows: list[dict[str, Any]]) -> list[RecordedRef]:
+    def _append(
+        self, rows: list[dict[str, Any]] | Callable[[Connection], Sequence[Mapping[str, Any]]]
+    ) -> list[RecordedRef]:
         refs: list[RecordedRef] = []
         with self._engine.begin() as conn:
             if self._is_postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK_KEY})
+            if callable(rows):
+                rows = [self._fields(**record) for record in rows(conn)]
+                if not rows:
+                    return []
             last = conn.execute(
                 select(AuditRecord.seq, AuditRecord.record_hash)
                 .order_by(AuditRecord.seq.desc())

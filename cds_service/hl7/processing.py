@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from cds_service.analyses.service import store_analysis
 from cds_service.settings import WritebackSettings
 from cds_service.writeback.service import enqueue_writeback
+from inference.errors import UnknownTumourTypeError
 from inference.genomics import PatientContext, interpret
-from inference.genomics.model import Variant
+from inference.genomics.model import TumourType, Variant
+from inference.genomics.tumour_types import resolve_tumour_type
 from integrations.hl7v2.message import MessageHeader
 from integrations.hl7v2.oru import GeneticResultMessage, read_genetic_results
 
@@ -131,6 +133,30 @@ def genetic_summary(genetic: GeneticResultMessage) -> dict[str, Any]:
     }
 
 
+#: HL7 table 0396 coding-system names → the tumour table's systems (others: by CWE.2 text).
+_HL7_SYSTEMS = {"SCT": "snomed", "I10": "icd10", "ICDO3": "icdo3", "ONCOTREE": "oncotree"}
+
+
+def tumour_type_of(genetic: GeneticResultMessage) -> tuple[TumourType | None, str | None]:
+    """The first diagnosis of the message the curated tumour table knows, by code, then by
+    name; (None, None) when there is none (never a guess)."""
+    for diagnosis in genetic.diagnoses:
+        system = _HL7_SYSTEMS.get(diagnosis.system.strip().upper())
+        candidates = []
+        if system == "oncotree":
+            candidates.append(diagnosis.code)
+        elif system is not None and diagnosis.code:
+            candidates.append(f"{system}|{diagnosis.code}")
+        if diagnosis.text:
+            candidates.append(diagnosis.text)
+        for candidate in candidates:
+            try:
+                return resolve_tumour_type(candidate), diagnosis.source
+            except UnknownTumourTypeError:
+                continue
+    return None, None
+
+
 class GeneticResultProcessor:
     """The default processor: ORU^R01 genetic results → variants → interpretation → stored
     analysis with its Genomics DiagnosticReport (and a write-back job when configured)."""
@@ -158,17 +184,32 @@ class GeneticResultProcessor:
         """Interpret the variants and store the analysis with its Genomics DiagnosticReport.
 
         The analysis row (report Bundle, report page, write-back job) is written with
-        ``session``, so it commits exactly when the message is marked processed. HL7 results
-        carry no diagnosis OncoCDS reads, so the interpretation is tumour-type agnostic (the
-        report says so); the report's subject is a conditional reference on the PID-3 id.
+        ``session``, so it commits exactly when the message is marked processed. The tumour type
+        comes from the message's diagnosis (:func:`tumour_type_of`); without one the summary
+        says "tumour type unknown" and the interpretation is tumour-type agnostic (the report
+        says so). The report's subject is a conditional reference on the PID-3 id.
         """
         summary = genetic_summary(genetic)
         errors = [str(p) for p in genetic.intake.problems]
+        tumour, source = tumour_type_of(genetic)
+        summary["tumourType"] = (
+            {"code": tumour.code, "name": tumour.name, "source": source}
+            if tumour is not None
+            else {"code": None, "name": "tumour type unknown", "source": None}
+        )
+        if tumour is None:
+            summary["tumourTypeNote"] = (
+                "tumour type unknown: the message names no diagnosis the curated tumour table "
+                "knows (OBX 81259-4/51967-8, OBR-31, DG1-3); the interpretation is tumour-type "
+                "agnostic"
+            )
         patient_ref = patient_reference(genetic)
         if patient_ref is None or not (genetic.intake.alterations or genetic.intake.genotypes):
             return ProcessingResult(status="processed", summary=summary, errors=errors)
         interpretation = interpret(
-            genetic.intake.alterations, PatientContext(), genotypes=genetic.intake.genotypes
+            genetic.intake.alterations,
+            PatientContext(tumour_type=tumour),
+            genotypes=genetic.intake.genotypes,
         )
         analysis = store_analysis(session, interpretation, patient_ref, "hl7")
         if self._writeback is not None:

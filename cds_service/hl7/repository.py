@@ -68,6 +68,15 @@ class ClaimedMessage:
     sending_facility: str
 
 
+@dataclass(frozen=True, slots=True)
+class PendingApplicationAck:
+    id: int
+    control_id: str
+    ack: bytes
+    destination: str
+    attempts: int
+
+
 @contextmanager
 def _db_errors(what: str) -> Iterator[None]:
     try:
@@ -230,6 +239,7 @@ class InboxRepository:
         result: dict[str, Any] | None = None,
         result_ref: str | None = None,
         application_ack: bytes | None = None,
+        application_ack_destination: str | None = None,
         next_attempt_at: datetime | None = None,
     ) -> bool:
         """Record the outcome of a claim in ``session`` (the caller commits); False when the
@@ -249,12 +259,82 @@ class InboxRepository:
             )
         elif application_ack is not None:
             values["application_ack"] = application_ack
+        if application_ack is not None:
+            # Delivered by the worker (deliver_application_acks) when the sender has a route.
+            values.update(
+                application_ack_status="pending" if application_ack_destination else "no-route",
+                application_ack_destination=application_ack_destination,
+                application_ack_attempts=0,
+                application_ack_next_at=now if application_ack_destination else None,
+                application_ack_error=None,
+            )
         outcome = session.execute(
             update(T)
             .where(T.id == claimed.id, T.status == "processing", T.attempts == claimed.attempts)
             .values(values)
         )
         return bool(getattr(outcome, "rowcount", 0) == 1)
+
+    # ------------------------------------------------------------------ application ACKs
+
+    def claim_application_acks(
+        self, *, limit: int, now: datetime, lease: timedelta
+    ) -> list[PendingApplicationAck]:
+        """Claim due application ACK deliveries: each claim pushes the next attempt time by
+        ``lease`` (a dead worker's claim comes back then) and counts the attempt, which fences
+        the outcome (:meth:`finish_application_ack`)."""
+        due = and_(T.application_ack_status == "pending", T.application_ack_next_at <= now)
+        claimed: list[PendingApplicationAck] = []
+        with _db_errors("claimed"), self._engine.begin() as conn:
+            candidates = select(T.id).where(due).order_by(T.id).limit(limit)
+            if self._is_postgres:
+                candidates = candidates.with_for_update(skip_locked=True)
+            for message_id in list(conn.execute(candidates).scalars()):
+                row = conn.execute(
+                    update(T)
+                    .where(T.id == message_id, due)
+                    .values(
+                        application_ack_attempts=T.application_ack_attempts + 1,
+                        application_ack_next_at=now + lease,
+                    )
+                    .returning(
+                        T.id,
+                        T.control_id,
+                        T.application_ack,
+                        T.application_ack_destination,
+                        T.application_ack_attempts,
+                    )
+                ).first()
+                if row is not None and row[2] is not None and row[3] is not None:
+                    claimed.append(
+                        PendingApplicationAck(row[0], row[1], row[2], row[3], int(row[4] or 0))
+                    )
+        return claimed
+
+    def finish_application_ack(
+        self,
+        pending: PendingApplicationAck,
+        *,
+        status: str,
+        error: str | None,
+        next_at: datetime | None,
+    ) -> bool:
+        """Record one delivery attempt's outcome; False when the claim was taken over."""
+        with _db_errors("updated"), self._engine.begin() as conn:
+            outcome = conn.execute(
+                update(T)
+                .where(
+                    T.id == pending.id,
+                    T.application_ack_status == "pending",
+                    T.application_ack_attempts == pending.attempts,
+                )
+                .values(
+                    application_ack_status=status,
+                    application_ack_error=error[:512] if error else None,
+                    application_ack_next_at=next_at,
+                )
+            )
+            return bool(getattr(outcome, "rowcount", 0) == 1)
 
     # ------------------------------------------------------------------ operators
 

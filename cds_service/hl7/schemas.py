@@ -42,6 +42,11 @@ class Hl7MessageMetadata(_Wire):
     problem_count: int | None
     ack_sent: bool
     application_ack_built: bool
+    #: pending, sent, failed or no-route (None: no application ACK was due).
+    application_ack_status: str | None = None
+    application_ack_destination: str | None = None
+    application_ack_attempts: int | None = None
+    application_ack_error: str | None = None
     payload: Hl7MessagePayload | None = None
 
 

@@ -34,6 +34,10 @@ def message_metadata(row: Hl7InboxMessage) -> dict[str, Any]:
         "problemCount": len(result.get("problems", [])) if row.result else None,
         "ackSent": row.ack is not None,
         "applicationAckBuilt": row.application_ack is not None,
+        "applicationAckStatus": row.application_ack_status,
+        "applicationAckDestination": row.application_ack_destination,
+        "applicationAckAttempts": row.application_ack_attempts,
+        "applicationAckError": row.application_ack_error,
     }
 
 

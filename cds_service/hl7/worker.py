@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from cds_service.audit import AuditTrail, Outcome
 from cds_service.db.base import utcnow
 from cds_service.errors import DatabaseError
+from cds_service.hl7.appack import ApplicationAckSender, route_for
 from cds_service.hl7.processing import (
     InboundMessage,
     ProcessingResult,
@@ -39,7 +40,13 @@ from integrations.hl7v2.ack import (
     Outcome as AckOutcome,
 )
 from integrations.hl7v2.errors import APPLICATION_INTERNAL_ERROR, Hl7Error
-from integrations.hl7v2.message import CharsetPolicy, decode_message, peek_header, read_header
+from integrations.hl7v2.message import (
+    CharsetPolicy,
+    decode_message,
+    normalise_line_endings,
+    peek_header,
+    read_header,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +78,11 @@ class Worker:
         self._name = name
         self._charsets = CharsetPolicy(settings.default_charset, settings.fallback_charsets)
         self._responder = Responder(settings.responder_application, settings.responder_facility)
+        self._acks = ApplicationAckSender(repository, settings, audit=audit, name=name)
 
     def run_once(self) -> int:
-        """Claim one batch and process it; return how many messages were claimed."""
+        """Claim one batch and process it, then send the application ACKs that are due; return
+        how many messages and deliveries were claimed."""
         now = utcnow()
         claimed = self._repo.claim(
             limit=self._settings.worker_batch,
@@ -82,7 +91,7 @@ class Worker:
         )
         for message in claimed:
             self._process(message)
-        return len(claimed)
+        return len(claimed) + self._acks.deliver_due(utcnow())
 
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
         """Process until ``stop`` is set; sleep ``worker_poll_seconds`` (or until ``wake``)
@@ -111,8 +120,11 @@ class Worker:
         header = None
         try:
             decoded = decode_message(claimed.raw, self._charsets)
-            header = read_header(decoded.text)
-            inbound = InboundMessage(claimed.id, header, decoded.text, claimed.attempts)
+            text = decoded.text
+            if self._settings.normalise_line_endings:
+                text = normalise_line_endings(text)
+            header = read_header(text)
+            inbound = InboundMessage(claimed.id, header, text, claimed.attempts)
             with Session(self._repo.engine) as session:
                 result = self._processor.process(inbound, session)
                 ok = self._record_result(session, claimed, inbound, result)
@@ -169,7 +181,11 @@ class Worker:
             result=result.summary or None,
             result_ref=result.result_ref,
             application_ack=app_ack,
+            application_ack_destination=self._route(claimed),
         )
+
+    def _route(self, claimed: ClaimedMessage) -> str | None:
+        return route_for(self._settings, claimed.sending_application, claimed.sending_facility)
 
     def _application_ack(
         self, inbound: InboundMessage, outcome: AckOutcome, errors: list[str]
@@ -234,6 +250,7 @@ class Worker:
                     now=utcnow(),
                     last_error=reason,
                     application_ack=app_ack,
+                    application_ack_destination=self._route(claimed),
                 ):
                     session.commit()
         except OperationalError:

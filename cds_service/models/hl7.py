@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -44,6 +45,16 @@ class Hl7InboxMessage(Base):
         ),
         Index("ix_hl7_inbox_messages_status_next", "status", "next_attempt_at"),
         Index("ix_hl7_inbox_messages_received_at", "received_at"),
+        Index(
+            "ix_hl7_inbox_messages_app_ack_due", "application_ack_status", "application_ack_next_at"
+        ),
+        # The start-up sweep's rows (see audited_at); tiny: only rows whose record is pending.
+        Index(
+            "ix_hl7_inbox_messages_unaudited",
+            "id",
+            postgresql_where=text("audited_at IS NULL"),
+            sqlite_where=text("audited_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
@@ -77,11 +88,22 @@ class Hl7InboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(512))
     #: The accept ACK as sent (None when MSH-15 asked for none); resent on a duplicate.
     ack: Mapped[bytes | None] = mapped_column(LargeBinary)
-    #: Enhanced mode: the application ACK built after processing (MSH-16); delivery to the
-    #: sender's own listener is not implemented yet.
+    #: Enhanced mode: the application ACK built after processing (MSH-16), sent as a message
+    #: of its own to the sender's listener (``ONCOCDS_HL7__APPLICATION_ACK_ROUTES``).
     application_ack: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: ``pending`` (to send), ``sent``, ``failed`` (gave up), ``no-route`` (no destination
+    #: configured for the sender); None when no application ACK was due.
+    application_ack_status: Mapped[str | None] = mapped_column(String(16))
+    application_ack_destination: Mapped[str | None] = mapped_column(String(256))
+    application_ack_attempts: Mapped[int | None] = mapped_column(Integer)
+    #: When the next delivery attempt is due (while pending; a claim pushes it by the lease).
+    application_ack_next_at: Mapped[datetime | None]
+    application_ack_error: Mapped[str | None] = mapped_column(String(512))
     #: Identifier-level summary of what processing produced (variants read, problems).
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     #: Where the result lives, e.g. ``DiagnosticReport/<id>`` once reports are stored.
     result_ref: Mapped[str | None] = mapped_column(String(256))
     processed_at: Mapped[datetime | None]
+    #: When its ``hl7.received`` audit record was committed (in the same transaction). NULL:
+    #: the record is pending, or was lost with a killed listener and is written at start-up.
+    audited_at: Mapped[datetime | None]

@@ -107,6 +107,20 @@ class MessageHeader:
         return bool(self.accept_ack_type or self.application_ack_type)
 
 
+def normalise_line_endings(text: str) -> str:
+    """CRLF and LF segment separators as CR.
+
+    HL7 v2.5.1 ch. 2.5.4 terminates segments with CR alone, but messages that passed through a
+    file or a text-mode transfer arrive with CRLF or LF; integration engines commonly read them
+    as CR.
+    A data value cannot hold a raw LF (it is escaped as ``\\X0A\\`` or ``\\.br\\``,
+    ch. 2.7), so every LF is a separator.
+    """
+    if "\n" not in text:
+        return text
+    return text.replace("\r\n", "\r").replace("\n", "\r")
+
+
 def _first_segment(text: str) -> str:
     end = text.find(SEGMENT_TERMINATOR)
     return text if end < 0 else text[:end]
@@ -243,15 +257,19 @@ class DecodedMessage:
     codec: str
 
 
-def decode_message(raw: bytes, policy: CharsetPolicy) -> DecodedMessage:
+def decode_message(
+    raw: bytes, policy: CharsetPolicy, *, declared: str | None = None
+) -> DecodedMessage:
     """Decode ``raw`` by MSH-18 when present, else by the policy's default and fallbacks.
+
+    ``declared`` is MSH-18 when the caller already read the header (saves reading it again).
 
     Raises:
         Hl7CharsetError: MSH-18 names a character set OncoCDS cannot decode, or the bytes are
             invalid in every candidate character set (never decoded with replacement
             characters: a silently altered HGVS string is worse than a rejected message).
     """
-    declared = _declared_charset(raw)
+    declared = _declared_charset(raw) if declared is None else declared.strip()
     if declared:
         codec = CHARSETS.get(declared.upper())
         if codec is None:

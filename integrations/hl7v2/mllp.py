@@ -156,3 +156,25 @@ class FrameDecoder:
         payload = bytes(self._buffer)
         self._buffer.clear()
         return Frame(payload)
+
+
+def send_and_receive(host: str, port: int, message: bytes, *, timeout: float) -> bytes:
+    """Send one message in an MLLP block on a new TCP connection and return the content of the
+    first block that comes back (the receiver's ACK).
+
+    Raises:
+        OSError: connecting, sending or receiving failed or timed out, or the peer closed the
+            connection before a complete block arrived.
+    """
+    import socket
+
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(frame(message))
+        decoder = FrameDecoder(OVERSIZE_HEAD_BYTES * 256)
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the peer closed the connection without an answer")
+            for event in decoder.feed(chunk):
+                if isinstance(event, Frame):
+                    return event.payload

@@ -51,6 +51,13 @@ ASSESSMENT: Final = "69548-6"
 VARIANT_CATEGORY: Final = "83005-9"
 DISPLAY_NAME: Final = "47998-0"
 
+#: OBX codes whose value names the condition (LOINC panel 81247-9, see
+#: shared/reference/genomics.md §6.1): 81259-4 associated phenotype (the variant panel's
+#: condition; the FHIR Genomics IG uses the same code for the phenotypic treatment context) and
+#: 51967-8 genetic disease assessed (overall study). OBR-31 (reason for study) and DG1-3 are
+#: read as well.
+DIAGNOSIS_CODES: Final = frozenset({"81259-4", "51967-8"})
+
 VARIANT_CODES: Final = frozenset(
     {GENE, HGVS_C, HGVS_P, HGVS_G, REF_ALLELE, ALT_ALLELE, START_END, VARIANT_CATEGORY}
 )
@@ -107,6 +114,9 @@ class GeneticResultMessage:
     patient_identifiers: list[PatientIdentifier] = field(default_factory=list)
     #: OBR set ids whose rows were read as genetic results.
     genetic_orders: list[str] = field(default_factory=list)
+    #: Coded diagnoses the message carries, in the order they were found (see
+    #: :data:`DIAGNOSIS_CODES`); the caller maps them to a tumour type.
+    diagnoses: list[CodedDiagnosis] = field(default_factory=list)
 
     @property
     def patient(self) -> PatientIdentifier | None:
@@ -115,6 +125,17 @@ class GeneticResultMessage:
             if identifier.type_code.upper() == "MR":
                 return identifier
         return self.patient_identifiers[0] if self.patient_identifiers else None
+
+
+@dataclass(frozen=True, slots=True)
+class CodedDiagnosis:
+    """A CWE naming the patient's condition: CWE.1 code, CWE.2 text, CWE.3 coding system
+    (HL7 table 0396, e.g. ``SCT``, ``I10``), and where it was found."""
+
+    code: str
+    text: str
+    system: str
+    source: str
 
 
 @dataclass(slots=True)
@@ -155,6 +176,10 @@ def read_genetic_results(text: str) -> GeneticResultMessage:
         elif name == "OBR":
             code = (components(segment.obr_4) or [""])[0]
             orders.append(_Order(set_id=field_text(segment, "obr_1") or "?", code=code))
+            _diagnosis(segment, "obr_31", "OBR-31", result.diagnoses)
+        elif name == "DG1":
+            # Not in the v2.5.1 ORU_R01 structure, but some LIS send it: read when present.
+            _diagnosis(segment, "dg1_3", "DG1-3", result.diagnoses)
         elif name == "OBX":
             if not orders:
                 # HL7 v2.5.1 ORU_R01: OBX belongs to an OBSERVATION group after an OBR.
@@ -175,11 +200,27 @@ def read_genetic_results(text: str) -> GeneticResultMessage:
             RecordProblem("PID-3", "no patient identifier (PID segment or PID-3 missing)")
         )
     for order in orders:
+        for row in order.rows:
+            if row.code in DIAGNOSIS_CODES and any(row.value):
+                padded = [*row.value, "", "", ""]
+                result.diagnoses.append(
+                    CodedDiagnosis(padded[0], padded[1], padded[2], f"OBX {row.code}")
+                )
         if order.code != PANEL and not any(row.code in VARIANT_CODES for row in order.rows):
             continue
         result.genetic_orders.append(order.set_id)
         _read_order(order, result.intake)
     return result
+
+
+def _diagnosis(segment: Any, name: str, source: str, into: list[CodedDiagnosis]) -> None:
+    try:
+        parts = components(getattr(segment, name))
+    except Exception:  # noqa: BLE001 - hl7apy raises assorted errors on absent/odd fields
+        return
+    parts = [*parts, "", "", ""]
+    if parts[0] or parts[1]:
+        into.append(CodedDiagnosis(parts[0], parts[1], parts[2], source))
 
 
 def _obx_value(segment: Any) -> list[str]:

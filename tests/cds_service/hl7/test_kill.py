@@ -136,6 +136,12 @@ def test_sigkill_at_random_points_loses_no_acked_message(  # noqa: PLR0912 - one
         assert len(stored) == TOTAL
         assert set(stored) == set(ids)
         assert sorted(acked) == sorted(ids)
+        # One more kill right after the last ACK (its audit queue dies with it), then a restart:
+        # the start-up sweep completes the trail from the inbox rows.
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+        process = _start(env, log, port)
+        _assert_every_row_audited_once(engine)
     finally:
         process.kill()
         process.wait(30)
@@ -154,3 +160,28 @@ def _assert_acked_stored_once(engine: object, acked: list[str]) -> None:
     missing = [c for c in acked if c not in counts]
     assert not missing, f"{len(missing)} ACKed messages missing after SIGKILL"
     assert max(counts.values()) == 1
+
+
+def _assert_every_row_audited_once(engine: object) -> None:
+    from sqlalchemy import Engine
+
+    from cds_service.models.audit import AuditRecord
+
+    assert isinstance(engine, Engine)
+    with engine.connect() as conn:
+        row_ids = set(conn.execute(select(Hl7InboxMessage.id)).scalars())
+        unaudited = conn.execute(
+            select(func.count()).where(Hl7InboxMessage.audited_at.is_(None))
+        ).scalar_one()
+        records = conn.execute(
+            select(AuditRecord.event_subtype, AuditRecord.details).where(
+                AuditRecord.event_type == "hl7.received"
+            )
+        ).all()
+    assert unaudited == 0
+    first = [d["inboxId"] for subtype, d in records if subtype != "duplicate"]
+    assert sorted(first) == sorted(row_ids), "every inbox row has exactly one hl7.received"
+    assert len(first) == len(set(first))
+    recovered = [d for subtype, d in records if subtype == "recovered"]
+    assert recovered, "the kills lost queued records, and the sweep wrote them"
+    assert all(d["recovered"] is True for d in recovered)

@@ -48,16 +48,45 @@ def _err(ack: Ack) -> tuple[str, str]:
     return err[2], err[3].split("^")[0]
 
 
-def test_lf_separators_are_rejected(
-    sqlite_listener: RunningListener, sqlite_engine: Engine
-) -> None:
-    client = sqlite_listener.client()
-    ack = client.request(make_oru("LF1").replace(b"\r", b"\n"))
-    assert (ack.code, ack.acked_control_id) == ("AR", "LF1")
-    assert _err(ack) == ("MSH^1", "100")
-    assert "CR" in ack.err[8]  # type: ignore[index]
-    _still_serving(sqlite_listener, client, "lf")
+def test_lf_separators_are_rejected_when_normalising_is_off(sqlite_engine: Engine) -> None:
+    settings = Hl7Settings(worker_in_process=False, normalise_line_endings=False)
+    with running_listener(sqlite_engine, settings) as listener:
+        client = listener.client()
+        ack = client.request(make_oru("LF1").replace(b"\r", b"\n"))
+        assert (ack.code, ack.acked_control_id) == ("AR", "LF1")
+        assert _err(ack) == ("MSH^1", "100")
+        assert "CR" in ack.err[8]  # type: ignore[index]
+        _still_serving(listener, client, "lf")
     assert [r.control_id for r in _rows(sqlite_engine)] == ["OK-SAME-lf", "OK-NEW-lf"]
+
+
+@pytest.mark.parametrize("separator", [b"\n", b"\r\n"])
+def test_lf_and_crlf_separators_are_read_as_cr_by_default(
+    sqlite_listener: RunningListener, sqlite_engine: Engine, separator: bytes
+) -> None:
+    from cds_service.audit import AuditTrail
+    from cds_service.hl7.processing import GeneticResultProcessor
+    from cds_service.hl7.worker import Worker
+
+    client = sqlite_listener.client()
+    payload = make_oru("LF2").replace(b"\r", separator)
+    ack = client.request(payload)
+    assert (ack.code, ack.acked_control_id) == ("AA", "LF2")
+    assert ack.msh(9) == "ACK^R01^ACK"
+    _still_serving(sqlite_listener, client, "lf2")
+    (row,) = [r for r in _rows(sqlite_engine) if r.control_id == "LF2"]
+    assert row.raw == payload  # kept as received
+    worker = Worker(
+        sqlite_listener.repository,
+        GeneticResultProcessor(),
+        Hl7Settings(worker_in_process=False),
+        audit=AuditTrail(sqlite_engine, source_observer="test"),
+    )
+    assert worker.run_once() == 3
+    (row,) = [r for r in _rows(sqlite_engine) if r.control_id == "LF2"]
+    assert row.status == "processed"
+    assert row.result is not None
+    assert [v["gene"] for v in row.result["variants"]] == ["BRAF"]
 
 
 def test_missing_msh_is_rejected(sqlite_listener: RunningListener, sqlite_engine: Engine) -> None:

@@ -83,6 +83,12 @@ def test_genetic_result_is_processed_into_a_variant_summary(engine: Engine) -> N
         ("PIK3CA", "H1047R", "GRCh38:3:179234297:A:G"),
     ]
     assert row.result["patient"]["id"] == "MRN12345"
+    # The test message names no diagnosis: said, not guessed.
+    assert row.result["tumourType"] == {
+        "code": None,
+        "name": "tumour type unknown",
+        "source": None,
+    }
     assert row.result["patient"]["assigningAuthority"] == "EXAMPLE_HOSP"
     assert _worker(engine).run_once() == 0  # nothing left: processed once
     with engine.connect() as conn:
