@@ -10,6 +10,7 @@ SQLite by the database write lock (a writer that lost the race retries).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -87,6 +88,23 @@ def _is_sqlite_race(exc: IntegrityError | OperationalError) -> bool:
     return "unique" in message or "locked" in message or "busy" in message
 
 
+#: Rows to append: field dicts, or a function of the append transaction's connection that
+#: returns records (the keyword arguments of ``AuditTrail.record``).
+_Rows = list[dict[str, Any]] | Callable[[Connection], Sequence[Mapping[str, Any]]]
+
+
+@dataclass(slots=True, eq=False)
+class _Waiter:
+    """One caller's rows in the group-commit queue, and what became of them."""
+
+    rows: _Rows
+    event_type: str
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    refs: list[RecordedRef] | None = None
+    error: BaseException | None = None
+
+
 class AuditTrail:
     """The one way features write to, and verify, the audit trail."""
 
@@ -94,6 +112,9 @@ class AuditTrail:
         self._engine = engine
         self._observer = source_observer
         self._is_postgres = engine.dialect.name == "postgresql"
+        self._mutex = threading.Lock()
+        self._queue: list[_Waiter] = []
+        self._leading = False
 
     @property
     def engine(self) -> Engine:
@@ -222,10 +243,93 @@ class AuditTrail:
             "details": dict(details or {}),
         }
 
-    def _append_with_retry(
-        self,
-        rows: list[dict[str, Any]] | Callable[[Connection], Sequence[Mapping[str, Any]]],
-        event_type: str,
+    def _append_with_retry(self, rows: _Rows, event_type: str) -> list[RecordedRef]:
+        """Append with group commit: a caller that finds another append under way queues its
+        rows, and the thread appending takes every queued caller's rows into its next
+        transaction (one lock, one commit), then hands the lead to the next waiter.
+
+        Under concurrent requests each append used to wait for the append lock in turn, and
+        the thread holding it waited for the GIL between statements, so the lock was held for
+        the length of other threads' work (bench/bench_patient_view.py: ~0.7 s of a call's 0.9
+        s at 32 clients). If a shared transaction fails, each caller's rows are appended on
+        their own, so one bad batch member fails alone.
+        """
+        me = _Waiter(rows, event_type)
+        with self._mutex:
+            self._queue.append(me)
+            if not self._leading:
+                self._leading = True
+                me.lead = True
+        if not me.lead:
+            me.wake.wait()
+        if me.lead and me.refs is None and me.error is None:
+            self._lead()
+        if me.error is not None:
+            raise me.error
+        assert me.refs is not None
+        return me.refs
+
+    def _lead(self) -> None:
+        with self._mutex:
+            batch, self._queue = self._queue, []
+        try:
+            self._commit(batch)
+        finally:
+            with self._mutex:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.wake.set()
+                else:
+                    self._leading = False
+            for waiter in batch:
+                if waiter.refs is None and waiter.error is None:  # pragma: no cover - defensive
+                    waiter.error = DatabaseError("the audit trail could not be written")
+                if not waiter.lead:
+                    waiter.wake.set()
+
+    def _commit(self, batch: list[_Waiter]) -> None:
+        if len(batch) > 1:
+            counts: list[int] = []
+
+            def together(conn: Connection) -> list[dict[str, Any]]:
+                counts.clear()
+                out: list[dict[str, Any]] = []
+                for waiter in batch:
+                    fields = self._fields_of(waiter.rows, conn)
+                    counts.append(len(fields))
+                    out.extend(fields)
+                return out
+
+            try:
+                refs = self._append_retrying(together, "batch")
+            except Exception:  # noqa: BLE001 - each member is tried on its own below
+                log.info("audit group append failed; appending its members one by one")
+            else:
+                start = 0
+                for waiter, count in zip(batch, counts, strict=True):
+                    waiter.refs = refs[start : start + count]
+                    start += count
+                return
+        for waiter in batch:
+            try:
+                waiter.refs = self._append_retrying(self._fields_fn(waiter.rows), waiter.event_type)
+            except Exception as exc:  # noqa: BLE001 - handed to the caller that owns the rows
+                waiter.error = exc
+
+    def _fields_fn(self, rows: _Rows) -> Callable[[Connection], list[dict[str, Any]]]:
+        def fields(conn: Connection) -> list[dict[str, Any]]:
+            return self._fields_of(rows, conn)
+
+        return fields
+
+    def _fields_of(self, rows: _Rows, conn: Connection) -> list[dict[str, Any]]:
+        if callable(rows):
+            return [self._fields(**record) for record in rows(conn)]
+        return rows
+
+    def _append_retrying(
+        self, rows: Callable[[Connection], list[dict[str, Any]]], event_type: str
     ) -> list[RecordedRef]:
         attempts = 0
         while True:
@@ -240,17 +344,14 @@ class AuditTrail:
                     raise DatabaseError("the audit trail could not be written") from exc
                 time.sleep(0.001 * min(attempts, 20))
 
-    def _append(
-        self, rows: list[dict[str, Any]] | Callable[[Connection], Sequence[Mapping[str, Any]]]
-    ) -> list[RecordedRef]:
+    def _append(self, rows: Callable[[Connection], list[dict[str, Any]]]) -> list[RecordedRef]:
         refs: list[RecordedRef] = []
         with self._engine.begin() as conn:
             if self._is_postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK_KEY})
-            if callable(rows):
-                rows = [self._fields(**record) for record in rows(conn)]
-                if not rows:
-                    return []
+            fields_list = rows(conn)
+            if not fields_list:
+                return []
             last = conn.execute(
                 select(AuditRecord.seq, AuditRecord.record_hash)
                 .order_by(AuditRecord.seq.desc())
@@ -259,7 +360,7 @@ class AuditTrail:
             seq = last.seq if last else 0
             prev_hash = last.record_hash if last else GENESIS_HASH
             chained = []
-            for fields in rows:
+            for fields in fields_list:
                 seq += 1
                 row = {**fields, "seq": seq, "prev_hash": prev_hash}
                 row["record_hash"] = chain_hash(prev_hash, row)

@@ -139,10 +139,10 @@ def call_service(
     service_id: ServiceId,
     body: CdsRequest,
     caller: Caller,
-    session: CommittedSession,
 ) -> Response:
     """Run the service's hook and return cards (CDS Hooks 2.0 §Calling a CDS Service)."""
-    response = _runtime(request).call(service_id, body, caller, session, _meta(request))
+    # No request session: the cards commit with the call's audit record (CdsHooksRuntime.call).
+    response = _runtime(request).call(service_id, body, caller, _meta(request))
     # Rendered here, not by FastAPI: the model is already valid, and validating a response
     # that carries a whole DiagnosticReport again cost more than the interpretation did.
     return Response(response.to_json_bytes(), media_type="application/json")

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import Connection, insert
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from cds_service.audit import AuditTrail
@@ -39,6 +41,7 @@ from cds_service.cdshooks.schemas import (
 from cds_service.db.base import utcnow
 from cds_service.errors import (
     BadRequestError,
+    DatabaseError,
     ForbiddenError,
     NotFoundError,
     OncoCDSError,
@@ -113,7 +116,6 @@ class CdsHooksRuntime:
         service_id: str,
         body: CdsRequest,
         caller: VerifiedClient,
-        session: Session,
         meta: CallMeta,
     ) -> CdsResponse:
         """Run one hook call and return the response (cards with uuids); every outcome is
@@ -207,27 +209,27 @@ class CdsHooksRuntime:
                 problem="service failed",
             )
             raise
-        # Audit before the cards are written: the audit trail commits in its own transaction and
-        # SQLite has a single writer, so a flushed-but-uncommitted request session would block it.
-        self._audit_call(
-            service_id,
-            base=audit_base,
-            started=started,
-            status=200,
-            rows=rows,
-            fetched=fetched,
-            problem=None,
-        )
         try:
-            CardRepository(session).add_cards(rows)
-        except Exception:
-            session.rollback()  # release the write lock before the failure is audited
+            # The cards and the call's audit record commit together (one transaction under the
+            # audit append lock): a card exists iff its issue is audited, and the request needs
+            # no session of its own.
+            self._audit_call(
+                service_id,
+                base=audit_base,
+                started=started,
+                status=200,
+                rows=rows,
+                fetched=fetched,
+                problem=None,
+                store_cards=True,
+            )
+        except DatabaseError:
             self._audit_call(
                 service_id,
                 base=audit_base,
                 started=started,
                 status=503,
-                rows=rows,
+                rows=[],
                 fetched=fetched,
                 problem="issued cards could not be stored",
             )
@@ -322,6 +324,7 @@ class CdsHooksRuntime:
         rows: list[CdsCard],
         fetched: list[str],
         problem: str | None,
+        store_cards: bool = False,
     ) -> None:
         outcome = (
             Outcome.SUCCESS
@@ -352,8 +355,18 @@ class CdsHooksRuntime:
             },
             **fields,
         }
-        # One append lock and one commit for the call and what its service produced.
-        self.audit.record_many([*pending, record])
+        records = [*pending, record]
+        if store_cards and rows:
+            values = [_card_values(r) for r in rows]
+
+            def write_cards(conn: Connection) -> list[dict[str, Any]]:
+                conn.execute(insert(CdsCard), values)
+                return records
+
+            self.audit.record_many(write_cards)
+        else:
+            # One append lock and one commit for the call and what its service produced.
+            self.audit.record_many(records)
         pending.clear()  # a later failure path must not write them twice
 
     def _audit_fetch(self, event: FetchEvent, service_id: str, base: dict[str, Any]) -> None:
@@ -497,6 +510,16 @@ class CdsHooksRuntime:
             for (svc, kind), g in sorted(groups.items())
         ]
         return FeedbackSummary(since=since, until=until, rows=result)
+
+
+def _card_values(card: CdsCard) -> dict[str, Any]:
+    """The column values set on a new card (unset ones keep their column defaults)."""
+    state = sa_inspect(card)
+    return {
+        attr.columns[0].name: state.dict[attr.key]
+        for attr in state.mapper.column_attrs
+        if attr.key in state.dict
+    }
 
 
 def _resource_type(action: Any) -> str | None:

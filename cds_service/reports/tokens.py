@@ -40,7 +40,16 @@ def report_secret(settings: Settings) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    # Read again only when the file changed (every card with a report link asks).
+    stamp = path.stat().st_mtime_ns
+    known = _dev_secrets.get(path)
+    if known is None or known[0] != stamp:
+        known = _dev_secrets[path] = (stamp, path.read_text().strip().encode())
+    return known[1]
+
+
+#: Development secret files by path: (mtime, secret).
+_dev_secrets: dict[Path, tuple[int, bytes]] = {}
 
 
 def _signature(secret: bytes, analysis_id: str, expiry: int) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -134,3 +136,73 @@ def test_postgres_refuses_update_delete_truncate(pg_url: str) -> None:
 
 def test_outcome_codes_are_fhir_values() -> None:
     assert [int(o) for o in Outcome] == [0, 4, 8, 12]
+
+
+def test_concurrent_appends_share_transactions_and_each_caller_gets_its_own_refs(
+    trail: AuditTrail,
+) -> None:
+    """Group commit: 16 threads x 20 appends (single records and batches) make one valid
+    chain with every record once, and each caller's refs name exactly its own records."""
+    errors: list[BaseException] = []
+    owned: dict[str, str] = {}  # record id -> request id of the caller that got its ref
+    lock = threading.Lock()
+
+    def worker(t: int) -> None:
+        try:
+            for i in range(20):
+                rid = f"t{t}-{i}"
+                if i % 2:
+                    refs = trail.record_many(
+                        [
+                            {"action": "E", "event_type": "x", "agent_who": "a", "request_id": rid},
+                            {"action": "E", "event_type": "y", "agent_who": "a", "request_id": rid},
+                        ]
+                    )
+                else:
+                    refs = [trail.record(action="E", event_type="x", agent_who="a", request_id=rid)]
+                with lock:
+                    owned.update({ref.id: rid for ref in refs})
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    result = trail.verify()
+    assert result.ok
+    assert result.checked == 16 * (10 + 20)
+    with trail.engine.connect() as conn:
+        rows = {r["id"]: r["request_id"] for r in trail.iter_rows(conn)}
+    assert rows == owned
+
+
+def test_a_failing_member_of_a_shared_append_fails_alone(trail: AuditTrail) -> None:
+    """A caller whose rows cannot be written gets the error; callers appended in the same
+    group keep their records."""
+    start = threading.Barrier(9)
+    outcomes: dict[int, str] = {}
+
+    def bad(conn: Any) -> list[dict[str, Any]]:
+        raise RuntimeError("this caller's own write failed")
+
+    def worker(t: int) -> None:
+        start.wait()
+        try:
+            if t == 4:
+                trail.record_many(bad)
+            else:
+                trail.record(action="E", event_type="x", agent_who="a", request_id=f"t{t}")
+            outcomes[t] = "ok"
+        except RuntimeError:
+            outcomes[t] = "failed"
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == {t: "failed" if t == 4 else "ok" for t in range(9)}
+    assert trail.verify().checked == 8
