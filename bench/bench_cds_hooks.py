@@ -29,6 +29,8 @@ import httpx
 CONCURRENCY = 32
 REQUESTS = 960
 ROUNDS = 4
+#: Calls made one at a time after each scenario (latency without queueing).
+SINGLE = 100
 WARMUP = 64
 ISS = "https://bench-ehr.example.org"
 SERVICE = "bench-trivial"
@@ -94,7 +96,10 @@ def _body() -> dict[str, Any]:
 
 
 async def _drive(
-    url: str, headers_list: list[dict[str, str]], body: Callable[[], dict[str, Any]] = _body
+    url: str,
+    headers_list: list[dict[str, str]],
+    body: Callable[[], dict[str, Any]] = _body,
+    concurrency: int = CONCURRENCY,
 ) -> tuple[list[float], float]:
     latencies: list[float] = []
     errors: dict[int, int] = {}
@@ -105,7 +110,7 @@ async def _drive(
         queue.put_nowait(
             ({**headers, "Content-Type": "application/json"}, json.dumps(body()).encode())
         )
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
 
         async def worker() -> None:
@@ -121,7 +126,7 @@ async def _drive(
                     errors[response.status_code] = errors.get(response.status_code, 0) + 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     if errors:
         print(f"    {url}: non-200 answers {errors}")
@@ -209,31 +214,39 @@ def _run(
                 time.sleep(0.1)
         url = f"{base}/cds-services/{service}"
         asyncio.run(_drive(f"{base}/bench/bare", [{}] * WARMUP, body))
-        for _name, make_body in scenarios:
-            asyncio.run(_drive(url, _tokens(key, url, WARMUP), make_body))
-        # Interleaved rounds (bare, then each scenario, ROUNDS times): load from elsewhere on
-        # the shared machine then falls on every figure alike instead of on one phase.
+        # Per scenario, interleaved rounds (bare, scenario, bare, ...): load from elsewhere on
+        # the shared machine then falls on both figures alike, and one scenario's after-effects
+        # (a heavy one leaves the database writing back) do not fall on another's bare figure.
         per_round = REQUESTS // ROUNDS
-        bare_lat: list[float] = []
-        bare_time = 0.0
-        measured = {name: ([], 0.0) for name, _ in scenarios}
-        for _round in range(ROUNDS):
-            lat, elapsed = asyncio.run(_drive(f"{base}/bench/bare", [{}] * per_round, body))
-            bare_lat += lat
-            bare_time += elapsed
-            for name, make_body in scenarios:
-                lat, elapsed = asyncio.run(_drive(url, _tokens(key, url, per_round), make_body))
-                so_far, spent = measured[name]
-                measured[name] = (so_far + lat, spent + elapsed)
         print(f"-- {label}")
-        bare = _report("bare", bare_lat, bare_time)
-        for name, (latencies, elapsed) in measured.items():
-            cds = _report(name, latencies, elapsed)
+        for name, make_body in scenarios:
+            asyncio.run(_drive(url, _tokens(key, url, WARMUP), make_body))
+            bare_lat: list[float] = []
+            bare_time = 0.0
+            hook_lat: list[float] = []
+            hook_time = 0.0
+            for _round in range(ROUNDS):
+                lat, elapsed = asyncio.run(_drive(f"{base}/bench/bare", [{}] * per_round, body))
+                bare_lat += lat
+                bare_time += elapsed
+                lat, elapsed = asyncio.run(_drive(url, _tokens(key, url, per_round), make_body))
+                hook_lat += lat
+                hook_time += elapsed
+            bare = _report("bare", bare_lat, bare_time)
+            cds = _report(name, hook_lat, hook_time)
             print(
                 f"{'ratio':>10}: p50 x{cds['p50'] / bare['p50']:.2f}  "
                 f"p95 x{cds['p95'] / bare['p95']:.2f}  "
                 f"p99 x{cds['p99'] / bare['p99']:.2f}  "
                 f"throughput x{cds['rps'] / bare['rps']:.2f} ({name} / bare)"
+            )
+            # The same call with no queue in front of it: one client, one call at a time.
+            lat, _elapsed = asyncio.run(
+                _drive(url, _tokens(key, url, SINGLE), make_body, concurrency=1)
+            )
+            print(
+                f"{'1 client':>10}: p50 {_pct(lat, 0.5):7.2f} ms  p95 {_pct(lat, 0.95):7.2f} ms  "
+                f"p99 {_pct(lat, 0.99):7.2f} ms ({name}, {len(lat)} calls one at a time)"
             )
     finally:
         server.terminate()
