@@ -43,7 +43,7 @@ def build_app() -> Any:
     from cds_service.app import create_app
     from cds_service.cdshooks.registry import CdsServiceDefinition, ResolvedRequest
     from cds_service.cdshooks.schemas import CdsResponse
-    from cds_service.cli.serve_cmd import tune_interpreter
+    from cds_service.cli.serve_cmd import settle_process, tune_interpreter
     from cds_service.settings import Settings
 
     def handle(request: ResolvedRequest) -> CdsResponse:
@@ -69,7 +69,9 @@ def build_app() -> Any:
         id=SERVICE, hook="patient-view", description="benchmark", handler=handle
     )
     tune_interpreter()  # as `oncocds serve` does
-    return create_app(Settings(), extra_routers=(bare,), cds_services=[definition])
+    app = create_app(Settings(), extra_routers=(bare,), cds_services=[definition])
+    settle_process()
+    return app
 
 
 def _tokens(key: Any, url: str, count: int) -> list[dict[str, str]]:

@@ -41,7 +41,7 @@ def build_app() -> Any:
     from fastapi import APIRouter
 
     from cds_service.app import create_app
-    from cds_service.cli.serve_cmd import tune_interpreter
+    from cds_service.cli.serve_cmd import settle_process, tune_interpreter
     from cds_service.settings import Settings
 
     bare = APIRouter()
@@ -51,7 +51,9 @@ def build_app() -> Any:
         return {"cards": []}
 
     tune_interpreter()  # as `oncocds serve` does
-    return create_app(Settings(), extra_routers=(bare,))
+    app = create_app(Settings(), extra_routers=(bare,))
+    settle_process()
+    return app
 
 
 @cache

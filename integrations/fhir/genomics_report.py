@@ -195,6 +195,7 @@ class _Builder:
         self.ctx = ctx
         self.subject = {"reference": ctx.patient_reference}
         self.entries: list[tuple[str, Json]] = []  # (resource id, resource)
+        self.entry_ids: set[str] = set()
         self.alteration_urls: dict[str, str] = {}
 
     def _observation_base(self, rid: str, profile: str, code: Json) -> Json:
@@ -217,9 +218,10 @@ class _Builder:
     def _add(self, resource: Json) -> str:
         rid = str(resource["id"])
         url = full_url(rid)
-        if any(existing == rid for existing, _ in self.entries):
+        if rid in self.entry_ids:
             return url  # the same content twice yields one resource
         self.entries.append((rid, resource))
+        self.entry_ids.add(rid)
         return url
 
     # -------------------------------------------------------------- findings

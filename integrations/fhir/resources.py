@@ -20,7 +20,7 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.device import Device
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.observation import Observation, ObservationComponent
 from fhir.resources.R4B.operationoutcome import OperationOutcome, OperationOutcomeIssue
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.provenance import Provenance
@@ -42,6 +42,7 @@ __all__ = [
     "DiagnosticReport",
     "MedicationRequest",
     "Observation",
+    "ObservationComponent",
     "OperationOutcome",
     "OperationOutcomeIssue",
     "Patient",

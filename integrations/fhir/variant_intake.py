@@ -42,6 +42,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
+import orjson
 import pydantic
 
 from inference.genomics.hgvs import protein_change_key
@@ -58,7 +59,7 @@ from inference.genomics.model import (
     Zygosity,
 )
 from integrations.errors import IntakeError
-from integrations.fhir.resources import Observation
+from integrations.fhir.resources import Observation, ObservationComponent
 from integrations.intake import IntakeResult
 from integrations.normalise import (
     REFSEQ_CHROMOSOMES,
@@ -580,23 +581,70 @@ def _vcf_pos(start_end: Json, system: str | None, ref_length: int) -> int | None
     return low_i
 
 
-def _canonical(resource: Json) -> str:
-    return json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
+def _canonical(resource: Json) -> bytes:
+    try:
+        return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError: integers beyond 64 bits and the like
+        return json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+#: Most components of a lab's Variant Observations repeat from patient to patient and variant to
+#: variant (the gene, the source class, the reference sequence, the LOINC codes): they are
+#: validated once per distinct content and the instance reused. Bounded (a component model is a
+#: few kB).
+_COMPONENT_CACHE_SIZE: Final = 8_192
+
+
+@functools.lru_cache(maxsize=_COMPONENT_CACHE_SIZE)
+def _valid_component(canonical: bytes) -> ObservationComponent | None:
+    """The validated component, or ``None`` when it is not a valid R4 ``Observation.component``."""
+    try:
+        return ObservationComponent.model_validate(orjson.loads(canonical))
+    except pydantic.ValidationError:
+        return None
+
+
+def _validate_observation(resource: Json) -> None:
+    """Validate an Observation as R4 with ``fhir.resources``; raise ``pydantic.ValidationError``.
+
+    Components are validated one by one through :func:`_valid_component` and handed to the
+    Observation as validated instances (pydantic does not validate a model instance again), so a
+    new patient's Observations cost mostly their own top-level elements. When a component is
+    invalid, the whole resource is validated the ordinary way, so the problem reported is the
+    one whole-resource validation gives (same locations, same order).
+    """
+    components = resource.get("component")
+    if isinstance(components, list) and components:
+        validated: list[ObservationComponent] = []
+        for component in components:
+            found = _valid_component(_canonical(component)) if isinstance(component, dict) else None
+            if found is None:
+                break
+            validated.append(found)
+        else:
+            Observation.model_validate({**resource, "component": validated})
+            return
+    Observation.model_validate(resource)
 
 
 @functools.lru_cache(maxsize=16_384)
-def _validation_problem(canonical: str) -> str | None:
-    """Why an Observation is not valid R4 (``None`` when it is), validated once per content.
-
-    fhir.resources validation costs ~0.7 ms per Observation; EHRs send the same Observations
-    on every chart open, so each distinct content is validated once per process (the cache key
-    is the whole canonical JSON, so any change is validated again).
-    """
+def _cached_problem(canonical: bytes) -> str | None:
     try:
-        Observation.model_validate(json.loads(canonical))
+        _validate_observation(orjson.loads(canonical))
     except pydantic.ValidationError as exc:
         return _validation_reason(exc)
     return None
+
+
+def _validation_problem(resource: Json) -> str | None:
+    """Why an Observation is not valid R4 (``None`` when it is), validated once per content.
+
+    fhir.resources validation costs ~0.9 ms per Variant Observation, ~0.2 ms without its
+    components. EHRs send the same Observations on every chart open, so each distinct content is
+    validated once per process (the cache key is the whole canonical JSON, so any change is
+    validated again); a new one reuses the components validated before.
+    """
+    return _cached_problem(_canonical(resource))
 
 
 def read_fhir_variants(
@@ -637,7 +685,7 @@ def read_fhir_variants(
             continue  # DiagnosticReport, Patient, …: their Observations come as entries
         result.records_read += 1
         location = _location(resource, fallback)
-        problem = _validation_problem(_canonical(resource))
+        problem = _validation_problem(resource)
         if problem is not None:
             sink.add(location, problem)
             continue

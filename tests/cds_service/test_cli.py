@@ -134,3 +134,34 @@ def test_serve_starts_the_requested_worker_processes(tmp_path: Path) -> None:
 def test_serve_refuses_zero_workers(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--workers", "0"]) == 2
     assert capsys.readouterr().err.strip() == "oncocds: error: --workers must be at least 1"
+
+
+def test_a_serving_process_loads_the_knowledge_base_and_freezes_it(tmp_path: Path) -> None:
+    """The uvicorn factory of ``oncocds serve`` builds the app, loads the knowledge base and
+    moves the long-lived objects out of the collector's way (``gc.freeze``, a young threshold of
+    50,000). Run in a child process: freezing this test process would keep its garbage."""
+    script = (
+        "import gc, sys\n"
+        "from cds_service.cli import serve_cmd\n"
+        "from inference.genomics.kb import store\n"
+        "assert not store._cache, 'the knowledge base was loaded before the factory ran'\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "serve_cmd.build_app()\n"
+        "print(bool(store._cache), gc.get_freeze_count() > 100_000, gc.get_threshold()[0],"
+        " sys.getswitchinterval())\n"
+    )
+    env = {
+        **os.environ,
+        "ONCOCDS_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "ONCOCDS_LOG_LEVEL": "WARNING",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True", "50000", "0.0005"]

@@ -243,3 +243,86 @@ def test_observations_contained_in_a_report_are_read() -> None:
     }
     (braf,) = read_fhir_variants(report).alterations
     assert braf.source_ref == "Observation/braf-v600e"
+
+
+def _fixture_observations() -> list[dict[str, Any]]:
+    from integrations.fhir.clinical_context import iter_resources
+
+    found = []
+    for path in sorted(DATA.glob("*.json")):
+        found += [
+            r
+            for r in iter_resources(json.loads(path.read_text()))
+            if r.get("resourceType") == "Observation"
+        ]
+    return found
+
+
+def _whole_resource_problem(resource: dict[str, Any]) -> str | None:
+    import pydantic
+
+    from integrations.fhir import variant_intake
+    from integrations.fhir.resources import Observation
+
+    try:
+        Observation.model_validate(resource)
+    except pydantic.ValidationError as exc:
+        return variant_intake._validation_reason(exc)
+    return None
+
+
+def _broken_variants(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """Invalid copies of a valid Observation: bad component value, bad component code, a
+    component that is not an object, and a bad top-level element beside valid components."""
+    broken = []
+    for mutate in (
+        lambda c: c[0].__setitem__("valueQuantity", {"value": "not a number"}),
+        lambda c: c[-1].__setitem__("code", {"coding": "not a list"}),
+        lambda c: c.append("not an object"),
+        lambda c: c.append({"valueString": "a component without its code"}),
+    ):
+        copy_ = copy.deepcopy(resource)
+        mutate(copy_["component"])
+        broken.append(copy_)
+    bad_status = copy.deepcopy(resource)
+    bad_status["status"] = 42
+    broken.append(bad_status)
+    return broken
+
+
+def test_component_wise_validation_agrees_with_whole_resource_validation() -> None:
+    """Components are validated (and cached) one by one; the verdict and the reason reported
+    must be the ones validating the whole Observation at once gives, valid or not."""
+    from integrations.fhir import variant_intake
+
+    observations = _fixture_observations()
+    with_components = [o for o in observations if o.get("component")]
+    assert len(with_components) >= 5
+    cases = observations + [b for o in with_components[:5] for b in _broken_variants(o)]
+    invalid = 0
+    for resource in cases:
+        expected = _whole_resource_problem(resource)
+        variant_intake._cached_problem.cache_clear()
+        assert variant_intake._validation_problem(resource) == expected
+        # Again with every component already validated (the cached instances are reused).
+        assert variant_intake._validation_problem(copy.deepcopy(resource)) == expected
+        invalid += expected is not None
+    assert invalid >= 25  # the broken copies really are invalid
+
+
+def test_a_component_invalid_for_one_patient_is_reported_for_the_next() -> None:
+    """An invalid component is remembered as invalid, not skipped: another Observation (another
+    patient) carrying it is reported too, and its valid neighbours are still read."""
+    variant = _variant_bundle()
+    other = copy.deepcopy(variant)
+    other["id"] = "braf-other-patient"
+    other["subject"] = {"reference": "Patient/other"}
+    for resource in (variant, other):
+        resource["component"][0]["valueQuantity"] = {"value": "not a number"}
+    result = read_fhir_variants([variant, other, _variant_bundle()])
+    assert [p.location for p in result.problems] == [
+        "Observation/braf-v600e",
+        "Observation/braf-other-patient",
+    ]
+    assert all("component.0" in p.reason for p in result.problems)
+    assert len(result.alterations) == 1
