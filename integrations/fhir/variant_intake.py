@@ -590,9 +590,9 @@ def _canonical(resource: Json) -> bytes:
 
 #: Most components of a lab's Variant Observations repeat from patient to patient and variant to
 #: variant (the gene, the source class, the reference sequence, the LOINC codes): they are
-#: validated once per distinct content and the instance reused. Bounded (a component model is a
-#: few kB).
-_COMPONENT_CACHE_SIZE: Final = 8_192
+#: validated once per distinct content and the instance reused. Bounded: a cached component
+#: (model and key) is ~8 kB, so at most ~32 MB.
+_COMPONENT_CACHE_SIZE: Final = 4_096
 
 
 @functools.lru_cache(maxsize=_COMPONENT_CACHE_SIZE)
