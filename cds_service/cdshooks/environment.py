@@ -14,8 +14,6 @@ different interpretation, hence a new analysis.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +25,7 @@ from cds_service.reports.tokens import report_link
 from cds_service.settings import Settings
 from inference.genomics import Interpretation
 from integrations.fhir.genomics_report import report_with_contained
+from integrations.memo import LruCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,42 +38,18 @@ class SavedAnalysis:
     created: bool
 
 
-class _RecentReports:
-    """A small thread-safe LRU: (patient, interpretation) → (analysis id, report resource)."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, object], tuple[str, dict[str, Any]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, object]) -> tuple[str, dict[str, Any]] | None:
-        if self._size == 0:
-            return None
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[str, object], value: tuple[str, dict[str, Any]]) -> None:
-        if self._size == 0:
-            return
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
 @dataclass(frozen=True, slots=True)
 class ServiceEnvironment:
     settings: Settings
     session_factory: sessionmaker[Session]
     audit: AuditTrail
-    _recent: _RecentReports = field(init=False, repr=False, compare=False)
+    #: (patient, input fingerprint or interpretation) → (analysis id, report resource).
+    _recent: LruCache[tuple[str, object], tuple[str, dict[str, Any]]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_recent", _RecentReports(self.settings.cds_hooks.recent_reports))
+        object.__setattr__(self, "_recent", LruCache(self.settings.cds_hooks.recent_reports))
 
     def save_analysis(
         self,

@@ -36,13 +36,10 @@ are not VCF-style (SPDI's empty allele) leave the variant without a position, ne
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
-import orjson
 import pydantic
 
 from inference.genomics.hgvs import protein_change_key
@@ -61,6 +58,7 @@ from inference.genomics.model import (
 from integrations.errors import IntakeError
 from integrations.fhir.resources import Observation, ObservationComponent
 from integrations.intake import IntakeResult
+from integrations.memo import LruCache, canonical_json
 from integrations.normalise import (
     REFSEQ_CHROMOSOMES,
     ProblemSink,
@@ -581,70 +579,115 @@ def _vcf_pos(start_end: Json, system: str | None, ref_length: int) -> int | None
     return low_i
 
 
-def _canonical(resource: Json) -> bytes:
-    try:
-        return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # orjson.JSONEncodeError: integers beyond 64 bits and the like
-        return json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str).encode()
+#: Top-level Observation elements that differ from one patient, order or result to the next
+#: (with their ``_element`` primitive extensions). The other elements (status, category, code,
+#: value, method, interpretation, …) and each component repeat across a lab's results.
+_PER_RESULT: Final = frozenset(
+    {
+        "id",
+        "meta",
+        "implicitRules",
+        "language",
+        "text",
+        "contained",
+        "extension",
+        "modifierExtension",
+        "identifier",
+        "basedOn",
+        "partOf",
+        "subject",
+        "focus",
+        "encounter",
+        "effectiveDateTime",
+        "effectivePeriod",
+        "effectiveTiming",
+        "effectiveInstant",
+        "issued",
+        "performer",
+        "note",
+        "specimen",
+        "device",
+        "hasMember",
+        "derivedFrom",
+    }
+)
+
+#: Canonical JSON of a whole Observation → why it is invalid ("" when valid).
+_known_problems: LruCache[bytes, str] = LruCache(16_384)
+#: Canonical JSON of the repeating part of an Observation, or of a component → valid?
+_known_shells: LruCache[bytes, bool] = LruCache(4_096)
+_known_components: LruCache[bytes, bool] = LruCache(16_384)
 
 
-#: Most components of a lab's Variant Observations repeat from patient to patient and variant to
-#: variant (the gene, the source class, the reference sequence, the LOINC codes): they are
-#: validated once per distinct content and the instance reused. Bounded: a cached component
-#: (model and key) is ~8 kB, so at most ~32 MB.
-_COMPONENT_CACHE_SIZE: Final = 4_096
-
-
-@functools.lru_cache(maxsize=_COMPONENT_CACHE_SIZE)
-def _valid_component(canonical: bytes) -> ObservationComponent | None:
-    """The validated component, or ``None`` when it is not a valid R4 ``Observation.component``."""
-    try:
-        return ObservationComponent.model_validate(orjson.loads(canonical))
-    except pydantic.ValidationError:
-        return None
+def _remembered_validity(cache: LruCache[bytes, bool], model: Any, data: Json) -> bool:
+    key = canonical_json(data)
+    known = cache.get(key)
+    if known is None:
+        try:
+            model.model_validate(data)
+        except pydantic.ValidationError:
+            known = False
+        else:
+            known = True
+        cache.put(key, known)
+    return known
 
 
 def _validate_observation(resource: Json) -> None:
     """Validate an Observation as R4 with ``fhir.resources``; raise ``pydantic.ValidationError``.
 
-    Components are validated one by one through :func:`_valid_component` and handed to the
-    Observation as validated instances (pydantic does not validate a model instance again), so a
-    new patient's Observations cost mostly their own top-level elements. When a component is
-    invalid, the whole resource is validated the ordinary way, so the problem reported is the
-    one whole-resource validation gives (same locations, same order).
+    fhir.resources validation costs ~0.9 ms per Variant Observation, nearly all of it in parts
+    that repeat across patients. So the Observation is validated in three independent parts:
+    each component and the repeating top-level elements, each validated once per distinct
+    content, and the per-result elements (:data:`_PER_RESULT`, with status and code, which an
+    Observation requires) every time. The parts share no rule: FHIR's choice elements fall
+    wholly in one part (``value[x]`` repeats, ``effective[x]`` is per result) and required
+    elements are in both. When any part is invalid the whole resource is validated the
+    ordinary way, so the problem reported is the one whole-resource validation gives.
     """
-    components = resource.get("component")
-    if isinstance(components, list) and components:
-        validated: list[ObservationComponent] = []
-        for component in components:
-            found = _valid_component(_canonical(component)) if isinstance(component, dict) else None
-            if found is None:
-                break
-            validated.append(found)
-        else:
-            Observation.model_validate({**resource, "component": validated})
-            return
+    components = resource.get("component", [])
+    if isinstance(components, list) and all(
+        isinstance(c, dict) and _remembered_validity(_known_components, ObservationComponent, c)
+        for c in components
+    ):
+        shared: dict[str, Any] = {}
+        own: dict[str, Any] = {"resourceType": "Observation"}
+        for key, value in resource.items():
+            if key.lstrip("_") in _PER_RESULT:
+                own[key] = value
+            elif key != "component":
+                shared[key] = value
+        if _remembered_validity(_known_shells, Observation, shared):
+            own["status"] = resource.get("status")
+            own["code"] = resource.get("code")
+            try:
+                Observation.model_validate(own)
+            except pydantic.ValidationError:
+                pass  # reported below, as whole-resource validation words it
+            else:
+                return
     Observation.model_validate(resource)
-
-
-@functools.lru_cache(maxsize=16_384)
-def _cached_problem(canonical: bytes) -> str | None:
-    try:
-        _validate_observation(orjson.loads(canonical))
-    except pydantic.ValidationError as exc:
-        return _validation_reason(exc)
-    return None
 
 
 def _validation_problem(resource: Json) -> str | None:
     """Why an Observation is not valid R4 (``None`` when it is), validated once per content.
 
-    fhir.resources validation costs ~0.9 ms per Variant Observation, ~0.2 ms without its
-    components. EHRs send the same Observations on every chart open, so each distinct content is
-    validated once per process (the cache key is the whole canonical JSON, so any change is
-    validated again); a new one reuses the components validated before.
+    EHRs send the same Observations on every chart open, so each distinct content is validated
+    once per process (the cache key is the whole canonical JSON, so any change is validated
+    again); a new one reuses what its parts share with those seen before
+    (:func:`_validate_observation`).
     """
-    return _cached_problem(_canonical(resource))
+    key = canonical_json(resource)
+    problem = _known_problems.get(key)
+    if problem is None:
+        try:
+            _validate_observation(resource)
+        except pydantic.ValidationError as exc:
+            problem = _validation_reason(exc)
+        else:
+            problem = ""
+        _known_problems.put(key, problem)
+    return problem or None
 
 
 def read_fhir_variants(

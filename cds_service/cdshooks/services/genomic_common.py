@@ -9,14 +9,10 @@ PubMed id). Nothing here guesses: an alteration the knowledge base does not know
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
-
-import orjson
 
 from cds_service.cdshooks.registry import ResolvedRequest
 from cds_service.cdshooks.schemas import Card, Coding, OverrideReason, Source
@@ -36,6 +32,7 @@ from integrations.fhir.clinical_context import (
 )
 from integrations.fhir.variant_intake import read_fhir_variants
 from integrations.intake import IntakeResult
+from integrations.memo import LruCache, canonical_json
 
 #: Code system of ``source.topic``: the kind of card, for feedback summaries.
 CARD_KIND_SYSTEM: Final = "urn:oncocds:card-kind"
@@ -120,38 +117,9 @@ class PatientGenomics:
     fingerprint: str
 
 
-class _Recent:
-    """A small thread-safe LRU of interpreted inputs by fingerprint."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[str, PatientGenomics] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> PatientGenomics | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: str, value: PatientGenomics) -> None:
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
 #: An EHR sends a patient's same Observations on every chart open and order: intake,
 #: interpretation and the genes studied are computed once per distinct input per process.
-_recent_genomics = _Recent(256)
-
-
-def _canonical_bytes(resource: Mapping[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # orjson.JSONEncodeError: integers beyond 64 bits and the like
-        return json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str).encode()
+_recent_genomics: LruCache[str, PatientGenomics] = LruCache(256)
 
 
 def _fingerprint(
@@ -163,7 +131,7 @@ def _fingerprint(
     digest = hashlib.sha256()
     for group in (observations, context_resources):
         for resource in group:
-            digest.update(_canonical_bytes(resource))
+            digest.update(canonical_json(resource))
             digest.update(b"\x1e")
         digest.update(b"\x1d")
     digest.update(repr((extra_medications, tumour_type)).encode())

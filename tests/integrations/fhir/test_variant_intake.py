@@ -272,8 +272,9 @@ def _whole_resource_problem(resource: dict[str, Any]) -> str | None:
 
 
 def _broken_variants(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    """Invalid copies of a valid Observation: bad component value, bad component code, a
-    component that is not an object, and a bad top-level element beside valid components."""
+    """Invalid copies of a valid Observation: in a component (bad value, bad code, not an object,
+    no code), in the repeating top-level elements (status, value) and in the per-result ones
+    (subject, id, two effective[x] at once, a contained resource, a primitive's extension)."""
     broken = []
     for mutate in (
         lambda c: c[0].__setitem__("valueQuantity", {"value": "not a number"}),
@@ -284,15 +285,38 @@ def _broken_variants(resource: dict[str, Any]) -> list[dict[str, Any]]:
         copy_ = copy.deepcopy(resource)
         mutate(copy_["component"])
         broken.append(copy_)
-    bad_status = copy.deepcopy(resource)
-    bad_status["status"] = 42
-    broken.append(bad_status)
+    for key, value in (
+        ("status", 42),
+        ("valueQuantity", {"value": "not a number"}),  # beside valueCodeableConcept
+        ("subject", "Patient/not-a-reference-object"),
+        ("id", "not a valid id!"),
+        ("effectivePeriod", {"start": "2024-01-01"}),  # beside effectiveDateTime
+        ("contained", [{"resourceType": "Patient", "gender": 7}]),
+        ("_issued", {"extension": "not a list"}),
+    ):
+        copy_ = copy.deepcopy(resource)
+        copy_.setdefault("effectiveDateTime", "2024-01-01")
+        copy_.setdefault("issued", "2024-01-02T00:00:00Z")
+        copy_[key] = value
+        broken.append(copy_)
     return broken
 
 
+def _forget_validations() -> None:
+    from integrations.fhir import variant_intake
+
+    for cache in (
+        variant_intake._known_problems,
+        variant_intake._known_shells,
+        variant_intake._known_components,
+    ):
+        cache.clear()
+
+
 def test_component_wise_validation_agrees_with_whole_resource_validation() -> None:
-    """Components are validated (and cached) one by one; the verdict and the reason reported
-    must be the ones validating the whole Observation at once gives, valid or not."""
+    """Components and the repeating and per-result parts are validated apart (the first two
+    once per content); the verdict and the reason reported must be the ones validating the whole
+    Observation at once gives, valid or not, with the part caches cold or warm."""
     from integrations.fhir import variant_intake
 
     observations = _fixture_observations()
@@ -302,12 +326,26 @@ def test_component_wise_validation_agrees_with_whole_resource_validation() -> No
     invalid = 0
     for resource in cases:
         expected = _whole_resource_problem(resource)
-        variant_intake._cached_problem.cache_clear()
+        _forget_validations()
         assert variant_intake._validation_problem(resource) == expected
-        # Again with every component already validated (the cached instances are reused).
+        # Again with its parts known (another patient's copy of the same result).
+        variant_intake._known_problems.clear()
         assert variant_intake._validation_problem(copy.deepcopy(resource)) == expected
         invalid += expected is not None
-    assert invalid >= 25  # the broken copies really are invalid
+    assert invalid >= 5 * 11  # every broken copy really is invalid
+
+
+def test_per_result_elements_are_validated_for_every_observation() -> None:
+    """The repeating part of a result validated once does not vouch for another copy's own
+    elements: the second patient's bad subject is reported."""
+    _forget_validations()
+    good = _variant_bundle()
+    bad = copy.deepcopy(good)
+    bad["id"] = "second-patient"
+    bad["subject"] = {"reference": 12}
+    result = read_fhir_variants([good, bad])
+    assert [p.location for p in result.problems] == ["Observation/second-patient"]
+    assert "subject" in result.problems[0].reason
 
 
 def test_a_component_invalid_for_one_patient_is_reported_for_the_next() -> None:
