@@ -1,8 +1,9 @@
 """CDS Hooks call latency and throughput at 32 concurrent clients vs a bare FastAPI endpoint.
 
-One uvicorn server (subprocess, one worker) runs the OncoCDS app with a trivial registered
-patient-view service (one card, no prefetch) *and* a bare ``POST /bench/bare`` endpoint returning
-``{"cards": []}``, so both go through the same server, settings and middleware in the same run.
+One uvicorn server (subprocess; one worker, BENCH_WORKERS=N for more) runs the OncoCDS app with a
+trivial registered patient-view service (one card, no prefetch) *and* a bare ``POST /bench/bare``
+endpoint returning ``{"cards": []}``, so both go through the same server, settings and
+middleware in the same run.
 Each hook call carries its own freshly signed ES384 JWT (signed before timing), so the figures
 include JWT verification, the database jti replay insert, the audit records and card storage.
 Database: PostgreSQL when ONCOCDS_TEST_DATABASE_URL is set, else SQLite.
@@ -31,6 +32,8 @@ REQUESTS = 960
 ROUNDS = 4
 #: Calls made one at a time after each scenario (latency without queueing).
 SINGLE = 100
+#: uvicorn worker processes serving both the bare endpoint and the hooks (BENCH_WORKERS).
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
 WARMUP = 64
 ISS = "https://bench-ehr.example.org"
 SERVICE = "bench-trivial"
@@ -203,6 +206,8 @@ def _run(
             "--log-level",
             "warning",
             "--no-access-log",
+            "--workers",
+            str(WORKERS),
         ],
         env=env,
         cwd=Path(__file__).resolve().parents[1],
@@ -220,7 +225,7 @@ def _run(
         # the shared machine then falls on both figures alike, and one scenario's after-effects
         # (a heavy one leaves the database writing back) do not fall on another's bare figure.
         per_round = REQUESTS // ROUNDS
-        print(f"-- {label}")
+        print(f"-- {label}, {WORKERS} uvicorn worker(s)")
         for name, make_body in scenarios:
             asyncio.run(_drive(url, _tokens(key, url, WARMUP), make_body))
             bare_lat: list[float] = []

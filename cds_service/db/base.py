@@ -22,6 +22,12 @@ NAMING_CONVENTION = {
 #: JSON that is JSONB on PostgreSQL (indexable) and plain JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
+#: A document stored and read back whole, never queried inside (a report Bundle, an
+#: interpretation): ``json`` on PostgreSQL too. JSONB parses and rewrites the document on every
+#: insert; for a ~250 KB report Bundle that was 13 ms per insert against 5 ms for ``json``, 4 ms
+#: against 0.7 ms to read it back, and 1.5x the disk. ``json`` also keeps the text as written.
+DocumentJSON = JSON()
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that is always timezone-aware UTC in Python.

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cds_service.db.base import Base, JSONType
+from cds_service.db.base import Base, DocumentJSON, JSONType
 
 SOURCE_KINDS = ("fhir", "vcf", "text", "hl7", "cds-hook")
 WRITEBACK_STATUSES = ("pending", "done", "failed")
@@ -40,8 +40,8 @@ class Analysis(Base):
     tumour_type_code: Mapped[str | None] = mapped_column(String(32))
     kb_version: Mapped[str] = mapped_column(String(128))
     oncocds_version: Mapped[str] = mapped_column(String(64))
-    interpretation: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    report_bundle: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    interpretation: Mapped[dict[str, Any]] = mapped_column(DocumentJSON)
+    report_bundle: Mapped[dict[str, Any]] = mapped_column(DocumentJSON)
 
 
 class WritebackJob(Base):
