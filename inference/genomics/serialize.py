@@ -64,38 +64,63 @@ def to_jsonable(value: Any) -> Any:
     return _encode(value)
 
 
-_SCALARS: Final = (str, int, float, bool, type(None))
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_Encoder = typing.Callable[[Any], Any]
+#: One encoder per concrete type, chosen on first sight (an analysis and its report ids encode
+#: ~90,000 values; testing each against every kind in turn was most of the cost).
+_ENCODERS: dict[type, _Encoder] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value
+
+
+def _sequence(value: Any) -> Any:
+    return [_encode(v) for v in value]
+
+
+def _sorted_set(value: Any) -> Any:
+    return sorted(_encode(v) for v in value)
+
+
+def _dataclass_encoder(cls: type) -> _Encoder:
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    tag = _ALTERATION_TAGS.get(cls)
+
+    def encode(value: Any) -> Any:
+        out: dict[str, Any] = {} if tag is None else {"type": tag}
+        for name in names:
+            out[name] = _encode(getattr(value, name))
+        return out
+
+    return encode
+
+
+def _encoder_for(cls: type) -> _Encoder:
+    if issubclass(cls, enum.Enum):  # before the scalars: a StrEnum is a str
+        return _enum_value
+    if issubclass(cls, str | int | float | bool | types.NoneType):
+        return _identity
+    if issubclass(cls, tuple | list):
+        return _sequence
+    if issubclass(cls, frozenset):
+        return _sorted_set
+    if dataclasses.is_dataclass(cls):
+        return _dataclass_encoder(cls)
+    return _identity
 
 
 def _encode(value: Any) -> Any:
-    # Scalars first and field names cached per class: dataclasses.fields() and is_dataclass()
-    # on every value were half the cost of storing an analysis (bench/bench_patient_view.py).
-    if isinstance(value, enum.Enum):  # before the scalars: a StrEnum is a str
-        return value.value
-    if isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, tuple | list):
-        return [_encode(v) for v in value]
-    if isinstance(value, frozenset):
-        return sorted(_encode(v) for v in value)
     cls = type(value)
-    if dataclasses.is_dataclass(cls):
-        out: dict[str, Any] = {}
-        tag = _ALTERATION_TAGS.get(cls)
-        if tag is not None:
-            out["type"] = tag
-        for name in _field_names(cls):
-            out[name] = _encode(getattr(value, name))
-        return out
-    return value
+    if cls is str or cls is int or cls is float or cls is bool or value is None:
+        return value
+    encoder = _ENCODERS.get(cls)
+    if encoder is None:
+        encoder = _ENCODERS[cls] = _encoder_for(cls)
+    return encoder(value)
 
 
 # ------------------------------------------------------------------ decoding

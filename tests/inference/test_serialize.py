@@ -78,3 +78,58 @@ def test_round_trip_of_a_real_interpretation() -> None:
     assert any(f.current_medication for f in interpretation.therapeutic)
     text = json.dumps(interpretation_to_json(interpretation))
     assert interpretation_from_json(json.loads(text)) == interpretation
+
+
+def test_every_kind_of_value_encodes_as_documented() -> None:
+    """Enums as their values (a StrEnum too, not as a str), tuples and lists as arrays,
+    frozensets sorted, tagged alterations, nested dataclasses, scalars and None as themselves;
+    the per-type encoders must give this for the first and every later value of a type."""
+    import dataclasses
+    import enum
+
+    from inference.genomics.model import Tier
+    from inference.genomics.serialize import to_jsonable
+
+    class Colour(enum.Enum):
+        RED = 1
+
+    @dataclasses.dataclass(frozen=True)
+    class Inner:
+        tier: Tier
+        tags: frozenset[str]
+
+    @dataclasses.dataclass(frozen=True)
+    class Outer:
+        name: str
+        count: int
+        ratio: float
+        flag: bool
+        missing: None
+        items: tuple[Inner, ...]
+        colours: list[Colour]
+
+    value = Outer(
+        name="x",
+        count=3,
+        ratio=0.5,
+        flag=True,
+        missing=None,
+        items=(Inner(Tier.II, frozenset({"b", "a", "c"})), Inner(Tier.I, frozenset())),
+        colours=[Colour.RED],
+    )
+    expected = {
+        "name": "x",
+        "count": 3,
+        "ratio": 0.5,
+        "flag": True,
+        "missing": None,
+        "items": [{"tier": "II", "tags": ["a", "b", "c"]}, {"tier": "I", "tags": []}],
+        "colours": [1],
+    }
+    for _ in range(2):
+        encoded = to_jsonable(value)
+        assert encoded == expected
+        assert type(encoded["items"][0]["tier"]) is str  # the value, not the StrEnum member
+    variant = braf_crc_interpretation().alterations[0]
+    assert to_jsonable(variant)["type"] == "variant"
+    assert to_jsonable((variant,))[0]["type"] == "variant"
