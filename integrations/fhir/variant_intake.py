@@ -645,8 +645,10 @@ def _validate_observation(resource: Json) -> None:
     elements are in both. When any part is invalid the whole resource is validated the
     ordinary way, so the problem reported is the one whole-resource validation gives.
     """
-    components = resource.get("component", [])
-    if isinstance(components, list) and all(
+    components = resource.get("component", ())
+    if "component" in resource and not (isinstance(components, list) and components):
+        components = None  # null, empty or not a list: whole-resource validation judges it
+    if components is not None and all(
         isinstance(c, dict) and _remembered_validity(_known_components, ObservationComponent, c)
         for c in components
     ):

@@ -322,7 +322,15 @@ def test_component_wise_validation_agrees_with_whole_resource_validation() -> No
     observations = _fixture_observations()
     with_components = [o for o in observations if o.get("component")]
     assert len(with_components) >= 5
-    cases = observations + [b for o in with_components[:5] for b in _broken_variants(o)]
+    edges = []  # whatever whole-resource validation says of these, the parts must say too
+    for components in ([], None, {"code": {"text": "not in a list"}}):
+        edge = copy.deepcopy(with_components[0])
+        edge["component"] = components
+        edges.append(edge)
+    without = copy.deepcopy(with_components[0])
+    del without["component"]
+    edges.append(without)
+    cases = observations + edges + [b for o in with_components[:5] for b in _broken_variants(o)]
     invalid = 0
     for resource in cases:
         expected = _whole_resource_problem(resource)
