@@ -36,8 +36,8 @@ def settle_process() -> None:
 
     A new-patient call allocates a few hundred thousand short-lived objects (FHIR models, the
     report Bundle); with CPython's default 700-allocation threshold that is hundreds of young
-    collections per call. 50,000 lets most of those objects die by reference count first
-    (-10 % CPU per new-patient patient-view).
+    collections per call, each walking whatever the call holds at the time. At 50,000 there
+    are a few (-10 % time per new-patient patient-view, in process).
     """
     from inference.genomics import load_knowledge_base
 
