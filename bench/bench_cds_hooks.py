@@ -43,10 +43,9 @@ def build_app() -> Any:
     """uvicorn factory (runs in the server process; configured by BENCH_* variables)."""
     from fastapi import APIRouter
 
-    from cds_service.app import create_app
     from cds_service.cdshooks.registry import CdsServiceDefinition, ResolvedRequest
     from cds_service.cdshooks.schemas import CdsResponse
-    from cds_service.cli.serve_cmd import settle_process, tune_interpreter
+    from cds_service.cli.serve_cmd import serving_app
     from cds_service.settings import Settings
 
     def handle(request: ResolvedRequest) -> CdsResponse:
@@ -71,10 +70,8 @@ def build_app() -> Any:
     definition = CdsServiceDefinition(
         id=SERVICE, hook="patient-view", description="benchmark", handler=handle
     )
-    tune_interpreter()  # as `oncocds serve` does
-    app = create_app(Settings(), extra_routers=(bare,), cds_services=[definition])
-    settle_process()
-    return app
+    # As `oncocds serve` runs it.
+    return serving_app(Settings(), extra_routers=(bare,), cds_services=[definition])
 
 
 def _tokens(key: Any, url: str, count: int) -> list[dict[str, str]]:

@@ -40,8 +40,7 @@ def build_app() -> Any:
     """uvicorn factory: the real genomic services plus the bare baseline endpoint."""
     from fastapi import APIRouter
 
-    from cds_service.app import create_app
-    from cds_service.cli.serve_cmd import settle_process, tune_interpreter
+    from cds_service.cli.serve_cmd import serving_app
     from cds_service.settings import Settings
 
     bare = APIRouter()
@@ -50,10 +49,7 @@ def build_app() -> Any:
     def bare_endpoint(body: dict[str, Any]) -> dict[str, Any]:
         return {"cards": []}
 
-    tune_interpreter()  # as `oncocds serve` does
-    app = create_app(Settings(), extra_routers=(bare,))
-    settle_process()
-    return app
+    return serving_app(Settings(), extra_routers=(bare,))  # as `oncocds serve` runs it
 
 
 @cache

@@ -20,16 +20,16 @@ GC_YOUNG_THRESHOLD = 50_000
 
 
 def tune_interpreter() -> None:
-    """Process-wide settings for serving (called by ``serve`` and the benchmarks)."""
+    """Process-wide settings for serving (through :func:`serving_app`)."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 def settle_process() -> None:
     """Load what every call uses, then exempt it from garbage collection (``gc.freeze``).
 
-    Called once the app is built in a serving process (``serve`` and the benchmarks), never in
-    tests: frozen objects are still freed by reference counting, but cycles among them are
-    never collected. The knowledge base and the imported FHIR model classes are a few hundred
+    Called once the app is built in a serving process (:func:`serving_app`), never in tests:
+    frozen objects are still freed by reference counting, but cycles among them are never
+    collected. The knowledge base and the imported FHIR model classes are a few hundred
     thousand long-lived objects; without this each full collection walks them all, a cost that
     fell on whichever request happened to allocate at the time (a patient-view's report Bundle
     build took 16-28 ms with them tracked, 10-11 ms frozen).
@@ -47,17 +47,27 @@ def settle_process() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
+def serving_app(settings: Settings, **create_options: Any) -> Any:
+    """The app as a serving process runs it: interpreter tuned, app built, process settled.
+
+    ``create_options`` go to :func:`cds_service.app.create_app` (the benchmarks add their bare
+    baseline endpoint and services this way, so they measure what ``serve`` runs).
+    """
+    from cds_service.app import create_app
+
+    tune_interpreter()
+    app = create_app(settings, **create_options)
+    settle_process()
+    return app
+
+
 def build_app() -> Any:
     """uvicorn factory for each worker process: settings from the environment."""
-    from cds_service.app import create_app
     from cds_service.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    tune_interpreter()
-    app = create_app(settings)
-    settle_process()
-    return app
+    return serving_app(settings)
 
 
 def register(sub: Any) -> None:

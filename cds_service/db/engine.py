@@ -33,6 +33,19 @@ def json_dumps(value: Any) -> str:
         return json.dumps(value)
 
 
+def json_loads(text: str | bytes) -> Any:
+    """The reverse: orjson, the standard library for what orjson refuses to read (``NaN``,
+    which the standard library wrote into SQLite rows before orjson did the writing)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+#: How every engine reads and writes JSON columns.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json_loads}
+
+
 def make_engine(database_url: str, *, pool_size: int = 10, pre_ping: bool = True) -> Engine:
     """Create an engine with the settings OncoCDS relies on for ``database_url``.
 
@@ -44,8 +57,7 @@ def make_engine(database_url: str, *, pool_size: int = 10, pre_ping: bool = True
         engine = create_engine(
             database_url,
             connect_args={"check_same_thread": False},
-            json_serializer=json_dumps,
-            json_deserializer=orjson.loads,
+            **_JSON_CODEC,
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         return engine
@@ -55,6 +67,5 @@ def make_engine(database_url: str, *, pool_size: int = 10, pre_ping: bool = True
         max_overflow=pool_size,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
-        json_serializer=json_dumps,
-        json_deserializer=orjson.loads,
+        **_JSON_CODEC,
     )

@@ -194,8 +194,7 @@ class _Builder:
         self.interp = interpretation
         self.ctx = ctx
         self.subject = {"reference": ctx.patient_reference}
-        self.entries: list[tuple[str, Json]] = []  # (resource id, resource)
-        self.entry_ids: set[str] = set()
+        self.entries: dict[str, Json] = {}  # resource id → resource, in bundle order
         self.alteration_urls: dict[str, str] = {}
 
     def _observation_base(self, rid: str, profile: str, code: Json) -> Json:
@@ -218,10 +217,8 @@ class _Builder:
     def _add(self, resource: Json) -> str:
         rid = str(resource["id"])
         url = full_url(rid)
-        if rid in self.entry_ids:
-            return url  # the same content twice yields one resource
-        self.entries.append((rid, resource))
-        self.entry_ids.add(rid)
+        # The same content twice yields one resource, where it first appeared.
+        self.entries.setdefault(rid, resource)
         return url
 
     # -------------------------------------------------------------- findings
@@ -518,7 +515,7 @@ class _Builder:
         for hr in interp.hereditary:
             self.hereditary(hr)
 
-        observation_ids = [rid for rid, _ in self.entries]
+        observation_ids = list(self.entries)
         report_id = _resource_id(
             "rep", self.ctx.patient_reference, observation_ids, self.ctx.kb_version
         )
@@ -553,7 +550,7 @@ class _Builder:
             ],
         }
         self._add(device)
-        targets = [rid for rid, _ in self.entries if rid != device_id]
+        targets = [rid for rid in self.entries if rid != device_id]
         provenance: Json = {
             "resourceType": "Provenance",
             "id": _resource_id("prov", targets, device_id),
@@ -585,7 +582,7 @@ class _Builder:
             "Provenance": Provenance,
         }
         entries: list[Json] = []
-        for rid, resource in self.entries:
+        for rid, resource in self.entries.items():
             request: Json = {"method": "POST", "url": resource["resourceType"]}
             if resource["resourceType"] in _CONDITIONAL_TYPES:
                 # Idempotent write-back: a retry after a timeout whose transaction did commit

@@ -633,42 +633,53 @@ def _remembered_validity(cache: LruCache[bytes, bool], model: Any, data: Json) -
     return known
 
 
-def _validate_observation(resource: Json) -> None:
-    """Validate an Observation as R4 with ``fhir.resources``; raise ``pydantic.ValidationError``.
+def _valid_in_parts(resource: Json) -> bool:
+    """Whether an Observation is valid R4, judged in three independent parts.
 
     fhir.resources validation costs ~0.9 ms per Variant Observation, nearly all of it in parts
-    that repeat across patients. So the Observation is validated in three independent parts:
-    each component and the repeating top-level elements, each validated once per distinct
-    content, and the per-result elements (:data:`_PER_RESULT`, with status and code, which an
-    Observation requires) every time. The parts share no rule: FHIR's choice elements fall
-    wholly in one part (``value[x]`` repeats, ``effective[x]`` is per result) and required
-    elements are in both. When any part is invalid the whole resource is validated the
-    ordinary way, so the problem reported is the one whole-resource validation gives.
+    that repeat across patients: each component and the repeating top-level elements are
+    validated once per distinct content; the per-result elements (:data:`_PER_RESULT`, with
+    status and code, which an Observation requires) every time. The parts share no rule: FHIR's
+    choice elements fall wholly in one part (``value[x]`` repeats, ``effective[x]`` is per
+    result) and required elements are in both. ``False`` means "not shown valid": the caller
+    validates the whole resource then.
     """
-    components = resource.get("component", ())
+    components = resource.get("component", [])
     if "component" in resource and not (isinstance(components, list) and components):
-        components = None  # null, empty or not a list: whole-resource validation judges it
-    if components is not None and all(
+        return False  # null, empty or not a list: whole-resource validation judges it
+    if not all(
         isinstance(c, dict) and _remembered_validity(_known_components, ObservationComponent, c)
         for c in components
     ):
-        shared: dict[str, Any] = {}
-        own: dict[str, Any] = {"resourceType": "Observation"}
-        for key, value in resource.items():
-            if key.lstrip("_") in _PER_RESULT:
-                own[key] = value
-            elif key != "component":
-                shared[key] = value
-        if _remembered_validity(_known_shells, Observation, shared):
-            own["status"] = resource.get("status")
-            own["code"] = resource.get("code")
-            try:
-                Observation.model_validate(own)
-            except pydantic.ValidationError:
-                pass  # reported below, as whole-resource validation words it
-            else:
-                return
-    Observation.model_validate(resource)
+        return False
+    shared: dict[str, Any] = {}
+    own: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": resource.get("status"),
+        "code": resource.get("code"),
+    }
+    for key, value in resource.items():
+        if key.lstrip("_") in _PER_RESULT:
+            own[key] = value
+        elif key != "component":
+            shared[key] = value
+    if not _remembered_validity(_known_shells, Observation, shared):
+        return False
+    try:
+        Observation.model_validate(own)
+    except pydantic.ValidationError:
+        return False
+    return True
+
+
+def _validate_observation(resource: Json) -> None:
+    """Validate an Observation as R4 with ``fhir.resources``; raise ``pydantic.ValidationError``.
+
+    Cheaply in parts when it is valid (:func:`_valid_in_parts`); otherwise whole, so the problem
+    reported is the one whole-resource validation gives (same locations, same order).
+    """
+    if not _valid_in_parts(resource):
+        Observation.model_validate(resource)
 
 
 def _validation_problem(resource: Json) -> str | None:
