@@ -48,8 +48,48 @@ class BiomarkerKind(StrEnum):
     FUSION = "fusion"
     AMPLIFICATION = "amplification"
     DELETION = "deletion"
+    #: Microsatellite instability-high or mismatch-repair deficient (the labels pair them).
     MSI_HIGH = "msi-high"
     TMB = "tmb"
+    #: Homologous-recombination deficiency (a genomic-instability score at or above the test's
+    #: cut-off, as the lab reports it).
+    HRD = "hrd"
+
+
+class VariantClass(StrEnum):
+    """What a report states when it gives a class of change rather than the exact change.
+
+    Labs write ``EGFR exon 19 deletion``, ``FLT3-ITD``, ``MET exon 14 skipping`` or
+    ``KIT exon 11 mutation`` without HGVS. Such a variant carries its class (and exon) instead
+    of a protein change; :mod:`inference.genomics.classes` derives the same classes from exact
+    changes by rule, so both forms meet the knowledge base on one key.
+    """
+
+    EXON19_DELETION = "exon 19 deletion"
+    EXON20_INSERTION = "exon 20 insertion"
+    EXON14_SKIPPING = "exon 14 skipping"
+    #: Internal tandem duplication (FLT3-ITD).
+    ITD = "internal tandem duplication"
+    #: Tyrosine kinase domain point mutation (FLT3-TKD).
+    TKD = "tyrosine kinase domain mutation"
+    #: Nonsense, frameshift or canonical splice-site change (predicted loss of function).
+    TRUNCATING = "truncating mutation"
+    ACTIVATING = "activating mutation"
+    KINASE_DOMAIN = "kinase domain mutation"
+    #: Any mutation in the given ``exon`` (KIT exon 11, PDGFRA exon 18).
+    EXON_MUTATION = "exon mutation"
+    #: A gene-level "mutated" result with no further detail (``NPM1 mutation``).
+    MUTATION = "mutation"
+
+
+class Significance(StrEnum):
+    """Clinical significance as a report states it (ACMG/AMP 5-tier terms, as ClinVar uses)."""
+
+    PATHOGENIC = "pathogenic"
+    LIKELY_PATHOGENIC = "likely pathogenic"
+    UNCERTAIN = "uncertain significance"
+    LIKELY_BENIGN = "likely benign"
+    BENIGN = "benign"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +140,26 @@ class Variant:
     source_ref: str | None = None
     #: VCF FILTER as called: ``()`` when not filtered (``.``), ``("PASS",)``, or the failed filters.
     filters: tuple[str, ...] = ()
+    #: The class of change when the report gives no exact change (``EGFR exon 19 deletion``).
+    variant_class: VariantClass | None = None
+    #: Exon number, for ``VariantClass.EXON_MUTATION`` (and when a report states it).
+    exon: int | None = None
+    #: The clinical significance the report states, if any (never inferred here).
+    classification: Significance | None = None
 
     @property
     def id(self) -> str:
         """Stable for the same variant content (used for FHIR resource ids)."""
+        if self.variant_class is None and self.exon is None and self.classification is None:
+            # Kept as before for variants without the newer fields: stored report ids stay.
+            return _stable_id(
+                "variant",
+                self.gene.symbol if self.gene else None,
+                self.hgvs_c,
+                self.protein_change or self.hgvs_p,
+                self.position.key if self.position else None,
+                self.origin.value,
+            )
         return _stable_id(
             "variant",
             self.gene.symbol if self.gene else None,
@@ -111,13 +167,21 @@ class Variant:
             self.protein_change or self.hgvs_p,
             self.position.key if self.position else None,
             self.origin.value,
+            self.variant_class.value if self.variant_class else None,
+            self.exon,
+            self.classification.value if self.classification else None,
         )
 
     @property
     def label(self) -> str:
-        """Human label, e.g. ``BRAF V600E`` or ``TP53 c.818G>A``."""
+        """Human label, e.g. ``BRAF V600E``, ``TP53 c.818G>A`` or ``EGFR exon 19 deletion``."""
         gene = self.gene.symbol if self.gene else "?"
         change = self.protein_change or self.hgvs_p or self.hgvs_c or self.hgvs_g
+        if change is None and self.variant_class is not None:
+            if self.variant_class is VariantClass.EXON_MUTATION and self.exon is not None:
+                change = f"exon {self.exon} mutation"
+            else:
+                change = self.variant_class.value
         if change is None and self.position is not None:
             change = (
                 f"{self.position.chrom}:{self.position.pos} {self.position.ref}>{self.position.alt}"
@@ -137,21 +201,34 @@ class Biomarker:
     tmb: float | None = None
     origin: Origin = Origin.SOMATIC
     source_ref: str | None = None
+    #: The lab's score where the kind has one (HRD: genomic-instability score), else ``None``.
+    score: float | None = None
 
     @property
     def id(self) -> str:
+        if self.score is None:
+            return _stable_id(
+                "biomarker",
+                self.kind.value,
+                self.gene.symbol if self.gene else None,
+                self.fusion_partner.symbol if self.fusion_partner else None,
+                self.tmb,
+            )
         return _stable_id(
             "biomarker",
             self.kind.value,
             self.gene.symbol if self.gene else None,
             self.fusion_partner.symbol if self.fusion_partner else None,
             self.tmb,
+            self.score,
         )
 
     @property
     def label(self) -> str:
         if self.kind is BiomarkerKind.MSI_HIGH:
             return "MSI-high"
+        if self.kind is BiomarkerKind.HRD:
+            return "HRD-positive" + (f" (score {self.score:g})" if self.score is not None else "")
         if self.kind is BiomarkerKind.TMB:
             return f"TMB {self.tmb:g} mut/Mb" if self.tmb is not None else "TMB"
         gene = self.gene.symbol if self.gene else "?"

@@ -95,8 +95,26 @@ def _instant(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+#: Alteration fields added after report ids were first issued: left out of an id's digest while
+#: unset, so a report for the same results keeps its resource ids (conditional create on the
+#: EHR's server matches them) across the upgrade.
+_NEWER_UNSET_FIELDS: Final = ("variant_class", "exon", "classification", "score")
+
+
+def _id_payload(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _id_payload(v)
+            for k, v in value.items()
+            if not (v is None and k in _NEWER_UNSET_FIELDS)
+        }
+    if isinstance(value, list):
+        return [_id_payload(v) for v in value]
+    return value
+
+
 def _digest(*parts: object) -> str:
-    payload = json.dumps([to_jsonable(p) for p in parts], sort_keys=True, default=str)
+    payload = json.dumps([_id_payload(to_jsonable(p)) for p in parts], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
