@@ -155,7 +155,7 @@ def _body(text: str) -> str | None:
     return body or None
 
 
-def _substitution(found: re.Match[str], x_means: XMeaning) -> ProteinChange | None:  # noqa: PLR0911
+def _substitution(found: re.Match[str], x_means: XMeaning) -> ProteinChange | None:
     ref, pos, alt = _one(found.group("ref")), int(found.group("pos")), found.group("alt")
     if alt == "=":
         return ProteinChange(ChangeKind.SYNONYMOUS, ref, pos, alt=ref)
