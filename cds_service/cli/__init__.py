@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "writeback_cmd",
     "devsetup_cmd",
     "devtoken_cmd",
+    "demo_cmd",
     "hl7_cmd",
     "compliance_cmd",
 )

@@ -98,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         f"  audit review console:  {base}/compliance\n"
         f"  health / readiness:    {base}/healthz  {base}/readyz\n"
     )
+    if not settings.is_production:
+        # A newcomer's first step: cards for a synthetic patient, no request written by hand.
+        program = sys.argv[0] if sys.argv and sys.argv[0].endswith("oncocds") else "oncocds"
+        sys.stdout.write(f"  see it work:           {program} demo   (in another terminal)\n")
     sys.stdout.flush()
     uvicorn.run(
         "cds_service.cli.serve_cmd:build_app",

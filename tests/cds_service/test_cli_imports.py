@@ -45,6 +45,7 @@ COMMANDS = (
     "writeback",
     "dev-setup",
     "dev-token",
+    "demo",
     "mllp",
     "hl7",
     "compliance",
