@@ -96,6 +96,10 @@ class _Caller:
             response = self.http.request(
                 method, self.base + path, json=body, headers=self._headers(path)
             )
+        except httpx.InvalidURL as exc:
+            raise DemoError(f"not a usable service URL: {self.base!r}") from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise DemoError(f"--url must be http:// or https://, not {self.base!r}") from exc
         except httpx.TimeoutException as exc:
             raise DemoError(f"{self.base}{path} did not answer in time") from exc
         except httpx.HTTPError as exc:
@@ -161,9 +165,10 @@ def run(args: argparse.Namespace) -> int:
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     with httpx.Client(timeout=args.timeout, trust_env=False, follow_redirects=False) as http:
         caller = _Caller(http, base, key)
-        services = caller.request("GET", DISCOVERY_PATH).get("services") or []
+        discovery = caller.request("GET", DISCOVERY_PATH)
+        services = discovery.get("services") if isinstance(discovery, dict) else None
         by_hook = {
-            hook: [s for s in services if isinstance(s, dict) and s.get("hook") == hook]
+            hook: [s for s in services or [] if isinstance(s, dict) and s.get("hook") == hook]
             for hook in ("patient-view", "order-sign")
         }
         if not by_hook["patient-view"] or not by_hook["order-sign"]:
