@@ -15,7 +15,6 @@ from typing import Final, Literal
 
 from inference.genomics.model import GenomeBuild, Origin
 from integrations.errors import IntakeError
-from integrations.fhir.variant_intake import read_fhir_variants
 from integrations.intake import IntakeResult
 from integrations.textlist import parse_text_list, read_table
 from integrations.vcf import read_vcf
@@ -133,6 +132,10 @@ def read_variants(
         raise IntakeError(f"{display}: larger than {MAX_TEXT_BYTES // (1024 * 1024)} MiB")
     text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
     if chosen == "fhir":
+        # The FHIR models load only for FHIR input: a text list or VCF is read without them
+        # (they are most of ``oncocds analyze``'s start-up otherwise).
+        from integrations.fhir.variant_intake import read_fhir_variants
+
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -8,38 +8,34 @@ print as one readable line (``oncocds: error: …``) with exit code 2; nothing p
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from cds_service.cli import (
-    analyze_cmd,
-    audit_cmd,
-    compliance_cmd,
-    db_cmd,
-    devsetup_cmd,
-    devtoken_cmd,
-    hl7_cmd,
-    kb_cmd,
-    serve_cmd,
-    version_cmd,
-    writeback_cmd,
-)
 from cds_service.errors import OncoCDSError
 
-COMMAND_MODULES = (
-    serve_cmd,
-    db_cmd,
-    version_cmd,
-    audit_cmd,
-    kb_cmd,
-    analyze_cmd,
-    writeback_cmd,
-    devsetup_cmd,
-    devtoken_cmd,
-    hl7_cmd,
-    compliance_cmd,
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+#: The command modules, by name under ``cds_service.cli`` (adding a command is one line here).
+#: Building the parser imports every one of them, so a command module imports at module level
+#: only what declaring its arguments needs; whatever a command does is imported inside its
+#: handler. That keeps ``oncocds analyze`` or ``oncocds version`` from loading FastAPI,
+#: SQLAlchemy, Alembic, uvicorn or the FHIR models (``tests/cds_service/test_cli_imports.py``).
+COMMAND_MODULES: tuple[str, ...] = (
+    "serve_cmd",
+    "db_cmd",
+    "version_cmd",
+    "audit_cmd",
+    "kb_cmd",
+    "analyze_cmd",
+    "writeback_cmd",
+    "devsetup_cmd",
+    "devtoken_cmd",
+    "demo_cmd",
+    "hl7_cmd",
+    "compliance_cmd",
 )
 
 
@@ -55,8 +51,8 @@ def _err(text: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="oncocds", description="OncoCDS precision-oncology decision support")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in COMMAND_MODULES:
-        module.register(sub)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
@@ -76,11 +72,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OncoCDSError as exc:
         _err(f"oncocds: error: {exc.message}")
         return 2
-    except ValidationError as exc:
-        _err(f"oncocds: error: {_settings_error_line(exc)}")
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # pydantic is imported here, not at start-up: only commands that build settings raise it.
+        from pydantic import ValidationError
+
+        if not isinstance(exc, ValidationError):
+            raise
+        _err(f"oncocds: error: {_settings_error_line(exc)}")
+        return 2
     return code
 
 

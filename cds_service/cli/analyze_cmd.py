@@ -14,21 +14,17 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from cds_service import __version__
-from cds_service.db.base import utcnow
 from cds_service.errors import BadRequestError
 from inference.errors import InferenceError
 from inference.genomics import (
     Interpretation,
     PatientContext,
     interpret,
-    load_knowledge_base,
     resolve_tumour_type,
 )
 from inference.genomics.model import Alteration, Origin, Variant
 from inference.genomics.serialize import interpretation_to_json
 from integrations.errors import IntakeError, RecordProblem
-from integrations.fhir.genomics_report import ReportContext, build_genomic_report_bundle
 from integrations.intake import IntakeResult
 from integrations.readers import FORMATS, read_variants
 from integrations.vcf import iter_vcf
@@ -130,6 +126,13 @@ def run(args: argparse.Namespace) -> int:
         json.dump(document, out, indent=2, sort_keys=True)
         out.write("\n")
     elif args.output == "fhir":
+        # Only this output needs the FHIR models and the database's clock helper (SQLAlchemy):
+        # imported here, they stay out of the start-up of every other use of the command.
+        from cds_service import __version__
+        from cds_service.db.base import utcnow
+        from inference.genomics import load_knowledge_base
+        from integrations.fhir.genomics_report import ReportContext, build_genomic_report_bundle
+
         bundle = build_genomic_report_bundle(
             interpretation,
             ReportContext(

@@ -2,7 +2,8 @@
 
 Commands that read records (prove, archive, verify) append an audit event naming the operating
 system user, as the API does for compliance staff. ``check-proof`` and ``verify-archive`` read
-only files and need no database.
+only files and need no database. Handlers import the audit, database and signing modules
+themselves: declaring the commands loads none of them.
 """
 
 from __future__ import annotations
@@ -13,24 +14,12 @@ import json
 import sys
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cds_service.audit import AuditTrail, Outcome
-from cds_service.audit.archive import archive, verify_archive_file
-from cds_service.audit.checkpoints import ProofError, check_proof, prove, seal, verify_integrity
-from cds_service.audit.signing import (
-    CheckpointSigner,
-    Keyring,
-    SigningKeyError,
-    keyring_for,
-    load_public_key_pem,
-    public_key_pem,
-    signer_for,
-)
-from cds_service.compliance.service import retention_start
-from cds_service.db.engine import make_engine
-from cds_service.errors import BadRequestError, OncoCDSError
-from cds_service.settings import Settings
+if TYPE_CHECKING:
+    from cds_service.audit import AuditTrail
+    from cds_service.audit.signing import CheckpointSigner, Keyring
+    from cds_service.settings import Settings
 
 _MAX_PROOF_BYTES = 1024 * 1024
 
@@ -103,6 +92,10 @@ def _cli_agent() -> str:
 
 
 def _open(settings: Settings) -> tuple[Any, AuditTrail, CheckpointSigner, Keyring]:
+    from cds_service.audit import AuditTrail
+    from cds_service.audit.signing import keyring_for, signer_for
+    from cds_service.db.engine import make_engine
+
     engine = make_engine(settings.database_url, pool_size=1)
     trail = AuditTrail(engine, source_observer=settings.instance_id)
     signer = signer_for(settings.audit.signing_key_path, development=not settings.is_production)
@@ -110,6 +103,10 @@ def _open(settings: Settings) -> tuple[Any, AuditTrail, CheckpointSigner, Keyrin
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from cds_service.audit import Outcome
+    from cds_service.audit.checkpoints import verify_integrity
+    from cds_service.settings import Settings
+
     settings = Settings()
     engine, trail, _signer, keyring = _open(settings)
     try:
@@ -150,6 +147,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _checkpoint(args: argparse.Namespace) -> int:
+    from cds_service.audit.checkpoints import seal
+    from cds_service.settings import Settings
+
     settings = Settings()
     engine, _trail, signer, _keyring = _open(settings)
     try:
@@ -167,6 +167,9 @@ def _checkpoint(args: argparse.Namespace) -> int:
 
 
 def _keygen(args: argparse.Namespace) -> int:
+    from cds_service.audit.signing import CheckpointSigner, SigningKeyError, public_key_pem
+    from cds_service.settings import Settings
+
     settings = Settings()
     path: Path = args.out or settings.audit.signing_key_path
     if path.exists():
@@ -180,6 +183,9 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _public_key(args: argparse.Namespace) -> int:
+    from cds_service.audit.signing import public_key_pem, signer_for
+    from cds_service.settings import Settings
+
     settings = Settings()
     signer = signer_for(settings.audit.signing_key_path, development=not settings.is_production)
     sys.stdout.write(public_key_pem(signer.public_key).decode())
@@ -187,6 +193,9 @@ def _public_key(args: argparse.Namespace) -> int:
 
 
 def _prove(args: argparse.Namespace) -> int:
+    from cds_service.audit.checkpoints import prove
+    from cds_service.settings import Settings
+
     settings = Settings()
     engine, trail, signer, _keyring = _open(settings)
     try:
@@ -211,6 +220,9 @@ def _prove(args: argparse.Namespace) -> int:
 
 
 def _check_proof(args: argparse.Namespace) -> int:
+    from cds_service.audit.checkpoints import ProofError, check_proof
+    from cds_service.audit.signing import Keyring, load_public_key_pem
+
     try:
         if args.file.stat().st_size > _MAX_PROOF_BYTES:
             raise ProofError("proof file too large")
@@ -233,6 +245,8 @@ def _check_proof(args: argparse.Namespace) -> int:
 
 
 def _parse_date(value: str) -> datetime:
+    from cds_service.errors import BadRequestError
+
     try:
         day = datetime.strptime(value + "+0000", "%Y-%m-%d%z").date()
         return datetime.combine(day, time(), tzinfo=UTC)
@@ -241,6 +255,12 @@ def _parse_date(value: str) -> datetime:
 
 
 def _archive(args: argparse.Namespace) -> int:
+    from cds_service.audit.archive import archive
+    from cds_service.audit.checkpoints import verify_integrity
+    from cds_service.compliance.service import retention_start
+    from cds_service.errors import BadRequestError
+    from cds_service.settings import Settings
+
     settings = Settings()
     window = retention_start(settings.audit.retention_years)
     before = _parse_date(args.before) if args.before else window
@@ -281,6 +301,10 @@ def _archive(args: argparse.Namespace) -> int:
 
 
 def _verify_archive(args: argparse.Namespace) -> int:
+    from cds_service.audit.archive import verify_archive_file
+    from cds_service.audit.signing import Keyring, load_public_key_pem, signer_for
+    from cds_service.settings import Settings
+
     keys = [load_public_key_pem(p) for p in args.public_key]
     if not keys:
         settings = Settings()
@@ -294,4 +318,4 @@ def _verify_archive(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["OncoCDSError", "register"]
+__all__ = ["register"]

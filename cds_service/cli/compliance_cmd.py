@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from cds_service.compliance.devtoken import ROLE_PRESETS, mint_dev_token
-from cds_service.settings import Settings
+from cds_service.cli.devtoken_cmd import RoleChoices
 
 
 def _out(text: str) -> None:
@@ -25,13 +24,22 @@ def register(sub: Any) -> None:
     token = comp_sub.add_parser(
         "dev-token", help="print a development bearer token (refused in production)"
     )
-    token.add_argument("--role", choices=sorted(ROLE_PRESETS), default="compliance")
+    token.add_argument(
+        "--role",
+        choices=RoleChoices(),
+        metavar="ROLE",
+        default="compliance",
+        help="%(choices)s (default %(default)s)",
+    )
     token.add_argument("--subject", default=None, help="the token's sub (default dev-<role>)")
     token.add_argument("--ttl", type=int, default=900, help="lifetime in seconds (max 3600)")
     token.set_defaults(func=_dev_token)
 
 
 def _dev_token(args: argparse.Namespace) -> int:
+    from cds_service.compliance.devtoken import mint_dev_token
+    from cds_service.settings import Settings
+
     settings = Settings()
     ttl = max(60, min(args.ttl, settings.compliance.max_token_lifetime_seconds))
     _out(mint_dev_token(settings, role=args.role, subject=args.subject, ttl_seconds=ttl))

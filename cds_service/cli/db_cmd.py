@@ -1,12 +1,12 @@
-"""``oncocds db upgrade|downgrade|check|current``."""
+"""``oncocds db upgrade|downgrade|check|head``.
+
+Handlers import Alembic and the settings themselves, so declaring the commands loads neither.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
-
-from cds_service.db import migrate
-from cds_service.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -25,6 +25,9 @@ def register(sub: Any) -> None:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
+    from cds_service.db import migrate
+    from cds_service.settings import Settings
+
     settings = Settings()
     migrate.upgrade(settings.database_url, args.revision)
     print(f"database migrated to {args.revision}")
@@ -32,6 +35,9 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 
 def _downgrade(args: argparse.Namespace) -> int:
+    from cds_service.db import migrate
+    from cds_service.settings import Settings
+
     settings = Settings()
     migrate.downgrade(settings.database_url, args.revision)
     print(f"database migrated down to {args.revision}")
@@ -39,11 +45,16 @@ def _downgrade(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from cds_service.db import migrate
+    from cds_service.settings import Settings
+
     migrate.check(Settings().database_url)
     print("schema matches the models")
     return 0
 
 
 def _head(args: argparse.Namespace) -> int:
+    from cds_service.db import migrate
+
     print(migrate.head_revision())
     return 0

@@ -14,10 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from cds_service.security.clients import CLIENTS_FILE_NAME
-from cds_service.security.signing import generate_signing_key, public_jwks, save_private_key
-from cds_service.settings import Settings
-
 DEV_ISS: Final = "urn:oncocds:dev-client"
 PRIVATE_KEY_FILE: Final = "private-key.jwk.json"
 
@@ -42,6 +38,10 @@ def _error(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cds_service.security.clients import CLIENTS_FILE_NAME
+    from cds_service.security.signing import generate_signing_key, public_jwks, save_private_key
+    from cds_service.settings import Settings
+
     settings = Settings()
     if settings.is_production:
         return _error("dev-setup is for development only (ONCOCDS_ENVIRONMENT=production)")

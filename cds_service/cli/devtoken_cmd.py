@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final, overload
 
 from cds_service.cli.devsetup_cmd import DEV_ISS, PRIVATE_KEY_FILE
-from cds_service.compliance.devtoken import ROLE_PRESETS, mint_dev_token
-from cds_service.security.signing import load_private_key, sign_client_jwt
-from cds_service.settings import Settings
+
+if TYPE_CHECKING:
+    from cds_service.settings import Settings
 
 #: option name → (help, metavar or None for a flag, path builder from the option value)
 TARGETS: Final[dict[str, tuple[str, str | None, Callable[[Any], str]]]] = {
@@ -48,6 +48,30 @@ TARGETS: Final[dict[str, tuple[str, str | None, Callable[[Any], str]]]] = {
 DISCOVERY_PATH: Final = "/cds-services"
 
 
+class RoleChoices(Sequence[str]):
+    """The ``--role`` names (the keys of ``compliance.devtoken.ROLE_PRESETS``), read when argparse
+    first checks or shows them: the presets live beside the token-minting code (joserfc, the
+    settings), which declaring the commands must not import. Give the argument a ``metavar``,
+    or argparse lists the choices while the argument is added."""
+
+    def _names(self) -> list[str]:
+        from cds_service.compliance.devtoken import ROLE_PRESETS
+
+        return sorted(ROLE_PRESETS)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "dev-token", help="print a development client JWT for curl (development only)"
@@ -60,8 +84,10 @@ def register(sub: Any) -> None:
             group.add_argument(f"--{name}", metavar=metavar, help=help_text)
     group.add_argument(
         "--role",
-        choices=sorted(ROLE_PRESETS),
-        help="a staff bearer token from the development OIDC issuer instead of a client JWT",
+        choices=RoleChoices(),
+        metavar="ROLE",
+        help="a staff bearer token from the development OIDC issuer instead of a client JWT "
+        "(ROLE: %(choices)s)",
     )
     parser.add_argument("--lifetime", type=int, default=300, help="seconds (default 300)")
     parser.set_defaults(func=run)
@@ -77,6 +103,9 @@ def audience_path(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cds_service.security.signing import load_private_key, sign_client_jwt
+    from cds_service.settings import Settings
+
     settings = Settings()
     if settings.is_production:
         sys.stderr.write("oncocds: error: dev-token is for development only\n")
@@ -100,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _staff_token(settings: Settings, args: argparse.Namespace) -> int:
     """A staff token (``--role``), exactly as ``oncocds compliance dev-token`` mints it."""
+    from cds_service.compliance.devtoken import mint_dev_token
+
     if not 60 <= args.lifetime <= settings.compliance.max_token_lifetime_seconds:
         sys.stderr.write("oncocds: error: --lifetime out of range\n")
         return 2

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cds_service.errors import OncoCDSError
-from cds_service.settings import Settings
+
+if TYPE_CHECKING:
+    from cds_service.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -67,14 +68,18 @@ def _operator() -> str:
 
 def _setup() -> tuple[Settings, Any]:
     from cds_service.db.engine import make_engine
+    from cds_service.settings import Settings
 
     settings = Settings()
     return settings, make_engine(settings.database_url, pool_size=2)
 
 
 def _mllp(args: argparse.Namespace) -> int:
+    import asyncio
+
     from cds_service.hl7.listener import run_listener
     from cds_service.logs import configure_logging
+    from cds_service.settings import Settings
 
     settings = Settings()
     try:

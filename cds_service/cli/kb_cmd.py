@@ -1,7 +1,8 @@
 """``oncocds kb build|info``: compile the knowledge base and describe it.
 
 The builder lives in :mod:`inference.genomics.kb`; this module only parses arguments and prints.
-Paths are arguments (defaults: the sources and compiled file inside the installed package).
+Paths are arguments (defaults: the sources and compiled file inside the installed package,
+resolved by the handlers, which import the knowledge-base code themselves).
 """
 
 from __future__ import annotations
@@ -12,11 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inference.errors import KnowledgeBaseError
-from inference.genomics.kb import DEFAULT_KB_PATH, read_knowledge_base, write_knowledge_base
-
-DEFAULT_SOURCES = DEFAULT_KB_PATH.parent.parent / "sources"
-
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -24,11 +20,15 @@ def register(sub: Any) -> None:
     )
     kb_sub = parser.add_subparsers(dest="kb_command", required=True)
     build = kb_sub.add_parser("build", help="compile the sources into one JSON file")
-    build.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="sources directory")
-    build.add_argument("--output", type=Path, default=DEFAULT_KB_PATH, help="compiled file")
+    build.add_argument(
+        "--sources", type=Path, default=None, help="sources directory (default: packaged)"
+    )
+    build.add_argument(
+        "--output", type=Path, default=None, help="compiled file (default: packaged)"
+    )
     build.set_defaults(func=_build)
     info = kb_sub.add_parser("info", help="print version, sources and counts")
-    info.add_argument("--kb", type=Path, default=DEFAULT_KB_PATH, help="compiled file")
+    info.add_argument("--kb", type=Path, default=None, help="compiled file (default: packaged)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(func=_info)
 
@@ -39,19 +39,27 @@ def _fail(message: str) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from inference.errors import KnowledgeBaseError
+    from inference.genomics.kb import DEFAULT_KB_PATH, write_knowledge_base
+
+    sources = args.sources or DEFAULT_KB_PATH.parent.parent / "sources"
+    output = args.output or DEFAULT_KB_PATH
     try:
-        data = write_knowledge_base(args.sources, args.output)
+        data = write_knowledge_base(sources, output)
     except KnowledgeBaseError as exc:
         return _fail(exc.message)
     except OSError as exc:
-        return _fail(f"cannot write {args.output}: {exc.strerror}")
-    sys.stdout.write(f"built {args.output} version {data['version']}\n")
+        return _fail(f"cannot write {output}: {exc.strerror}")
+    sys.stdout.write(f"built {output} version {data['version']}\n")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
+    from inference.errors import KnowledgeBaseError
+    from inference.genomics.kb import DEFAULT_KB_PATH, read_knowledge_base
+
     try:
-        kb = read_knowledge_base(args.kb)
+        kb = read_knowledge_base(args.kb or DEFAULT_KB_PATH)
     except KnowledgeBaseError as exc:
         return _fail(exc.message)
     if args.json:

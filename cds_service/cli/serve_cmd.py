@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cds_service.errors import BadRequestError
-from cds_service.settings import Settings
+if TYPE_CHECKING:
+    from cds_service.settings import Settings
 
 #: CPython hands the GIL over every 5 ms by default. A request waiting on the database gets
 #: it back only after whichever thread holds it has run that long, so under 32 concurrent
@@ -64,6 +64,7 @@ def serving_app(settings: Settings, **create_options: Any) -> Any:
 def build_app() -> Any:
     """uvicorn factory for each worker process: settings from the environment."""
     from cds_service.logs import configure_logging
+    from cds_service.settings import Settings
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -79,7 +80,9 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from cds_service.errors import BadRequestError
     from cds_service.logs import configure_logging
+    from cds_service.settings import Settings
 
     if args.workers < 1:
         raise BadRequestError("--workers must be at least 1")
@@ -95,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         f"  audit review console:  {base}/compliance\n"
         f"  health / readiness:    {base}/healthz  {base}/readyz\n"
     )
+    if not settings.is_production:
+        # A newcomer's first step: cards for a synthetic patient, no request written by hand.
+        program = sys.argv[0] if sys.argv and sys.argv[0].endswith("oncocds") else "oncocds"
+        sys.stdout.write(f"  see it work:           {program} demo   (in another terminal)\n")
     sys.stdout.flush()
     uvicorn.run(
         "cds_service.cli.serve_cmd:build_app",

@@ -1,19 +1,19 @@
-"""``oncocds writeback list|retry|run-due``: see, retry and run EHR write-back jobs."""
+"""``oncocds writeback list|retry|run-due``: see, retry and run EHR write-back jobs.
+
+Handlers import the database and write-back modules themselves (declaring the commands loads
+none of them).
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cds_service.analyses import repository
-from cds_service.audit import AuditTrail
-from cds_service.db.engine import make_engine
-from cds_service.db.session import make_sessionmaker
-from cds_service.models.analysis import WritebackJob
-from cds_service.settings import Settings
-from cds_service.writeback.service import WritebackRunner, build_client
+if TYPE_CHECKING:
+    from cds_service.models.analysis import WritebackJob
+    from cds_service.writeback.service import WritebackRunner
 
 
 def register(sub: Any) -> None:
@@ -49,6 +49,12 @@ def _line(job: WritebackJob) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from cds_service.analyses import repository
+    from cds_service.audit import AuditTrail
+    from cds_service.db.engine import make_engine
+    from cds_service.db.session import make_sessionmaker
+    from cds_service.settings import Settings
+
     settings = Settings()
     engine = make_engine(settings.database_url, pool_size=1)
     try:
@@ -73,6 +79,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _with_runner(work: Callable[[WritebackRunner], list[WritebackJob]]) -> list[WritebackJob]:
+    from cds_service.audit import AuditTrail
+    from cds_service.db.engine import make_engine
+    from cds_service.db.session import make_sessionmaker
+    from cds_service.settings import Settings
+    from cds_service.writeback.service import WritebackRunner, build_client
+
     settings = Settings()
     client = build_client(settings.writeback)  # refuse before touching the database
     engine = make_engine(settings.database_url, pool_size=1)

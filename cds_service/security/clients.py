@@ -10,6 +10,10 @@ File shape (JSON ``{"clients": [...]}`` or TOML ``[[clients]]``), one entry per 
     tenant         if set, tokens must carry this ``tenant`` claim
     algorithms     signing algorithms accepted from this client (default ES384, RS384)
 
+A client whose tokens name a ``jku`` (the CDS Hooks sandbox always does) may have its key set
+pinned here (``jwks``) beside ``jku_allowlist``: the pinned keys are used for an allowlisted
+``jku`` without a network fetch; the ``jku`` is fetched only for a ``kid`` the pinned set lacks.
+
 CDS Hooks 2.0 §Trusting CDS Clients: services SHOULD keep an allowlist of ``iss`` and ``jku``;
 JWTs SHALL NOT use ``none`` or a symmetric algorithm, so only asymmetric ones are accepted here.
 """

