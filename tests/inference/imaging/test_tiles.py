@@ -1,4 +1,4 @@
-"""Tissue detection, tiling coordinates, blur measure and heatmap rendering (inference.imaging.tiles).
+"""Tissue detection, tiling coordinates, blur measure and heatmaps (inference.imaging.tiles).
 
 Images: the real IDC patches (tests/data/idc, CC0) and scikit-image's immunohistochemistry
 sample; blank tiles are made here. These tests check the machinery, not any diagnostic claim.
@@ -54,7 +54,7 @@ def test_tissue_tiles_are_kept_and_glass_beside_them_is_skipped() -> None:
     slide = np.full((256, 512, 3), 242, dtype=np.uint8)
     slide[:, :256] = tissue
     result = t.tile_image(slide, patch_size=64)
-    assert result.grid_rows == 4 and result.grid_cols == 8
+    assert (result.grid_rows, result.grid_cols) == (4, 8)
     assert len(result) >= 12  # the IHC crop is almost all tissue (4x4 cells)
     assert all(tile.x < 256 for tile in result.tiles), "glass tiles must be skipped"
     assert result.tissue_threshold == pytest.approx(np.clip(result.tissue_threshold, 0.05, 0.2))
