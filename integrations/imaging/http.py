@@ -37,7 +37,6 @@ from integrations.imaging.errors import (
 )
 from integrations.imaging.guards import Budget, CheckedUrl, EndpointAllowlist, FetchLimits
 
-_CHUNK: Final = 64 * 1024
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
@@ -239,7 +238,9 @@ class GuardedHttp:
                 f"{max(budget.remaining_bytes(), 0)} of the {budget.limits.max_bytes} byte limit"
             )
         chunks: list[bytes] = []
-        for chunk in resp.iter_raw(_CHUNK):
+        # No chunk size: httpx would buffer up to it before yielding, and the deadline check
+        # below must run on every piece the network delivers.
+        for chunk in resp.iter_raw():
             budget.spend(len(chunk))
             budget.remaining_s()
             chunks.append(chunk)
