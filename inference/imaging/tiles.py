@@ -58,11 +58,13 @@ def _check_rgb(image: RGB) -> None:
 def saturation(image: RGB) -> NDArray[np.float32]:
     """HSV saturation in [0, 1]; 0 for near-black pixels."""
     _check_rgb(image)
-    high = image.max(axis=2).astype(np.float32)
-    low = image.min(axis=2).astype(np.float32)
+    # Element-wise max/min of the three channel views: numpy's reduction over a last axis of
+    # length 3 (image.max(axis=2)) is ~10x slower on a whole slide level.
+    red, green, blue = image[:, :, 0], image[:, :, 1], image[:, :, 2]
+    high = np.maximum(np.maximum(red, green), blue)
+    low = np.minimum(np.minimum(red, green), blue)
     out = np.zeros(high.shape, dtype=np.float32)
-    bright = high >= _DARK
-    out[bright] = (high[bright] - low[bright]) / high[bright]
+    np.divide((high - low).astype(np.float32), high, out=out, where=high >= _DARK, casting="unsafe")
     return out
 
 
