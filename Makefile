@@ -36,12 +36,20 @@ $(DEVSTAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 install-dev: $(DEVSTAMP)
 
-# Debian packages the browser tests need (we run as root on the build machines).
+# Debian packages the browser and imaging tests need (we run as root on the build machines).
+# The Orthanc packages' postinst does not start a system service here (policy-rc.d); the
+# tests start their own Orthanc (tests/support/orthanc.py).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian chromium for the browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; browser tests will fail under CI"; }
+	@{ command -v Orthanc && command -v OrthancWSIDicomizer \
+	   && test -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so; } >/dev/null 2>&1 || { \
+	  echo "installing Debian orthanc, orthanc-dicomweb, orthanc-wsi for the imaging tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    orthanc orthanc-dicomweb orthanc-wsi >/dev/null) \
+	  || echo "warning: could not install Orthanc; imaging tests will fail"; }
 
 var:
 	mkdir -p var

@@ -219,6 +219,13 @@ async function fhir(req, res, relative) {
   );
   const status = getStatus(outcome);
   if (!resource) return send(res, status, outcome);
+  // FHIR R4 Binary: a read whose Accept names the Binary's own type gets the raw content.
+  const accept = req.headers.accept || '';
+  if (resource.resourceType === 'Binary' && req.method === 'GET' && accept.includes(resource.contentType)) {
+    const bytes = Buffer.from(resource.data || '', 'base64');
+    res.writeHead(status, { 'content-type': resource.contentType, 'content-length': bytes.length });
+    return res.end(bytes);
+  }
   if (resource.resourceType === 'Bundle' && resource.type === 'searchset') {
     addPagingLinks(resource, `http://${req.headers.host}${BASE_PATH}`, '/' + url);
   }
