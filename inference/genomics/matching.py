@@ -1,0 +1,124 @@
+"""Alteration → knowledge-base keys: how a variant or biomarker finds its statements.
+
+Split from :mod:`inference.genomics.interpret` so the matching rules (notation, biomarker
+classes) and the therapy logic (tiers, labels, conflicts) change independently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from inference.genomics.hgvs import THREE_TO_ONE, protein_change_key
+from inference.genomics.kb.store import KnowledgeBase
+from inference.genomics.model import Biomarker, BiomarkerKind, Gene, Variant
+
+_AA = "|".join(THREE_TO_ONE) + "|[A-Z]"
+_SUBSTITUTION = re.compile(r"^([A-Z])(\d+)([A-Z*])$")
+_DELETION = re.compile(
+    rf"^(?:[A-Z]{{2}}_\d+(?:\.\d+)?:)?(?:p\.)?\(?(?:{_AA})(\d+)(?:_(?:{_AA})(\d+))?"
+    rf"(?:del|delins[A-Za-z*]+)\)?$"
+)
+_SPLICE = re.compile(r"c\.\*?-?\d+[+-][12](?!\d)")
+_TRANSCRIPT = re.compile(r"^[^:]+:")
+
+
+# ------------------------------------------------------------------ alteration → keys
+
+
+@dataclass(slots=True)
+class Match:
+    gene: str | None
+    protein: str | None
+    keys: list[str]
+    known_allele: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def strip_p(text: str | None) -> str | None:
+    if not text:
+        return None
+    body = _TRANSCRIPT.sub("", text.strip())
+    return body.removeprefix("p.").strip("()").upper() or None
+
+
+def variant_match(variant: Variant, kb: KnowledgeBase) -> Match:
+    gene = variant.gene.symbol.upper() if variant.gene else None
+    protein = variant.protein_change or protein_change_key(variant.hgvs_p)
+    match = Match(gene, protein, [])
+    if variant.position is not None:
+        allele = kb.genomic_alleles.get(variant.position.key)
+        if allele is not None:
+            kb_gene, kb_protein = allele
+            if gene is not None and gene != kb_gene:
+                match.warnings.append(
+                    f"{variant.label}: position {variant.position.key} is {kb_gene} {kb_protein} "
+                    f"in the knowledge base, not {gene}; matched by position"
+                )
+            gene, protein, match.known_allele = kb_gene, kb_protein, True
+            match.gene, match.protein = gene, protein
+    if gene is None:
+        return match
+    if protein is None and variant.hgvs_c:
+        protein = kb.cdna_alleles.get(f"{gene}:{_TRANSCRIPT.sub('', variant.hgvs_c.strip())}")
+        match.protein = protein
+    if protein is not None:
+        match.keys.append(f"P|{gene}|{protein}")
+        sub = _SUBSTITUTION.match(protein)
+        if sub and sub.group(1) != sub.group(3):
+            match.keys.append(f"C|{gene}|{sub.group(1)}{sub.group(2)}")
+    for text in (variant.protein_change, strip_p(variant.hgvs_p)):
+        if text:
+            match.keys.append(f"N|{gene}|{text.upper()}")
+    deletion = _DELETION.match(variant.hgvs_p.strip()) if variant.hgvs_p else None
+    if deletion is not None:
+        start = int(deletion.group(1))
+        end = int(deletion.group(2) or start)
+        for matcher in kb.ranges.get(gene, ()):
+            if matcher.start <= start and end <= matcher.end:
+                match.keys.append(matcher.key)
+    return match
+
+
+def annotated(variant: Variant, match: Match) -> Variant:
+    """A position-only variant the KB knows gets its gene and protein change (for labels).
+
+    Only a known allele (exact genomic key) is annotated; nothing is inferred otherwise.
+    """
+    if not match.known_allele or match.gene is None:
+        return variant
+    if variant.gene is not None and variant.protein_change is not None:
+        return variant
+    return replace(
+        variant,
+        gene=variant.gene or Gene(match.gene),
+        protein_change=variant.protein_change or match.protein,
+    )
+
+
+def biomarker_match(biomarker: Biomarker, kb: KnowledgeBase) -> Match:
+    gene = biomarker.gene.symbol.upper() if biomarker.gene else None
+    partner = biomarker.fusion_partner.symbol.upper() if biomarker.fusion_partner else None
+    keys: list[str] = []
+    if biomarker.kind is BiomarkerKind.FUSION and gene:
+        keys.append(f"F|{gene}")
+        if partner:
+            keys.append(f"F|{partner}")
+            first, second = sorted((gene, partner))
+            keys.append(f"F2|{first}|{second}")
+    elif biomarker.kind is BiomarkerKind.AMPLIFICATION and gene:
+        keys.append(f"AMP|{gene}")
+    elif biomarker.kind is BiomarkerKind.DELETION and gene:
+        keys.append(f"DEL|{gene}")
+    elif biomarker.kind is BiomarkerKind.MSI_HIGH:
+        keys.append("MSI")
+    elif biomarker.kind is BiomarkerKind.TMB and biomarker.tmb is not None:
+        keys.extend(key for threshold, key in kb.tmb_thresholds if biomarker.tmb >= threshold)
+    return Match(gene, None, keys)
+
+
+def is_loss_of_function(variant: Variant, protein: str | None) -> bool:
+    """Nonsense, frameshift or canonical ±1/2 splice-site variant (ACMG/AMP PVS1 classes)."""
+    if protein is not None and (protein.endswith(("*", "fs"))):
+        return not protein.startswith("M1")
+    return bool(variant.hgvs_c and _SPLICE.search(variant.hgvs_c))
