@@ -1,14 +1,21 @@
-"""Tumour types from the curated table: resolve what a clinician or an EHR sends.
+"""Tumour types from the knowledge base's table: resolve what a clinician or an EHR sends.
 
+The one resolver for ``--tumor-type``, FHIR Conditions (``integrations.fhir.clinical_context``),
+HL7 diagnoses (``cds_service.hl7.processing``) and the analyses API. The table is the whole
+OncoTree (release 2025-10-03, CC BY 4.0, MSK) with curated mappings (``kb/tumours.py``).
 Accepted forms (matching is case-insensitive):
 
-- an OncoTree code from the table: ``COAD``, ``LUAD``, ``BRCA``;
+- an OncoTree code: ``COAD``, ``LUAD``, ``BLCA``, ``HGSOC``; or a former OncoTree code that
+  OncoTree maps to one current code (``MM`` → ``PCM``, ``CLL`` → ``CLLSLL``);
 - a coded ``system|code``: SNOMED CT (``http://snomed.info/sct|254637007`` or ``snomed|…``),
   ICD-10-CM (``http://hl7.org/fhir/sid/icd-10-cm|C18.7``, matched by category prefix), ICD-O-3
-  (``icd-o-3|8720/3``), Disease Ontology (``doid|DOID:3908``), OncoTree (``oncotree|COAD``);
-- a plain name or synonym: ``colorectal cancer``, ``lung adenocarcinoma``.
+  (``icd-o-3|8720/3``), Disease Ontology (``doid|DOID:3908``), OncoTree (``oncotree|COAD``),
+  NCI thesaurus (``ncit|C3512``) and UMLS (``umls|C0152013``) as OncoTree references them;
+- a plain name or synonym: ``colorectal cancer``, ``lung adenocarcinoma`` (an OncoTree name
+  that two nodes share, such as "Embryonal Carcinoma", resolves by code only).
 
-Anything else raises :class:`inference.errors.UnknownTumourTypeError` listing close matches.
+Anything else raises :class:`inference.errors.UnknownTumourTypeError` listing at most five close
+matches.
 """
 
 from __future__ import annotations
@@ -43,6 +50,12 @@ _SYSTEMS: Final = {
     "http://oncotree.mskcc.org": "oncotree",
     "https://oncotree.mskcc.org": "oncotree",
     "oncotree": "oncotree",
+    "http://ncicb.nci.nih.gov/xml/owl/evs/thesaurus.owl": "ncit",
+    "http://ncit.nci.nih.gov": "ncit",
+    "ncit": "ncit",
+    "nci": "ncit",
+    "http://www.nlm.nih.gov/research/umls": "umls",
+    "umls": "umls",
 }
 _MAX_TEXT: Final = 200
 
@@ -62,24 +75,40 @@ class _Index:
 @functools.lru_cache(maxsize=8)
 def _index(kb: KnowledgeBase) -> _Index:
     by_code: dict[str, str] = {}
-    by_name: dict[str, str] = {}
     by_system: dict[tuple[str, str], str] = {}
-    choices: dict[str, str] = {}
+    named: dict[str, set[str]] = {}
+    synonyms: dict[str, str] = {}
+    shared: set[tuple[str, str]] = set()
     for code, entry in sorted(kb.tumour_types.items()):
         by_code[code.lower()] = code
         by_system[("oncotree", code.lower())] = code
-        for name in (entry.name, *entry.synonyms):
-            by_name.setdefault(_norm(name), code)
-            choices.setdefault(_norm(name), code)
-        choices.setdefault(code.lower(), code)
+        named.setdefault(_norm(entry.name), set()).add(code)
+        for name in entry.synonyms:
+            synonyms.setdefault(_norm(name), code)
         for system, codes in (
             ("snomed", entry.snomed),
             ("icd10cm", entry.icd10cm),
             ("icdo3", entry.icdo3),
             ("doid", entry.doid),
+            ("ncit", entry.ncit),
+            ("umls", entry.umls),
         ):
             for value in codes:
-                by_system[(system, value.lower())] = code
+                key = (system, value.lower())
+                if by_system.setdefault(key, code) != code:
+                    shared.add(key)
+    # OncoTree gives a few NCI thesaurus / UMLS ids to two nodes: those resolve to neither.
+    for key in shared:
+        del by_system[key]
+    for alias, code in sorted(kb.tumour_aliases.items()):
+        by_code.setdefault(alias.lower(), code)
+        by_system.setdefault(("oncotree", alias.lower()), code)
+    # A name two OncoTree nodes share says nothing about which one is meant.
+    by_name = {name: next(iter(codes)) for name, codes in named.items() if len(codes) == 1}
+    by_name.update(synonyms)
+    choices = dict(by_name)
+    for code in kb.tumour_types:
+        choices.setdefault(code.lower(), code)
     return _Index(by_code, by_name, by_system, choices)
 
 

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from inference.errors import KnowledgeBaseSourceError
 from inference.genomics.hgvs import protein_change_key
+from inference.genomics.kb.tumours import tumour_types
 
 FORMAT: Final = 1
 CIVIC_RELEASE: Final = "01-Aug-2024"
@@ -428,56 +429,6 @@ def _civic_assertions(civic: _Civic) -> tuple[list[dict[str, Any]], list[dict[st
 # ------------------------------------------------------------------ curated
 
 
-def _tumour_types(
-    data: dict[str, Any],
-) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str], dict[str, list[str]]]:
-    types = []
-    doid_map: dict[str, str] = {}
-    names_map: dict[str, str] = {}
-    doid_context: dict[str, list[str]] = {}
-    codes = {t["code"] for t in data["type"]}
-    for entry in data["type"]:
-        parent = entry.get("parent")
-        if parent is not None and parent not in codes:
-            raise KnowledgeBaseSourceError(f"tumour type {entry['code']}: unknown parent {parent}")
-        record = {
-            "code": entry["code"],
-            "name": entry["name"],
-            "parent": parent,
-            "kind": entry.get("kind"),
-            "source": entry.get("source", "oncotree"),
-            "synonyms": sorted(entry.get("synonyms", [])),
-            "doid": sorted(set(entry.get("doid", [])) | set(entry.get("doid_context", {}))),
-            "icd10cm": sorted(entry.get("icd10cm", [])),
-            "icdo3": sorted(entry.get("icdo3", [])),
-            "snomed": sorted(entry.get("snomed", [])),
-        }
-        for doid in record["doid"]:
-            if doid in doid_map:
-                raise KnowledgeBaseSourceError(f"DOID {doid} mapped twice")
-            doid_map[doid] = entry["code"]
-        for name in entry.get("civic_names", []):
-            names_map[name] = entry["code"]
-        for doid, tags in entry.get("doid_context", {}).items():
-            doid_context[doid] = sorted(tags)
-        types.append(record)
-    by_code = {t["code"]: t for t in types}
-    for record in types:
-        seen, node = {record["code"]}, record
-        while node["parent"] is not None:
-            if node["parent"] in seen:
-                raise KnowledgeBaseSourceError(f"tumour type {record['code']}: cycle in parents")
-            seen.add(node["parent"])
-            node = by_code[node["parent"]]
-    # Fill kinds down the hierarchy (solid/heme), so matching never walks the tree at run time.
-    for record in types:
-        node = record
-        while node["kind"] is None and node["parent"] is not None:
-            node = by_code[node["parent"]]
-        record["kind"] = node["kind"] or "any"
-    return sorted(types, key=lambda t: t["code"]), doid_map, names_map, doid_context
-
-
 def _require_citation(item: dict[str, Any], where: str) -> None:
     if not (item.get("url") and (item.get("label") or item.get("pmids") or item.get("civic_eids"))):
         raise KnowledgeBaseSourceError(
@@ -584,7 +535,8 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
     curated = {name: _load_toml(curated_dir / name) for name in CURATED_FILES}
     curated_hashes = {name: sha256_file(curated_dir / name) for name in CURATED_FILES}
 
-    types, doid_map, names_map, doid_context = _tumour_types(curated["tumour_types.toml"])
+    tumours = tumour_types(curated["tumour_types.toml"], sources_dir / "oncotree")
+    types, doid_map, names_map, doid_context = tumours[:4]
     civic = _Civic(civic_dir, doid_map, names_map)
     civic_statements, skipped = _civic_statements(civic, doid_context)
     assertions, germline = _civic_assertions(civic)
@@ -616,7 +568,9 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
     # The version changes with any source byte and with the builder itself (its own source).
     builder_hash = sha256_file(Path(__file__))
     fingerprint = hashlib.sha256(
-        json.dumps([civic_hashes, curated_hashes, builder_hash], sort_keys=True).encode()
+        json.dumps(
+            [civic_hashes, curated_hashes, builder_hash, tumours.fingerprint], sort_keys=True
+        ).encode()
     ).hexdigest()[:12]
     version = (
         f"civic-{CIVIC_RELEASE}+curated-{curated['fda_approvals.toml']['version']}+{fingerprint}"
@@ -661,6 +615,7 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
                 "licence": "project",
                 "files": curated_hashes,
             },
+            tumours.source,
         ],
         "counts": counts,
         "tumour_types": types,

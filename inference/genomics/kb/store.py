@@ -23,9 +23,13 @@ DEFAULT_KB_PATH: Final = Path(__file__).resolve().parent / "data" / "oncocds-kb.
 
 @dataclass(frozen=True, slots=True)
 class TumourTypeEntry:
+    """One node of the tumour table: an OncoTree code (``source == "oncotree"``) or a local one
+    (the roots ``CANCER``/``SOLID``/``HEME`` and the few types OncoTree lacks)."""
+
     code: str
     name: str
     parent: str | None
+    #: ``solid``, ``heme`` or ``any`` (the local root ``CANCER`` only).
     kind: str
     source: str
     synonyms: tuple[str, ...]
@@ -35,6 +39,16 @@ class TumourTypeEntry:
     snomed: tuple[str, ...]
     #: This code and its ancestors, most specific first.
     lineage: tuple[str, ...]
+    #: The same codes as a set, for :meth:`KnowledgeBase.is_within`.
+    ancestors: frozenset[str] = frozenset()
+    #: OncoTree's main type ("Non-Small Cell Lung Cancer") and tissue ("Lung"); None for local.
+    main_type: str | None = None
+    tissue: str | None = None
+    #: Former OncoTree codes that now mean this type (``MM`` → ``PCM``, ``CLL`` → ``CLLSLL``).
+    aliases: tuple[str, ...] = ()
+    #: NCI thesaurus and UMLS concept ids from OncoTree's external references.
+    ncit: tuple[str, ...] = ()
+    umls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +165,15 @@ class KnowledgeBase:
         )
 
         self.tumour_types: dict[str, TumourTypeEntry] = {}
+        #: Former OncoTree codes → the current code.
+        self.tumour_aliases: dict[str, str] = {}
         raw_types = {t["code"]: t for t in data["tumour_types"]}
+        lineages: dict[str, tuple[str, ...]] = {}
         for code, raw in raw_types.items():
             lineage = [code]
             while raw_types[lineage[-1]]["parent"] is not None:
                 lineage.append(raw_types[lineage[-1]]["parent"])
+            lineages[code] = tuple(lineage)
             self.tumour_types[code] = TumourTypeEntry(
                 code=code,
                 name=raw["name"],
@@ -167,8 +185,22 @@ class KnowledgeBase:
                 icd10cm=tuple(raw["icd10cm"]),
                 icdo3=tuple(raw["icdo3"]),
                 snomed=tuple(raw["snomed"]),
-                lineage=tuple(lineage),
+                lineage=lineages[code],
+                ancestors=frozenset(lineages[code]),
+                main_type=raw.get("main_type"),
+                tissue=raw.get("tissue"),
+                aliases=tuple(raw.get("aliases", ())),
+                ncit=tuple(raw.get("ncit", ())),
+                umls=tuple(raw.get("umls", ())),
             )
+            for alias in raw.get("aliases", ()):
+                self.tumour_aliases[alias] = code
+
+    def is_within(self, code: str, ancestor: str) -> bool:
+        """Whether tumour type ``code`` is ``ancestor`` or lies below it (LUAD within NSCLC,
+        any solid OncoTree code within SOLID). Unknown codes are within nothing."""
+        entry = self.tumour_types.get(code)
+        return entry is not None and ancestor in entry.ancestors
 
     def _refs(self, statement: dict[str, Any]) -> tuple[Evidence, ...]:
         """CIViC items a curated statement cites, and the assertions a CIViC item is part of."""

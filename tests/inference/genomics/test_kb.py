@@ -76,7 +76,7 @@ def test_unreadable_or_foreign_compiled_file(tmp_path: Path) -> None:
 def test_no_oncokb_or_cosmic_content() -> None:
     data = json.loads(DEFAULT_KB_PATH.read_text())
     assert {s["source"] for s in data["statements"]} == {"CIViC", "FDA", "curated"}
-    assert [s["name"].split()[0] for s in data["sources"]] == ["CIViC", "OncoCDS"]
+    assert [s["name"].split()[0] for s in data["sources"]] == ["CIViC", "OncoCDS", "OncoTree"]
 
 
 # ---------------------------------------------------------------- every therapy is cited
