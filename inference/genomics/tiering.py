@@ -5,8 +5,9 @@ The rule is PCGR's published one (sigven/pcgr ``variant_classification.Rmd``, v2
 - evidence strength: FDA label or guideline, CIViC level A or B = **strong**; CIViC C, D, E =
   **weak**;
 - tumour site: the statement's tumour type is the patient's or one of its ancestors in the
-  curated table (lung adenocarcinoma ⊂ NSCLC ⊂ lung ⊂ solid ⊂ any cancer), or pan-cancer, =
-  **matching**; anything else = **other**;
+  tumour table (the whole OncoTree under the local roots: lung adenocarcinoma ⊂ NSCLC ⊂ lung ⊂
+  solid ⊂ any cancer; a ``SOLID`` statement covers every solid OncoTree type and no
+  haematological one), or pan-cancer, = **matching**; anything else = **other**;
 - matching + strong → Tier I (level A for FDA/guideline, B otherwise); other + strong → Tier II
   level C; matching + weak → Tier II (level C for CIViC C, D for D/E); other + weak → Tier III;
   known benign → Tier IV.

@@ -135,3 +135,21 @@ def test_strict_mode_refuses_a_bad_record(
     assert main(["analyze", str(listing), "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["problems"]
+
+
+@pytest.mark.parametrize("tumour", ["BLCA", "HGSOC", "FL", "SM", "THAP", "UCS"])
+def test_any_oncotree_code_is_a_tumour_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tumour: str
+) -> None:
+    listing = tmp_path / "variants.txt"
+    listing.write_text("BRAF p.V600E\n")
+    document = _analyze_json(capsys, str(listing), "--tumor-type", tumour)
+    assert document["context"]["tumour_type"]["code"] == tumour  # type: ignore[index]
+
+
+def test_unknown_tumour_code_error_stays_short(capsys: pytest.CaptureFixture[str]) -> None:
+    vcf = str(VCF / "pcgr_T001-COAD.grch37.vcf.gz")
+    assert main(["analyze", vcf, "--tumor-type", "ZZQX"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("oncocds: error: unknown tumour type")
+    assert len(err) < 400
