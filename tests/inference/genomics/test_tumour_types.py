@@ -5,12 +5,14 @@ tumour and no haematological one). Expected values are read from the vendored On
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
-from inference.errors import UnknownTumourTypeError
+from inference.errors import KnowledgeBaseSourceError, UnknownTumourTypeError
 from inference.genomics import resolve_tumour_type
-from inference.genomics.kb import DEFAULT_KB_PATH, load_knowledge_base
+from inference.genomics.kb import DEFAULT_KB_PATH, build_knowledge_base, load_knowledge_base
 from inference.genomics.tiering import Relation, tumour_relation
 
 SOURCES = DEFAULT_KB_PATH.parent.parent / "sources"
@@ -152,6 +154,90 @@ def test_a_name_two_oncotree_nodes_share_resolves_by_code_only() -> None:
     with pytest.raises(UnknownTumourTypeError):
         resolve_tumour_type("Embryonal Carcinoma")
     assert resolve_tumour_type("EMBCA").code == "EMBCA"
+
+
+@pytest.mark.parametrize(
+    ("coded", "code"),
+    [
+        # The Condition codes EHRs send for common cancers (sources in tumour_types.toml).
+        ("http://snomed.info/sct|399326009", "BLADDER"),
+        ("icd-10-cm|C67.9", "BLADDER"),
+        ("icd-10-cm|C56.1", "OVARY"),
+        ("icd-10-cm|C82.07", "FL"),
+        ("icd-o-3|9690/3", "FL"),
+        ("icd-10-cm|D47.02", "SM"),
+        ("icd-10-cm|C96.21", "ASM"),
+        ("icd-10-cm|C94.30", "SMMCL"),
+        ("http://snomed.info/sct|363478007", "THYROID"),
+        ("icd-o-3|8345/3", "THME"),
+        ("http://snomed.info/sct|702369008", "UCS"),
+        ("http://snomed.info/sct|420120006", "GIST"),
+        ("icd-10-cm|C49.A2", "GIST"),
+        ("icd-10-cm|C22.1", "IHCH"),
+        ("http://snomed.info/sct|312104005", "CHOL"),
+        ("icd-10-cm|C92.10", "CMLBCRABL1"),
+        ("http://snomed.info/sct|92818009", "CML"),
+        ("icd-10-cm|C92.20", "ACML"),
+        ("http://snomed.info/sct|399490008", "PRAD"),
+        ("icd-10-cm|C61", "PROSTATE"),
+        ("http://snomed.info/sct|93655004", "SKCM"),
+        ("icd-10-cm|C43.9", "MEL"),
+        ("http://snomed.info/sct|93761005", "COAD"),
+        ("http://snomed.info/sct|93984006", "READ"),
+        ("http://snomed.info/sct|254632001", "SCLC"),
+        ("icd-o-3|8046/3", "NSCLC"),
+        ("http://snomed.info/sct|408643008", "IDC"),
+        ("icd-10-cm|C50.912", "BREAST"),
+        ("http://snomed.info/sct|700423003", "PAAD"),
+        ("http://snomed.info/sct|408647009", "STAD"),
+        ("http://snomed.info/sct|109841003", "HCC"),
+        ("icd-10-cm|C22.0", "HCC"),
+        ("http://snomed.info/sct|702391001", "RCC"),
+        ("http://snomed.info/sct|254915003", "CCRCC"),
+        ("icd-10-cm|C92.00", "AML"),
+        ("icd-10-cm|C92.40", "AML"),
+        ("icd-10-cm|C91.00", "LNM"),  # ALL: B or T lineage, so their common parent
+        ("icd-o-3|9811/3", "BLL"),
+        ("http://snomed.info/sct|92814006", "CLLSLL"),
+        ("icd-10-cm|C91.10", "CLLSLL"),
+        ("http://snomed.info/sct|109989006", "PCM"),
+        ("icd-10-cm|C90.00", "PCM"),
+        ("icd-10-cm|C83.38", "DLBCLNOS"),
+    ],
+)
+def test_ehr_condition_codes_map_to_a_node(coded: str, code: str) -> None:
+    assert resolve_tumour_type(coded).code == code
+
+
+def test_a_code_mapped_to_two_types_is_refused(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(SOURCES, sources)
+    path = sources / "curated" / "tumour_types.toml"
+    text = path.read_text().replace('code = "FL"\n', 'code = "FL"\nsnomed = ["109989006"]\n', 1)
+    path.write_text(text)
+    with pytest.raises(KnowledgeBaseSourceError, match="109989006"):
+        build_knowledge_base(sources)
+
+
+def test_a_synonym_naming_another_type_is_refused(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(SOURCES, sources)
+    path = sources / "curated" / "tumour_types.toml"
+    text = path.read_text().replace(
+        'code = "THYMUS"\n', 'code = "THYMUS"\nsynonyms = ["mantle cell lymphoma"]\n', 1
+    )
+    path.write_text(text)
+    with pytest.raises(KnowledgeBaseSourceError, match="mantle cell lymphoma"):
+        build_knowledge_base(sources)
+
+
+def test_an_altered_oncotree_file_is_refused(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(SOURCES, sources)
+    path = sources / "oncotree" / "oncotree_2025_10_03.json"
+    path.write_bytes(path.read_bytes().replace(b"Lung Adenocarcinoma", b"Lung Adenocarcinomx", 1))
+    with pytest.raises(KnowledgeBaseSourceError, match="sha256"):
+        build_knowledge_base(sources)
 
 
 def test_oncotree_external_references_resolve() -> None:
