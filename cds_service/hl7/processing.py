@@ -134,7 +134,15 @@ def genetic_summary(genetic: GeneticResultMessage) -> dict[str, Any]:
 
 
 #: HL7 table 0396 coding-system names → the tumour table's systems (others: by CWE.2 text).
-_HL7_SYSTEMS = {"SCT": "snomed", "I10": "icd10", "ICDO3": "icdo3", "ONCOTREE": "oncotree"}
+#: I10C is ICD-10-CM, NCIT the NCI thesaurus (OncoTree's external references).
+_HL7_SYSTEMS = {
+    "SCT": "snomed",
+    "I10": "icd10",
+    "I10C": "icd10cm",
+    "ICDO3": "icdo3",
+    "NCIT": "ncit",
+    "ONCOTREE": "oncotree",
+}
 
 
 def tumour_type_of(genetic: GeneticResultMessage) -> tuple[TumourType | None, str | None]:

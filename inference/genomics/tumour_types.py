@@ -39,6 +39,9 @@ _SYSTEMS: Final = {
     "icd-10-cm": "icd10cm",
     "icd10cm": "icd10cm",
     "icd10": "icd10cm",
+    # WHO ICD-10 shares ICD-10-CM's neoplasm categories; CM-only subcodes (C49.A, D47.02)
+    # are simply never sent under it.
+    "http://hl7.org/fhir/sid/icd-10": "icd10cm",
     "http://terminology.hl7.org/codesystem/icd-o-3": "icdo3",
     "urn:oid:2.16.840.1.113883.6.43.1": "icdo3",
     "icd-o-3": "icdo3",

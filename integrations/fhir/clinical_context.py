@@ -2,8 +2,9 @@
 
 Used by ``POST /api/v1/analyses`` (a Bundle with Patient, Condition, Observations) and by the CDS
 services (prefetched Conditions and MedicationRequests). Tumour types resolve through the one
-curated table (:func:`inference.genomics.resolve_tumour_type`); a Condition whose codes the
-table does not know is reported, never guessed.
+table the CLI and HL7 use too (:func:`inference.genomics.resolve_tumour_type`: the whole
+OncoTree with SNOMED CT / ICD-10-CM / ICD-O-3 mappings); a Condition whose codes the table does
+not know is reported, never guessed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ _REFUTED: Final = frozenset({"refuted", "entered-in-error"})
 _ACTIVE_ORDER: Final = frozenset({"active", "draft", "on-hold"})
 #: Nesting guard for Bundles inside Bundles.
 _MAX_DEPTH: Final = 4
+#: Codings read per Condition (a Condition carries a handful; more is not a diagnosis).
+_MAX_CODINGS: Final = 20
 
 
 def iter_resources(data: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
@@ -79,14 +82,21 @@ class ContextResult:
 
 
 def tumour_type_from_condition(condition: dict[str, Any]) -> TumourType | None:
-    """The first coding of the Condition the curated table knows; else its text, else None."""
-    for coding in _codings(condition.get("code")):
+    """The tumour type of a Condition: of its codings the knowledge base's tumour table knows,
+    the most specific one (an ICD-10-CM C34.90 "lung" beside a SNOMED CT NSCLC code gives
+    NSCLC; on a tie, the first); else its text; else None (never a guess)."""
+    found: TumourType | None = None
+    for coding in _codings(condition.get("code"))[:_MAX_CODINGS]:
         system, code = coding.get("system"), coding.get("code")
         if isinstance(system, str) and isinstance(code, str):
             try:
-                return resolve_tumour_type(f"{system}|{code}")
+                mapped = resolve_tumour_type(f"{system}|{code}")
             except UnknownTumourTypeError:
                 continue
+            if found is None or len(mapped.lineage) > len(found.lineage):
+                found = mapped
+    if found is not None:
+        return found
     code_concept = condition.get("code")
     text = code_concept.get("text") if isinstance(code_concept, dict) else None
     if isinstance(text, str) and text.strip():

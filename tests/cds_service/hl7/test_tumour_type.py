@@ -43,6 +43,12 @@ def _with(extra_after_obr: str = "", obr31: str = "", dg1: str = "") -> str:
         ),
         (_with(obr31="363406005^Carcinoma of colon^SCT"), "COAD", "OBR-31"),
         (_with(dg1="C18.7^Malignant neoplasm of sigmoid colon^I10"), "COAD", "DG1-3"),
+        # The whole OncoTree and the mappings for common cancers (the same table as the CLI).
+        (_with(dg1="D47.02^Systemic mastocytosis^I10C"), "SM", "DG1-3"),
+        (_with(dg1="C82.09^Follicular lymphoma grade I^I10"), "FL", "DG1-3"),
+        (_with(obr31="BLCA^Bladder Urothelial Carcinoma^ONCOTREE"), "BLCA", "OBR-31"),
+        (_with(obr31="MM^Multiple myeloma^ONCOTREE"), "PCM", "OBR-31"),
+        (_with(obr31="702369008^Carcinosarcoma of uterus^SCT"), "UCS", "OBR-31"),
     ],
 )
 def test_tumour_type_is_read_from_the_message(text: str, expected: str, source: str) -> None:
