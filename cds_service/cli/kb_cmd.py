@@ -69,6 +69,8 @@ def _info(args: argparse.Namespace) -> int:
     lines = [f"version: {kb.version}", "sources:"]
     for source in kb.sources:
         lines.append(f"  {source['name']} release {source['release']} ({source['licence']})")
+        if source.get("attribution"):
+            lines.append(f"    attribution: {source['attribution']}")
         lines.extend(
             f"    {name} sha256 {digest}" for name, digest in sorted(source["files"].items())
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from cds_service.models.analysis import Analysis
+from inference.genomics.kb.tumours import ONCOTREE_ATTRIBUTION
 from inference.genomics.model import (
     Evidence,
     Interpretation,
@@ -78,6 +79,8 @@ class ReportView:
     warnings: list[str] = field(default_factory=list)
     #: Text written by a language model (none yet); rendered with a "model-generated" label.
     model_generated: list[str] = field(default_factory=list)
+    #: The tumour-type ontology's attribution (CC BY 4.0 requires it wherever it is shown).
+    oncotree_attribution: str = ONCOTREE_ATTRIBUTION
 
 
 def _links(evidence: tuple[Evidence, ...]) -> tuple[Link, ...]:

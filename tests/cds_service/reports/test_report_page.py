@@ -103,6 +103,10 @@ def test_page_shows_findings_charts_and_notice(
     assert 'id="vaf-chart"' in html
     assert "TP53 R273H: not in knowledge base" in html
     assert "31%" in html
+    footer = html[html.index('<footer id="attribution"') :]
+    assert "OncoTree (release 2025-10-03)" in footer
+    assert "CC BY 4.0" in footer
+    assert "https://creativecommons.org/licenses/by/4.0/" in footer
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["referrer-policy"] == "no-referrer"
     assert "script-src 'nonce-" in response.headers["content-security-policy"]
