@@ -240,6 +240,16 @@ def test_an_altered_oncotree_file_is_refused(tmp_path: Path) -> None:
         build_knowledge_base(sources)
 
 
+@pytest.mark.parametrize(
+    ("doid", "code"),
+    [("0050873", "FL"), ("349", "SM"), ("0080522", "THAP"), ("4006", "BLCA"), ("769", "NBL")],
+)
+def test_civic_diseases_map_to_their_oncotree_node(doid: str, code: str) -> None:
+    # CIViC evidence on these diseases is about the patient's tumour type (Tier I/II C-D),
+    # not "another tumour type".
+    assert resolve_tumour_type(f"doid|DOID:{doid}").code == code
+
+
 def test_oncotree_external_references_resolve() -> None:
     assert resolve_tumour_type("ncit|C2926").code == "NSCLC"
 
