@@ -84,7 +84,8 @@ def tumour_relation(
 ) -> Relation:
     """How a statement's tumour type (``code``, label ``excludes``, ``required`` context tags)
     relates to the patient's tumour type and clinical context (see module docstring)."""
-    lineage = tumour.lineage if tumour is not None else ()
+    # A TumourType built without its lineage still stands for its own code.
+    lineage = (tumour.lineage or (tumour.code,)) if tumour is not None else ()
     if any(excluded in lineage for excluded in excludes):
         return Relation.EXCLUDED
     if tumour is None or tumour.code == "CANCER":

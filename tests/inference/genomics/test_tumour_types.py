@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from inference.errors import KnowledgeBaseSourceError, UnknownTumourTypeError
-from inference.genomics import resolve_tumour_type
+from inference.genomics import TumourType, resolve_tumour_type
 from inference.genomics.kb import DEFAULT_KB_PATH, build_knowledge_base, load_knowledge_base
 from inference.genomics.tiering import Relation, tumour_relation
 
@@ -277,6 +277,12 @@ def test_a_solid_tumour_statement_applies_to_every_solid_tumour(solid: str) -> N
 @pytest.mark.parametrize("heme", ["AML", "CML", "FL", "SM", "PCM", "HEME"])
 def test_a_solid_tumour_statement_applies_to_no_haematological_one(heme: str) -> None:
     assert _relation("SOLID", heme) is Relation.OTHER
+
+
+def test_a_tumour_type_without_lineage_still_matches_its_own_code() -> None:
+    bare = TumourType(code="LUAD", name="Lung Adenocarcinoma")
+    assert tumour_relation("LUAD", (), (), bare, frozenset()) is Relation.MATCH
+    assert tumour_relation("NSCLC", (), (), bare, frozenset()) is Relation.OTHER
 
 
 def test_label_exclusions_cover_the_excluded_type_s_descendants() -> None:
