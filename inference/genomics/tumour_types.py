@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -64,7 +63,8 @@ _MAX_TEXT: Final = 200
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip().lower())
+    # Lower case, whitespace runs collapsed (str.split: the same whitespace as regex \s).
+    return " ".join(text.lower().split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +143,14 @@ def resolve_tumour_type(text: str, kb: KnowledgeBase | None = None) -> TumourTyp
         UnknownTumourTypeError: not in the curated table (the error lists close matches).
     """
     kb = kb or load_knowledge_base()
-    index = _index(kb)
     raw = (text or "")[:_MAX_TEXT]
-    code: str | None = None
+    # A code (the CLI's usual --tumor-type) needs no index: building that over the whole
+    # OncoTree costs ~5-15 ms, which a one-shot process would pay for nothing.
+    direct = raw.strip().upper()
+    code: str | None = direct if direct in kb.tumour_types else kb.tumour_aliases.get(direct)
+    if code is not None:
+        return tumour_type_for_code(code, kb)
+    index = _index(kb)
     if "|" in raw:
         system_text, _, value = raw.rpartition("|")
         system = _SYSTEMS.get(system_text.strip().lower())

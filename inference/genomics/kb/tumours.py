@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
@@ -54,7 +53,8 @@ class TumourTable(NamedTuple):
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip().lower())
+    # Lower case, whitespace runs collapsed (str.split: the same whitespace as regex \s).
+    return " ".join(text.lower().split())
 
 
 def _read_oncotree(directory: Path) -> dict[str, Any]:
