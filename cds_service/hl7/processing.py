@@ -20,10 +20,9 @@ from sqlalchemy.orm import Session
 from cds_service.analyses.service import store_analysis
 from cds_service.settings import WritebackSettings
 from cds_service.writeback.service import enqueue_writeback
-from inference.errors import UnknownTumourTypeError
 from inference.genomics import PatientContext, interpret
 from inference.genomics.model import TumourType, Variant
-from inference.genomics.tumour_types import resolve_tumour_type
+from inference.genomics.tumour_types import find_tumour_type
 from integrations.hl7v2.message import MessageHeader
 from integrations.hl7v2.oru import GeneticResultMessage, read_genetic_results
 
@@ -158,10 +157,9 @@ def tumour_type_of(genetic: GeneticResultMessage) -> tuple[TumourType | None, st
         if diagnosis.text:
             candidates.append(diagnosis.text)
         for candidate in candidates:
-            try:
-                return resolve_tumour_type(candidate), diagnosis.source
-            except UnknownTumourTypeError:
-                continue
+            found = find_tumour_type(candidate)
+            if found is not None:
+                return found, diagnosis.source
     return None, None
 
 

@@ -136,35 +136,48 @@ def _by_system(index: _Index, system: str, value: str) -> str | None:
     return found
 
 
+def find_tumour_type(text: str, kb: KnowledgeBase | None = None) -> TumourType | None:
+    """:func:`resolve_tumour_type` without the error: None when the table does not know
+    ``text``. For callers that skip what they cannot map (FHIR Conditions, HL7 diagnoses):
+    an EHR sends many non-cancer codes, and close-match suggestions over ~2,000 names cost
+    10-30 ms each."""
+    kb = kb or load_knowledge_base()
+    raw = (text or "")[:_MAX_TEXT]
+    # A code (the CLI's usual --tumor-type) needs no index: building that over the whole
+    # OncoTree costs a few ms, which a one-shot process would pay for nothing.
+    direct = raw.strip().upper()
+    code: str | None = direct if direct in kb.tumour_types else kb.tumour_aliases.get(direct)
+    if code is None:
+        index = _index(kb)
+        if "|" in raw:
+            system_text, _, value = raw.rpartition("|")
+            system = _SYSTEMS.get(system_text.strip().lower())
+            if system is not None:
+                code = _by_system(index, system, value)
+        else:
+            code = index.by_code.get(raw.strip().lower()) or index.by_name.get(_norm(raw))
+    return tumour_type_for_code(code, kb) if code is not None else None
+
+
 def resolve_tumour_type(text: str, kb: KnowledgeBase | None = None) -> TumourType:
     """Resolve an OncoTree code, a ``system|code`` or a plain name to a :class:`TumourType`.
 
     Raises:
-        UnknownTumourTypeError: not in the curated table (the error lists close matches).
+        UnknownTumourTypeError: not in the table; for a name, the error lists at most five
+            close matches (an unknown ``system|code`` has none: names would not help).
     """
     kb = kb or load_knowledge_base()
+    found = find_tumour_type(text, kb)
+    if found is not None:
+        return found
     raw = (text or "")[:_MAX_TEXT]
-    # A code (the CLI's usual --tumor-type) needs no index: building that over the whole
-    # OncoTree costs ~5-15 ms, which a one-shot process would pay for nothing.
-    direct = raw.strip().upper()
-    code: str | None = direct if direct in kb.tumour_types else kb.tumour_aliases.get(direct)
-    if code is not None:
-        return tumour_type_for_code(code, kb)
-    index = _index(kb)
-    if "|" in raw:
-        system_text, _, value = raw.rpartition("|")
-        system = _SYSTEMS.get(system_text.strip().lower())
-        if system is not None:
-            code = _by_system(index, system, value)
-    else:
-        code = index.by_code.get(raw.strip().lower()) or index.by_name.get(_norm(raw))
-    if code is None:
+    seen: list[str] = []
+    if "|" not in raw:
+        index = _index(kb)
         close = difflib.get_close_matches(_norm(raw), list(index.choices), n=5, cutoff=0.6)
-        seen: list[str] = []
         for choice in close:
-            found = index.choices[choice]
-            label = f"{found} ({kb.tumour_types[found].name})"
+            code = index.choices[choice]
+            label = f"{code} ({kb.tumour_types[code].name})"
             if label not in seen:
                 seen.append(label)
-        raise UnknownTumourTypeError(raw, tuple(seen))
-    return tumour_type_for_code(code, kb)
+    raise UnknownTumourTypeError(raw, tuple(seen))

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
-from inference.errors import UnknownTumourTypeError
 from inference.genomics import (
     Medication,
     PatientContext,
     TumourType,
     load_knowledge_base,
-    resolve_tumour_type,
 )
+from inference.genomics.tumour_types import find_tumour_type
 
 RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _INACTIVE_CLINICAL: Final = frozenset({"inactive", "remission", "resolved"})
@@ -89,21 +88,15 @@ def tumour_type_from_condition(condition: dict[str, Any]) -> TumourType | None:
     for coding in _codings(condition.get("code"))[:_MAX_CODINGS]:
         system, code = coding.get("system"), coding.get("code")
         if isinstance(system, str) and isinstance(code, str):
-            try:
-                mapped = resolve_tumour_type(f"{system}|{code}")
-            except UnknownTumourTypeError:
-                continue
-            if found is None or len(mapped.lineage) > len(found.lineage):
+            mapped = find_tumour_type(f"{system}|{code}")
+            if mapped is not None and (found is None or len(mapped.lineage) > len(found.lineage)):
                 found = mapped
     if found is not None:
         return found
     code_concept = condition.get("code")
     text = code_concept.get("text") if isinstance(code_concept, dict) else None
     if isinstance(text, str) and text.strip():
-        try:
-            return resolve_tumour_type(text)
-        except UnknownTumourTypeError:
-            return None
+        return find_tumour_type(text)
     return None
 
 

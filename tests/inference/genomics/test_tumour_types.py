@@ -14,6 +14,7 @@ from inference.errors import KnowledgeBaseSourceError, UnknownTumourTypeError
 from inference.genomics import TumourType, resolve_tumour_type
 from inference.genomics.kb import DEFAULT_KB_PATH, build_knowledge_base, load_knowledge_base
 from inference.genomics.tiering import Relation, tumour_relation
+from inference.genomics.tumour_types import find_tumour_type
 
 SOURCES = DEFAULT_KB_PATH.parent.parent / "sources"
 
@@ -58,6 +59,13 @@ def test_unknown_lists_close_matches() -> None:
 def test_unknown_forms_are_errors(text: str) -> None:
     with pytest.raises(UnknownTumourTypeError):
         resolve_tumour_type(text)
+    assert find_tumour_type(text) is None
+
+
+def test_an_unknown_code_gets_no_name_suggestions() -> None:
+    with pytest.raises(UnknownTumourTypeError) as caught:
+        resolve_tumour_type("http://snomed.info/sct|38341003")  # hypertension
+    assert caught.value.suggestions == ()
 
 
 # ---------------------------------------------------------------- the whole OncoTree
