@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from inference.errors import KnowledgeBaseFormatError
-from inference.genomics.kb.build import CIVIC_RELEASE, FORMAT
+from inference.genomics.kb.build import FORMAT
+from inference.genomics.kb.civic import CIVIC_RELEASE
 from inference.genomics.model import Evidence
 
 DEFAULT_KB_PATH: Final = Path(__file__).resolve().parent / "data" / "oncocds-kb.json"

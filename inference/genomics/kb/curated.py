@@ -1,0 +1,114 @@
+"""Hand-curated sources (TOML): resistance rules, FDA approvals of the older format and
+hotspot coordinates compiled into knowledge-base statements (see
+:mod:`inference.genomics.kb.build`). Every item must carry a citation."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from inference.errors import KnowledgeBaseSourceError
+from inference.genomics.kb.civic import matcher_keys
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise KnowledgeBaseSourceError(f"missing knowledge-base source {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise KnowledgeBaseSourceError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def _require_citation(item: dict[str, Any], where: str) -> None:
+    if not (item.get("url") and (item.get("label") or item.get("pmids") or item.get("civic_eids"))):
+        raise KnowledgeBaseSourceError(
+            f"{where} {item.get('id')}: no citation (url + label/pmids/eids)"
+        )
+
+
+def curated_statements(
+    approvals: dict[str, Any], resistance: dict[str, Any], tumour_codes: set[str], eids: set[str]
+) -> list[dict[str, Any]]:
+    statements = []
+    for item in approvals["approval"]:
+        _require_citation(item, "FDA approval")
+        for code in [item["tumour"], *item.get("excludes", [])]:
+            if code not in tumour_codes:
+                raise KnowledgeBaseSourceError(f"FDA approval {item['id']}: unknown tumour {code}")
+        for eid in item.get("civic_eids", []):
+            if f"EID{eid}" not in eids:
+                raise KnowledgeBaseSourceError(f"FDA approval {item['id']}: EID{eid} not in CIViC")
+        statements.append(
+            {
+                "id": item["id"],
+                "evidence_id": item["id"],
+                "source": "FDA",
+                "kind": "predictive",
+                "matchers": sorted({k for spec in item["alterations"] for k in matcher_keys(spec)}),
+                "drugs": sorted(item["drugs"]),
+                "response": "sensitive",
+                "disease": item["indication"],
+                "tumour": item["tumour"],
+                "tumour_agnostic": bool(item.get("tumour_agnostic", False)),
+                "excludes": sorted(item.get("excludes", [])),
+                "context": sorted(item.get("requires", [])),
+                "level": "label",
+                "line": item.get("line"),
+                "label": item["label"],
+                "url": item["url"],
+                "pmids": sorted(item.get("pmids", [])),
+                "civic_eids": sorted(f"EID{e}" for e in item.get("civic_eids", [])),
+                "version": item["date"],
+                "note": item.get("note"),
+            }
+        )
+    for rule in resistance["rule"]:
+        _require_citation(rule, "resistance rule")
+        if rule["tumour"] not in tumour_codes:
+            raise KnowledgeBaseSourceError(f"resistance rule {rule['id']}: unknown tumour")
+        for eid in rule.get("civic_eids", []):
+            if f"EID{eid}" not in eids:
+                raise KnowledgeBaseSourceError(
+                    f"resistance rule {rule['id']}: EID{eid} not in CIViC"
+                )
+        matchers = sorted({k for spec in rule["alterations"] for k in matcher_keys(spec)})
+        for drug in sorted(rule["drugs"]):
+            statements.append(
+                {
+                    "id": f"{rule['id']}.{drug}",
+                    "evidence_id": rule["id"],
+                    "source": "FDA" if rule["level"] == "label" else "curated",
+                    "kind": "predictive",
+                    "matchers": matchers,
+                    "drugs": [drug],
+                    "response": "resistant",
+                    "disease": rule["statement"],
+                    "tumour": rule["tumour"],
+                    "excludes": [],
+                    "context": [],
+                    "level": rule["level"],
+                    "label": rule.get("label"),
+                    "url": rule["url"],
+                    "pmids": sorted(rule.get("pmids", [])),
+                    "civic_eids": sorted(f"EID{e}" for e in rule.get("civic_eids", [])),
+                    "version": resistance["version"],
+                }
+            )
+    return statements
+
+
+def hotspots(data: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    genomic: dict[str, list[str]] = {}
+    cdna: dict[str, str] = {}
+    for item in data["variant"]:
+        if not item.get("source"):
+            raise KnowledgeBaseSourceError(f"hotspot {item['gene']} {item['protein']}: no source")
+        for build in ("GRCh37", "GRCh38"):
+            if item.get(build):
+                genomic[f"{build}:{item[build]}"] = [item["gene"], item["protein"]]
+        if item.get("hgvs_c"):
+            cdna[f"{item['gene']}:{item['hgvs_c']}"] = item["protein"]
+    return genomic, cdna
