@@ -27,6 +27,7 @@ from typing import Any, Final
 from inference.errors import KnowledgeBaseSourceError
 from inference.genomics.kb import civic as civic_source
 from inference.genomics.kb import curated as curated_source
+from inference.genomics.kb import keys
 from inference.genomics.kb.civic import CIVIC_RELEASE, read_tsv, sha256_file
 
 FORMAT: Final = 1
@@ -149,8 +150,7 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
         f"civic-{CIVIC_RELEASE}+curated-{curated['fda_approvals.toml']['version']}+{fingerprint}"
     )
     genes = sorted(
-        {k.split("|")[1] for s in statements for k in s["matchers"] if k.count("|") >= 1}
-        | {k.split("|")[2] for s in statements for k in s["matchers"] if k.startswith("F2|")}
+        {gene for s in statements for k in s["matchers"] for gene in keys.genes_of(k)}
         | set(curated["hereditary.toml"]["genes"])
     )
     counts = {

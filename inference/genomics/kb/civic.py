@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from inference.errors import KnowledgeBaseSourceError
 from inference.genomics.hgvs import protein_change_key
+from inference.genomics.kb import keys
 
 CIVIC_RELEASE: Final = "01-Aug-2024"
 CIVIC_FILES: Final = {
@@ -65,46 +66,6 @@ def read_tsv(path: Path) -> Iterator[dict[str, str]]:
         yield from csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
 
 
-def protein_key(gene: str, change: str) -> str:
-    return f"P|{gene}|{change}"
-
-
-def codon_key(gene: str, codon: str) -> str:
-    return f"C|{gene}|{codon}"
-
-
-def fusion_key(gene: str, partner: str | None = None) -> str:
-    if partner is None:
-        return f"F|{gene}"
-    first, second = sorted((gene, partner))
-    return f"F2|{first}|{second}"
-
-
-def matcher_keys(spec: dict[str, Any]) -> list[str]:  # noqa: PLR0911 - one return per kind
-    """Matcher keys of a curated alteration spec (see ``fda_approvals.toml`` header)."""
-    kind = spec["kind"]
-    gene = spec.get("gene", "")
-    if kind == "protein":
-        return [protein_key(gene, c) for c in spec["changes"]]
-    if kind == "codon":
-        return [codon_key(gene, c) for c in spec["codons"]]
-    if kind == "fusion":
-        return [fusion_key(gene, spec.get("partner"))]
-    if kind == "amplification":
-        return [f"AMP|{gene}"]
-    if kind == "deletion":
-        return [f"DEL|{gene}"]
-    if kind == "msi-high":
-        return ["MSI"]
-    if kind == "tmb":
-        return [f"TMB|{float(spec['min']):g}"]
-    if kind == "inframe_deletion":
-        return [f"R|{gene}|{int(spec['start'])}|{int(spec['end'])}"]
-    if kind == "named":
-        return [f"N|{gene}|{spec['name'].upper()}"]
-    raise KnowledgeBaseSourceError(f"unknown alteration kind {kind!r}")
-
-
 def civic_variant_keys(gene: str, name: str) -> list[str]:  # noqa: PLR0911 - one per class
     """Matcher keys for a CIViC variant name, or ``[]`` when the KB cannot match that class.
 
@@ -115,29 +76,29 @@ def civic_variant_keys(gene: str, name: str) -> list[str]:  # noqa: PLR0911 - on
     base = name.split(" (", 1)[0].strip()
     upper = base.upper()
     if upper in {"FUSION", "REARRANGEMENT", "TRANSLOCATION"}:
-        return [fusion_key(gene)]
+        return [keys.fusion(gene)]
     if "::" in base:
         parts = base.split(" ", 1)[0].split("::")
         if len(parts) == 2 and all(parts):
-            return [fusion_key(parts[0], parts[1])]
+            return [keys.fusion(parts[0], parts[1])]
         return []
     if upper == "AMPLIFICATION":
-        return [f"AMP|{gene}"]
+        return [keys.amplification(gene)]
     if upper in {"DELETION", "LOSS"}:
-        return [f"DEL|{gene}"]
+        return [keys.deletion(gene)]
     if upper == "ITD":
-        return [f"N|{gene}|ITD"]
+        return [keys.named(gene, "ITD")]
     exon = _EXON_RANGES.get((gene, upper))
     if exon is not None:
-        return [f"R|{gene}|{exon[0]}|{exon[1]}"]
+        return [keys.codon_range(gene, exon[0], exon[1])]
     key = protein_change_key(base)
     if key is not None and not key.endswith("="):
-        return [protein_key(gene, key)]
+        return [keys.protein(gene, key)]
     codon = _CODON.match(base)
     if codon:
-        return [codon_key(gene, f"{codon.group(1)}{codon.group(2)}")]
+        return [keys.codon(gene, f"{codon.group(1)}{codon.group(2)}")]
     if _CODONS.match(base):
-        return [codon_key(gene, part) for part in base.split("/")]
+        return [keys.codon(gene, part) for part in base.split("/")]
     return []
 
 
@@ -231,10 +192,13 @@ class Civic:
         cdna: dict[str, str] = {}
         for row in self.variants.values():
             gene = row["gene"]
-            keys = civic_variant_keys(gene, row["variant"])
-            if len(keys) != 1 or not keys[0].startswith("P|"):
+            variant_keys = civic_variant_keys(gene, row["variant"])
+            if len(variant_keys) != 1:
                 continue
-            change = keys[0].split("|", 2)[2]
+            parsed = keys.parse(variant_keys[0])
+            if parsed.kind is not keys.KeyKind.PROTEIN:
+                continue
+            change = parsed.fields[0]
             ref, alt = row["reference_bases"], row["variant_bases"]
             if (
                 row["reference_build"] == "GRCh37"

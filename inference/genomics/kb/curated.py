@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.errors import KnowledgeBaseSourceError
-from inference.genomics.kb.civic import matcher_keys
+from inference.genomics.kb import keys
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -20,6 +20,31 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise KnowledgeBaseSourceError(f"missing knowledge-base source {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise KnowledgeBaseSourceError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def matcher_keys(spec: dict[str, Any]) -> list[str]:  # noqa: PLR0911 - one return per kind
+    """Matcher keys of a curated alteration spec (see ``fda_approvals.toml`` header)."""
+    kind = spec["kind"]
+    gene = spec.get("gene", "")
+    if kind == "protein":
+        return [keys.protein(gene, c) for c in spec["changes"]]
+    if kind == "codon":
+        return [keys.codon(gene, c) for c in spec["codons"]]
+    if kind == "fusion":
+        return [keys.fusion(gene, spec.get("partner"))]
+    if kind == "amplification":
+        return [keys.amplification(gene)]
+    if kind == "deletion":
+        return [keys.deletion(gene)]
+    if kind == "msi-high":
+        return [keys.MSI]
+    if kind == "tmb":
+        return [keys.tmb(float(spec["min"]))]
+    if kind == "inframe_deletion":
+        return [keys.codon_range(gene, int(spec["start"]), int(spec["end"]))]
+    if kind == "named":
+        return [keys.named(gene, spec["name"])]
+    raise KnowledgeBaseSourceError(f"unknown alteration kind {kind!r}")
 
 
 def _require_citation(item: dict[str, Any], where: str) -> None:

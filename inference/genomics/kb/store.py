@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from inference.errors import KnowledgeBaseFormatError
+from inference.genomics.kb import keys
 from inference.genomics.kb.build import FORMAT
 from inference.genomics.kb.civic import CIVIC_RELEASE
 from inference.genomics.model import Evidence
@@ -68,7 +69,7 @@ class RangeMatcher:
 class KnowledgeBase:
     """Indexes over the compiled KB. Build with :func:`load_knowledge_base`."""
 
-    def __init__(self, data: dict[str, Any]) -> None:  # noqa: PLR0912 - one pass over each table
+    def __init__(self, data: dict[str, Any]) -> None:
         if data.get("format") != FORMAT:
             raise KnowledgeBaseFormatError(
                 f"knowledge base format {data.get('format')!r}; this OncoCDS reads {FORMAT}"
@@ -96,15 +97,16 @@ class KnowledgeBase:
         for index, statement in enumerate(self.statements):
             for key in statement["matchers"]:
                 by_key.setdefault(key, []).append(index)
-                if key.startswith("R|"):
-                    _, gene, start, end = key.split("|")
-                    matcher = RangeMatcher(key, int(start), int(end))
+                codon_range = keys.codon_range_of(key)
+                if codon_range is not None:
+                    gene, start, end = codon_range
+                    matcher = RangeMatcher(key, start, end)
                     if matcher not in ranges.setdefault(gene, []):
                         ranges[gene].append(matcher)
-                elif key.startswith("TMB|"):
-                    threshold = (float(key.split("|")[1]), key)
-                    if threshold not in tmb:
-                        tmb.append(threshold)
+                    continue
+                tmb_min = keys.tmb_threshold_of(key)
+                if tmb_min is not None and (tmb_min, key) not in tmb:
+                    tmb.append((tmb_min, key))
         self.by_key: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in by_key.items()}
         self.ranges: dict[str, tuple[RangeMatcher, ...]] = {k: tuple(v) for k, v in ranges.items()}
         self.tmb_thresholds: tuple[tuple[float, str], ...] = tuple(sorted(tmb))
