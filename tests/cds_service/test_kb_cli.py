@@ -30,7 +30,8 @@ def test_build_twice_is_byte_identical_and_info_reads_it(tmp_path: Path) -> None
     assert info.returncode == 0, info.stderr
     assert info.stdout.startswith("version: civic-01-Aug-2024+curated-")
     assert "CIViC release 01-Aug-2024 (CC0-1.0)" in info.stdout
-    assert "fda_approvals: 36" in info.stdout
+    assert "fda_approvals: 216" in info.stdout
+    assert "fda_labels: 98" in info.stdout
     assert "drugs_with_rxnorm: 16" in info.stdout
     as_json = json.loads(_run("kb", "info", "--kb", str(first), "--json").stdout)
     assert as_json["counts"]["civic_assertions"] == 66

@@ -27,13 +27,13 @@ from typing import Any, Final
 from inference.errors import KnowledgeBaseSourceError
 from inference.genomics.kb import civic as civic_source
 from inference.genomics.kb import curated as curated_source
+from inference.genomics.kb import fda as fda_source
 from inference.genomics.kb import keys
 from inference.genomics.kb.civic import CIVIC_RELEASE, read_tsv, sha256_file
 
 FORMAT: Final = 1
 CURATED_FILES: Final = (
     "drugs.toml",
-    "fda_approvals.toml",
     "hereditary.toml",
     "hotspots.toml",
     "pharmacogenomics.toml",
@@ -43,7 +43,17 @@ CURATED_FILES: Final = (
 
 
 # The builder's own modules: the KB version changes with any of them.
-_BUILDER_MODULES: Final = (__file__, civic_source.__file__, curated_source.__file__)
+_BUILDER_MODULES: Final = (
+    __file__,
+    civic_source.__file__,
+    curated_source.__file__,
+    fda_source.__file__,
+    keys.__file__,
+)
+#: Drug statuses ``drugs.toml`` may give (see its header).
+DRUG_STATUSES: Final = frozenset(
+    {"approved", "withdrawn", "investigational", "preclinical", "class"}
+)
 
 # ------------------------------------------------------------------ curated
 
@@ -98,6 +108,19 @@ def _tumour_types(
     return sorted(types, key=lambda t: t["code"]), doid_map, names_map, doid_context
 
 
+def _drug_status(data: dict[str, Any]) -> dict[str, str]:
+    """Drug name → approved/withdrawn/investigational/preclinical/class (``drugs.toml``)."""
+    status: dict[str, str] = {}
+    for entry in data.get("drug", []):
+        name, value = entry.get("name"), entry.get("status")
+        if not isinstance(name, str) or value not in DRUG_STATUSES:
+            raise KnowledgeBaseSourceError(f"drugs.toml: drug {name!r}: status {value!r} unknown")
+        if name in status:
+            raise KnowledgeBaseSourceError(f"drugs.toml: drug {name} listed twice")
+        status[name] = str(value)
+    return dict(sorted(status.items()))
+
+
 # ------------------------------------------------------------------ build
 
 
@@ -120,9 +143,16 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
         f"EID{row['evidence_id']}"
         for row in read_tsv(civic_dir / "01-Aug-2024-ClinicalEvidenceSummaries.tsv")
     }
+    tumour_codes = {t["code"] for t in types}
     curated_statements = curated_source.curated_statements(
-        curated["fda_approvals.toml"], curated["resistance.toml"], {t["code"] for t in types}, eids
+        curated["resistance.toml"], tumour_codes, eids
     )
+    fda_dir = curated_dir / "fda"
+    fda = fda_source.load_fda_layer(fda_dir, tumour_codes, eids)
+    curated_hashes.update(
+        {f"fda/{path.name}": sha256_file(path) for path in sorted(fda_dir.glob("*.toml"))}
+    )
+    drug_status = _drug_status(curated["drugs.toml"])
     genomic, cdna = civic.genomic_alleles()
     hot_genomic, hot_cdna = curated_source.hotspots(curated["hotspots.toml"])
     for key, allele in hot_genomic.items():
@@ -131,7 +161,17 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
         genomic[key] = allele
     cdna.update(hot_cdna)
 
-    statements = sorted(civic_statements + curated_statements, key=lambda s: s["id"])
+    # A fact whose tumour code the tumour table does not hold yet (the OncoTree table is being
+    # completed) is held out and listed: a statement must name a known tumour type.
+    # (Exclusions may name codes the table lacks: no patient can be of such a type yet.)
+    fda_statements = [s for s in fda.statements if s["tumour"] in tumour_codes]
+    fda_held_out = sorted(s["id"] for s in fda.statements if s not in fda_statements)
+    statements = sorted(
+        civic_statements + curated_statements + fda_statements, key=lambda s: s["id"]
+    )
+    ids = [s["id"] for s in statements]
+    if len(set(ids)) != len(ids):
+        raise KnowledgeBaseSourceError("statement ids repeat across sources")
     drugs_named = sorted({d for s in statements if s["kind"] == "predictive" for d in s["drugs"]})
     rxnorm = curated["drugs.toml"]["rxnorm"]
     pgx = curated["pharmacogenomics.toml"]
@@ -146,9 +186,8 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
     fingerprint = hashlib.sha256(
         json.dumps([civic_hashes, curated_hashes, builder_hash], sort_keys=True).encode()
     ).hexdigest()[:12]
-    version = (
-        f"civic-{CIVIC_RELEASE}+curated-{curated['fda_approvals.toml']['version']}+{fingerprint}"
-    )
+    curated_release = max([*fda.versions.values(), curated["resistance.toml"]["version"]])
+    version = f"civic-{CIVIC_RELEASE}+curated-{curated_release}+{fingerprint}"
     genes = sorted(
         {gene for s in statements for k in s["matchers"] for gene in keys.genes_of(k)}
         | set(curated["hereditary.toml"]["genes"])
@@ -158,7 +197,13 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
         "civic_statements": len(civic_statements),
         "civic_assertions": len(assertions),
         "civic_skipped": dict(sorted(skipped.items())),
-        "fda_approvals": len(curated["fda_approvals.toml"]["approval"]),
+        "fda_approvals": sum(1 for s in fda.statements if s["effect"] == "indicated"),
+        "fda_not_indicated": sum(1 for s in fda.statements if s["effect"] == "not-indicated"),
+        "fda_withdrawn": sum(1 for s in fda.statements if s["status"] == "withdrawn"),
+        "fda_labels": len(fda.labels),
+        "fda_facts_to_check": len(fda.to_check),
+        "fda_facts_held_out": len(fda_held_out),
+        "fda_tumours_pending": fda.pending_tumours,
         "resistance_rules": len(curated["resistance.toml"]["rule"]),
         "hereditary_genes": len(curated["hereditary.toml"]["genes"]),
         "germline_pathogenic_variants": len(germline),
@@ -184,7 +229,7 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
             },
             {
                 "name": "OncoCDS curated: FDA labels, resistance, ACMG SF, CPIC/DPWG, tumour types",
-                "release": curated["fda_approvals.toml"]["version"],
+                "release": curated_release,
                 "licence": "project",
                 "files": curated_hashes,
             },
@@ -192,6 +237,9 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
         "counts": counts,
         "tumour_types": types,
         "drugs": {name: rxnorm.get(name) for name in all_drugs},
+        "drug_status": drug_status,
+        "fda_to_check": dict(sorted(fda.to_check.items())),
+        "fda_held_out": fda_held_out,
         "genomic_alleles": dict(sorted(genomic.items())),
         "cdna_alleles": dict(sorted(cdna.items())),
         "statements": statements,

@@ -1,6 +1,6 @@
-"""Hand-curated sources (TOML): resistance rules, FDA approvals of the older format and
-hotspot coordinates compiled into knowledge-base statements (see
-:mod:`inference.genomics.kb.build`). Every item must carry a citation."""
+"""Hand-curated sources (TOML): resistance rules and hotspot coordinates, compiled into
+knowledge-base statements and allele keys (see :mod:`inference.genomics.kb.build`; the FDA
+layer is :mod:`inference.genomics.kb.fda`). Every item must carry a citation."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 
 def matcher_keys(spec: dict[str, Any]) -> list[str]:  # noqa: PLR0911 - one return per kind
-    """Matcher keys of a curated alteration spec (see ``fda_approvals.toml`` header)."""
+    """Matcher keys of an alteration spec of ``resistance.toml`` (kinds as written there)."""
     kind = spec["kind"]
     gene = spec.get("gene", "")
     if kind == "protein":
@@ -55,41 +55,10 @@ def _require_citation(item: dict[str, Any], where: str) -> None:
 
 
 def curated_statements(
-    approvals: dict[str, Any], resistance: dict[str, Any], tumour_codes: set[str], eids: set[str]
+    resistance: dict[str, Any], tumour_codes: set[str], eids: set[str]
 ) -> list[dict[str, Any]]:
+    """Statements of the resistance rules (one per drug resisted)."""
     statements = []
-    for item in approvals["approval"]:
-        _require_citation(item, "FDA approval")
-        for code in [item["tumour"], *item.get("excludes", [])]:
-            if code not in tumour_codes:
-                raise KnowledgeBaseSourceError(f"FDA approval {item['id']}: unknown tumour {code}")
-        for eid in item.get("civic_eids", []):
-            if f"EID{eid}" not in eids:
-                raise KnowledgeBaseSourceError(f"FDA approval {item['id']}: EID{eid} not in CIViC")
-        statements.append(
-            {
-                "id": item["id"],
-                "evidence_id": item["id"],
-                "source": "FDA",
-                "kind": "predictive",
-                "matchers": sorted({k for spec in item["alterations"] for k in matcher_keys(spec)}),
-                "drugs": sorted(item["drugs"]),
-                "response": "sensitive",
-                "disease": item["indication"],
-                "tumour": item["tumour"],
-                "tumour_agnostic": bool(item.get("tumour_agnostic", False)),
-                "excludes": sorted(item.get("excludes", [])),
-                "context": sorted(item.get("requires", [])),
-                "level": "label",
-                "line": item.get("line"),
-                "label": item["label"],
-                "url": item["url"],
-                "pmids": sorted(item.get("pmids", [])),
-                "civic_eids": sorted(f"EID{e}" for e in item.get("civic_eids", [])),
-                "version": item["date"],
-                "note": item.get("note"),
-            }
-        )
     for rule in resistance["rule"]:
         _require_citation(rule, "resistance rule")
         if rule["tumour"] not in tumour_codes:

@@ -131,11 +131,12 @@ class KnowledgeBase:
         self.statement_refs: tuple[tuple[Evidence, ...], ...] = tuple(
             self._refs(s) for s in self.statements
         )
+        self.drug_status: dict[str, str] = data.get("drug_status", {})
         self.views: tuple[StatementView, ...] = tuple(
             StatementView(
                 index=i,
                 id=s["id"],
-                kind=s["kind"],
+                kind=_view_kind(s),
                 source=s["source"],
                 drugs=tuple(s.get("drugs", ())),
                 response=s.get("response"),
@@ -206,6 +207,22 @@ class KnowledgeBase:
 
 
 _CIVIC_EVIDENCE_URL = "https://civicdb.org/links/evidence_items/{}"
+#: View kinds of FDA statements the interpreter does not (yet) read as therapy evidence: a label
+#: exclusion (``response = "not-indicated"``) and a withdrawn indication. The statements keep
+#: ``kind = "predictive"`` in the KB; only their views are kept off the therapy path.
+NOT_INDICATED_VIEW: Final = "label-exclusion"
+WITHDRAWN_VIEW: Final = "withdrawn-label"
+
+
+def _view_kind(statement: dict[str, Any]) -> str:
+    kind = str(statement["kind"])
+    if kind != "predictive" or statement.get("source") != "FDA":
+        return kind
+    if statement.get("response") == "not-indicated":
+        return NOT_INDICATED_VIEW
+    if statement.get("status") == "withdrawn":
+        return WITHDRAWN_VIEW
+    return kind
 
 
 def _statement_evidence(statement: dict[str, Any]) -> Evidence:
