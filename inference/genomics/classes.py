@@ -266,7 +266,8 @@ def classes_of(
 
 
 def _coding_text(coding: CodingChange) -> str:
-    return f"c.{coding.start[0]}{coding.op}" if coding.start == coding.end else ""
+    single = coding.start == coding.end and coding.start[1] == 0
+    return f"c.{coding.start[0]}{coding.op}" if single else ""
 
 
 def exons_of(gene: str, change: ProteinChange | None, stated_exon: int | None) -> set[int]:
