@@ -64,6 +64,17 @@ _STATED: Final = {
     VariantClass.KINASE_DOMAIN: "kinase_domain",
 }
 
+#: Class names as reports and CIViC variant names write them after the gene (``FLT3 ITD``).
+_NAMED: Final = {
+    "ITD": "itd",
+    "INTERNAL TANDEM DUPLICATION": "itd",
+    "TKD": "tkd",
+    "EXON 19 DELETION": "exon19_deletion",
+    "EXON 20 INSERTION": "exon20_insertion",
+    "EXON 14 SKIPPING": "exon14_skipping",
+    "EXON 14 SKIPPING MUTATION": "exon14_skipping",
+}
+
 #: (gene, exon) → (first codon, last codon), cited in the module docstring.
 EXON_CODONS: Final = {
     ("EGFR", 19): (729, 761),
@@ -263,6 +274,17 @@ def classes_of(
         ):
             found.add("exon19_deletion")
     return frozenset(found)
+
+
+def named_class(gene: str, text: str | None) -> str | None:
+    """The class a written name stands for (FLT3 ``ITD`` → ``itd``), if defined for the gene."""
+    if not text:
+        return None
+    name = _NAMED.get(" ".join(text.upper().replace("-", " ").split()))
+    if name is None:
+        return None
+    genes = CLASS_GENES[name]
+    return name if genes is None or gene in genes else None
 
 
 def _coding_text(coding: CodingChange) -> str:

@@ -97,10 +97,12 @@ def _class_keys(
     if hgvs_c and variant.transcript and ":" not in hgvs_c:
         hgvs_c = f"{variant.transcript}:{hgvs_c}"
     coding = classes.parse_coding(hgvs_c)
-    found = [
-        keys.variant_class(gene, name)
-        for name in sorted(classes.classes_of(gene, change, coding, variant.variant_class))
-    ]
+    names = set(classes.classes_of(gene, change, coding, variant.variant_class))
+    for text in (variant.protein_change, strip_p(variant.hgvs_p)):
+        named = classes.named_class(gene, text)
+        if named is not None:
+            names.add(named)
+    found = [keys.variant_class(gene, name) for name in sorted(names)]
     kind = classes.exon_change(change)
     for number in sorted(classes.exons_of(gene, change, variant.exon)):
         found.append(keys.exon(gene, number))

@@ -140,3 +140,13 @@ def test_variant_keys_carry_class_exon_deleterious_and_origin() -> None:
     synonymous = variant_match(Variant(gene=Gene("BRCA2"), hgvs_p="p.S1982="), kb).keys
     assert "MUT|BRCA2" not in synonymous
     assert "DLT|BRCA2" not in synonymous
+
+
+def test_written_class_names_reach_the_class_keys() -> None:
+    kb = load_knowledge_base()
+    for text in ("ITD", "itd", "internal tandem duplication"):
+        found = variant_match(Variant(gene=Gene("FLT3"), protein_change=text), kb).keys
+        assert "CLS|FLT3|itd" in found, text
+    egfr = variant_match(Variant(gene=Gene("EGFR"), protein_change="Exon 19 Deletion"), kb).keys
+    assert "CLS|EGFR|exon19_deletion" in egfr
+    assert classes.named_class("KIT", "ITD") is None  # the itd class is defined for FLT3 only
