@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from inference.errors import KnowledgeBaseSourceError
+from inference.genomics import classes, hgvs
 from inference.genomics.kb import civic as civic_source
 from inference.genomics.kb import curated as curated_source
 from inference.genomics.kb import fda as fda_source
@@ -49,6 +50,8 @@ _BUILDER_MODULES: Final = (
     curated_source.__file__,
     fda_source.__file__,
     keys.__file__,
+    classes.__file__,
+    hgvs.__file__,
 )
 #: Drug statuses ``drugs.toml`` may give (see its header).
 DRUG_STATUSES: Final = frozenset(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from inference.errors import KnowledgeBaseSourceError
+from inference.genomics.classes import named_class
 from inference.genomics.hgvs import protein_change_key
 from inference.genomics.kb import keys
 
@@ -69,9 +70,10 @@ def read_tsv(path: Path) -> Iterator[dict[str, str]]:
 def civic_variant_keys(gene: str, name: str) -> list[str]:  # noqa: PLR0911 - one per class
     """Matcher keys for a CIViC variant name, or ``[]`` when the KB cannot match that class.
 
-    Unsupported on purpose: gene-level "Mutation", exon-level mutations other than EGFR exon 19
-    deletions, expression, methylation and other descriptive variants (matching them to a
-    patient's variant would be a guess).
+    Unsupported on purpose: gene-level "Mutation", exon-level changes other than the classes of
+    :mod:`inference.genomics.classes` (EGFR exon 19 deletions / exon 20 insertions, MET exon 14
+    skipping, FLT3 ITD), expression, methylation and other descriptive variants (matching them
+    to a patient's variant would be a guess).
     """
     base = name.split(" (", 1)[0].strip()
     upper = base.upper()
@@ -86,11 +88,17 @@ def civic_variant_keys(gene: str, name: str) -> list[str]:  # noqa: PLR0911 - on
         return [keys.amplification(gene)]
     if upper in {"DELETION", "LOSS"}:
         return [keys.deletion(gene)]
+    # Class names (FLT3 ITD, EGFR Exon 19 Deletion / Exon 20 Insertion, MET Exon 14 Skipping
+    # Mutation) also carry the class key, so a report stating the class meets them too.
+    named = named_class(gene, base)
+    class_keys = [keys.variant_class(gene, named)] if named is not None else []
     if upper == "ITD":
-        return [keys.named(gene, "ITD")]
+        return [keys.named(gene, "ITD"), *class_keys]
     exon = _EXON_RANGES.get((gene, upper))
     if exon is not None:
-        return [keys.codon_range(gene, exon[0], exon[1])]
+        return [keys.codon_range(gene, exon[0], exon[1]), *class_keys]
+    if class_keys:
+        return class_keys
     key = protein_change_key(base)
     if key is not None and not key.endswith("="):
         return [keys.protein(gene, key)]
