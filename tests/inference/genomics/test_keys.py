@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from inference.genomics.kb import keys
@@ -72,3 +75,19 @@ def test_constructors_refuse_fields_that_would_break_the_format() -> None:
         keys.deleterious("BRCA2", "mosaic")
     with pytest.raises(KeyFormatError):
         keys.codon_range("EGFR", 761, 729)
+
+
+def test_no_module_writes_keys_by_hand() -> None:
+    """Issue #13: the key format lives in kb/keys.py only (this check fails on a new literal)."""
+    root = Path(keys.__file__).resolve().parents[3]
+    literal = re.compile(r"""f?["'](?:P|C|R|N|CLS|EX|DLT|MUT|F|F2|AMP|DEL|TMB)\|""")
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for package in ("inference", "integrations", "cds_service")
+        for path in sorted((root / package).rglob("*.py"))
+        if path.name != "keys.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if literal.search(line)
+    ]
+    assert not offenders
+    assert literal.search('return f"P|{gene}|{change}"')  # the check sees a hand-written key
