@@ -358,3 +358,62 @@ def test_loader_accepts_the_committed_sources() -> None:
     assert len(layer.statements) == 241
     assert len(layer.labels) == 98
     assert all(re.fullmatch(r"[A-Z0-9-]+", s["id"]) for s in layer.statements)
+
+
+@pytest.mark.parametrize(
+    ("alteration", "tumour", "tags", "present", "absent"),
+    [
+        (variant("FGFR3", protein="S249C"), "BLADDER", (), {"erdafitinib"}, set()),
+        (
+            biomarker(BiomarkerKind.FUSION, "ROS1", partner="CD74"),
+            "NSCLC",
+            (),
+            {"crizotinib", "entrectinib"},
+            set(),
+        ),
+        (
+            biomarker(BiomarkerKind.FUSION, "NTRK3", partner="ETV6"),
+            "BRCA",
+            (),
+            {"larotrectinib", "entrectinib"},
+            set(),
+        ),
+        # Tumour-agnostic NTRK approvals are for solid tumours only.
+        (
+            biomarker(BiomarkerKind.FUSION, "NTRK3", partner="ETV6"),
+            "AML",
+            (),
+            set(),
+            {"larotrectinib"},
+        ),
+        (
+            biomarker(BiomarkerKind.AMPLIFICATION, "ERBB2"),
+            "BRCA",
+            ("HER2+",),
+            {"trastuzumab"},
+            set(),
+        ),
+        (
+            variant("BRAF", protein="V600K"),
+            "SKCM",
+            (),
+            {"dabrafenib+trametinib", "binimetinib+encorafenib"},
+            {"dabrafenib"},  # TAFINLAR monotherapy: V600E only
+        ),
+        (
+            biomarker(BiomarkerKind.FUSION, "ABL1", partner="BCR"),
+            "CML",
+            (),
+            {"imatinib", "dasatinib", "nilotinib", "bosutinib"},
+            set(),
+        ),
+        (variant("IDH1", protein="R132H"), "AML", (), {"ivosidenib", "olutasidenib"}, set()),
+        (variant("KIT", protein="V560D"), "GIST", ("CD117+",), {"imatinib"}, set()),
+    ],
+)
+def test_label_biomarker_tumour_table(
+    alteration: Variant, tumour: str, tags: tuple[str, ...], present: set[str], absent: set[str]
+) -> None:
+    found = {"+".join(drugs) for drugs in _fda(interpret([alteration], context(tumour, tags=tags)))}
+    assert present <= found
+    assert not absent & found
