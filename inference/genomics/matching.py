@@ -9,9 +9,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from inference.genomics.hgvs import THREE_TO_ONE, protein_change_key
+from inference.genomics import classes
+from inference.genomics.hgvs import (
+    THREE_TO_ONE,
+    ChangeKind,
+    parse_protein_change,
+    protein_change_key,
+)
+from inference.genomics.kb import keys
 from inference.genomics.kb.store import KnowledgeBase
-from inference.genomics.model import Biomarker, BiomarkerKind, Gene, Variant
+from inference.genomics.model import Biomarker, BiomarkerKind, Gene, Origin, Variant
 
 _AA = "|".join(THREE_TO_ONE) + "|[A-Z]"
 _SUBSTITUTION = re.compile(r"^([A-Z])(\d+)([A-Z*])$")
@@ -63,13 +70,13 @@ def variant_match(variant: Variant, kb: KnowledgeBase) -> Match:
         protein = kb.cdna_alleles.get(f"{gene}:{_TRANSCRIPT.sub('', variant.hgvs_c.strip())}")
         match.protein = protein
     if protein is not None:
-        match.keys.append(f"P|{gene}|{protein}")
+        match.keys.append(keys.protein(gene, protein))
         sub = _SUBSTITUTION.match(protein)
         if sub and sub.group(1) != sub.group(3):
-            match.keys.append(f"C|{gene}|{sub.group(1)}{sub.group(2)}")
+            match.keys.append(keys.codon(gene, f"{sub.group(1)}{sub.group(2)}"))
     for text in (variant.protein_change, strip_p(variant.hgvs_p)):
         if text:
-            match.keys.append(f"N|{gene}|{text.upper()}")
+            match.keys.append(keys.named(gene, text))
     deletion = _DELETION.match(variant.hgvs_p.strip()) if variant.hgvs_p else None
     if deletion is not None:
         start = int(deletion.group(1))
@@ -77,7 +84,44 @@ def variant_match(variant: Variant, kb: KnowledgeBase) -> Match:
         for matcher in kb.ranges.get(gene, ()):
             if matcher.start <= start and end <= matcher.end:
                 match.keys.append(matcher.key)
+    match.keys.extend(_class_keys(variant, gene, protein, match.keys, kb))
     return match
+
+
+def _class_keys(
+    variant: Variant, gene: str, protein: str | None, own: list[str], kb: KnowledgeBase
+) -> list[str]:
+    """Class, exon, deleterious and gene-level mutation keys (:mod:`inference.genomics.classes`)."""
+    change = parse_protein_change(protein) if protein else None
+    hgvs_c = variant.hgvs_c
+    if hgvs_c and variant.transcript and ":" not in hgvs_c:
+        hgvs_c = f"{variant.transcript}:{hgvs_c}"
+    coding = classes.parse_coding(hgvs_c)
+    names = set(classes.classes_of(gene, change, coding, variant.variant_class))
+    for text in (variant.protein_change, strip_p(variant.hgvs_p)):
+        named = classes.named_class(gene, text)
+        if named is not None:
+            names.add(named)
+    found = [keys.variant_class(gene, name) for name in sorted(names)]
+    kind = classes.exon_change(change)
+    for number in sorted(classes.exons_of(gene, change, variant.exon)):
+        found.append(keys.exon(gene, number))
+        if kind is not None:
+            found.append(keys.exon(gene, number, kind))
+    known_pathogenic = any(key in kb.germline_pathogenic for key in own)
+    if classes.is_deleterious(
+        change, coding, variant.classification, known_pathogenic=known_pathogenic
+    ):
+        found.append(keys.deleterious(gene))
+        if variant.origin in {Origin.GERMLINE, Origin.SOMATIC}:
+            found.append(keys.deleterious(gene, variant.origin.value))
+    # A c. substitution alone may be synonymous: only indels and splice sites count from c.
+    changed = (change is not None and change.kind is not ChangeKind.SYNONYMOUS) or (
+        coding is not None and (coding.net not in (None, 0) or classes.canonical_splice(coding))
+    )
+    if changed or variant.variant_class is not None or variant.exon is not None:
+        found.append(keys.mutation(gene))
+    return found
 
 
 def annotated(variant: Variant, match: Match) -> Variant:
@@ -99,22 +143,23 @@ def annotated(variant: Variant, match: Match) -> Variant:
 def biomarker_match(biomarker: Biomarker, kb: KnowledgeBase) -> Match:
     gene = biomarker.gene.symbol.upper() if biomarker.gene else None
     partner = biomarker.fusion_partner.symbol.upper() if biomarker.fusion_partner else None
-    keys: list[str] = []
+    found: list[str] = []
     if biomarker.kind is BiomarkerKind.FUSION and gene:
-        keys.append(f"F|{gene}")
+        found.append(keys.fusion(gene))
         if partner:
-            keys.append(f"F|{partner}")
-            first, second = sorted((gene, partner))
-            keys.append(f"F2|{first}|{second}")
+            found.append(keys.fusion(partner))
+            found.append(keys.fusion(gene, partner))
     elif biomarker.kind is BiomarkerKind.AMPLIFICATION and gene:
-        keys.append(f"AMP|{gene}")
+        found.append(keys.amplification(gene))
     elif biomarker.kind is BiomarkerKind.DELETION and gene:
-        keys.append(f"DEL|{gene}")
+        found.append(keys.deletion(gene))
     elif biomarker.kind is BiomarkerKind.MSI_HIGH:
-        keys.append("MSI")
+        found.append(keys.MSI)
+    elif biomarker.kind is BiomarkerKind.HRD:
+        found.append(keys.HRD)
     elif biomarker.kind is BiomarkerKind.TMB and biomarker.tmb is not None:
-        keys.extend(key for threshold, key in kb.tmb_thresholds if biomarker.tmb >= threshold)
-    return Match(gene, None, keys)
+        found.extend(key for threshold, key in kb.tmb_thresholds if biomarker.tmb >= threshold)
+    return Match(gene, None, found)
 
 
 def is_loss_of_function(variant: Variant, protein: str | None) -> bool:

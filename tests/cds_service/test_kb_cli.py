@@ -32,7 +32,8 @@ def test_build_twice_is_byte_identical_and_info_reads_it(tmp_path: Path) -> None
     assert "CIViC release 01-Aug-2024 (CC0-1.0)" in info.stdout
     assert "OncoTree release 2025-10-03 (CC-BY-4.0)" in info.stdout
     assert "attribution: OncoTree (release 2025-10-03), Memorial Sloan Kettering" in info.stdout
-    assert "fda_approvals: 36" in info.stdout
+    assert "fda_approvals: 216" in info.stdout
+    assert "fda_labels: 98" in info.stdout
     assert "drugs_with_rxnorm: 16" in info.stdout
     as_json = json.loads(_run("kb", "info", "--kb", str(first), "--json").stdout)
     assert as_json["counts"]["civic_assertions"] == 66

@@ -18,38 +18,24 @@ guideline, PubMed ids); the builder refuses a curated item without one.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import re
-import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
 from inference.errors import KnowledgeBaseSourceError
-from inference.genomics.hgvs import protein_change_key
+from inference.genomics import classes, hgvs
+from inference.genomics.kb import civic as civic_source
+from inference.genomics.kb import curated as curated_source
+from inference.genomics.kb import fda as fda_source
+from inference.genomics.kb import keys
+from inference.genomics.kb.civic import CIVIC_RELEASE, read_tsv, sha256_file
 from inference.genomics.kb.tumours import tumour_types
 
 FORMAT: Final = 1
-CIVIC_RELEASE: Final = "01-Aug-2024"
-CIVIC_FILES: Final = {
-    "01-Aug-2024-ClinicalEvidenceSummaries.tsv": (
-        "34131f092dc5df061bcf12528e2ce14308d5a220a381c885eb2bfde153e3c1da"
-    ),
-    "01-Aug-2024-AssertionSummaries.tsv": (
-        "99e4fc69a430dcfd2245c81947f52e3d02d2cc41038f83e04e10d9112713d2f2"
-    ),
-    "01-Aug-2024-VariantSummaries.tsv": (
-        "e483c014d1268c0b88123e4fcca1ae694e6bade2449c31443b8caff645bdc325"
-    ),
-    "01-Aug-2024-MolecularProfileSummaries.tsv": (
-        "f163cbee550bcfa5904872b700e0ba73797d9b6cd62879b32ec5239da3b3b6f7"
-    ),
-}
 CURATED_FILES: Final = (
     "drugs.toml",
-    "fda_approvals.toml",
     "hereditary.toml",
     "hotspots.toml",
     "pharmacogenomics.toml",
@@ -57,468 +43,37 @@ CURATED_FILES: Final = (
     "tumour_types.toml",
 )
 
-# RefSeq chromosome accession versions per build (NCBI assembly reports GRCh37.p13 and
-# GRCh38.p14), used to read the build of CIViC's ``NC_0000xx.yy:g.`` expressions.
-_GRCH37_NC: Final = {
-    1: 10, 2: 11, 3: 11, 4: 11, 5: 9, 6: 11, 7: 13, 8: 10, 9: 11, 10: 10, 11: 9, 12: 11,
-    13: 10, 14: 8, 15: 9, 16: 9, 17: 10, 18: 9, 19: 9, 20: 10, 21: 8, 22: 10, 23: 10, 24: 9,
-}  # fmt: skip
-_GRCH38_NC: Final = {
-    1: 11, 2: 12, 3: 12, 4: 12, 5: 10, 6: 12, 7: 14, 8: 11, 9: 12, 10: 11, 11: 10, 12: 12,
-    13: 11, 14: 9, 15: 10, 16: 10, 17: 11, 18: 10, 19: 10, 20: 11, 21: 9, 22: 11, 23: 11, 24: 10,
-}  # fmt: skip
-_NC_SNV = re.compile(r"^NC_0000(\d\d)\.(\d+):g\.(\d+)([ACGT])>([ACGT])$")
-_C_HGVS = re.compile(r"^N[MR]_\d+(?:\.\d+)?:(c\.[^,]+)$")
-_CODON = re.compile(r"^([ACDEFGHIKLMNPQRSTVWY])(\d+)X?$")
-_CODONS = re.compile(r"^[ACDEFGHIKLMNPQRSTVWY]\d+(?:/[ACDEFGHIKLMNPQRSTVWY]\d+)+$")
-# CIViC "Exon N Deletion" variants the matcher supports, as codon ranges of the canonical
-# transcript (EGFR NM_005228: exon 19 encodes codons 729-761).
-_EXON_RANGES: Final = {("EGFR", "EXON 19 DELETION"): (729, 761)}
 
-_CIVIC_EVIDENCE_URL = "https://civicdb.org/links/evidence_items/{}"
-_CIVIC_ASSERTION_URL = "https://civicdb.org/links/assertions/{}"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _read_tsv(path: Path) -> Iterator[dict[str, str]]:
-    # CIViC TSVs are tab-separated with no quoting (see sources/civic/README.md).
-    with path.open(encoding="utf-8", newline="") as handle:
-        yield from csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-
-
-def _load_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise KnowledgeBaseSourceError(f"missing knowledge-base source {path}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise KnowledgeBaseSourceError(f"{path}: invalid TOML: {exc}") from exc
-
-
-# ------------------------------------------------------------------ matcher keys
-
-
-def protein_key(gene: str, change: str) -> str:
-    return f"P|{gene}|{change}"
-
-
-def codon_key(gene: str, codon: str) -> str:
-    return f"C|{gene}|{codon}"
-
-
-def fusion_key(gene: str, partner: str | None = None) -> str:
-    if partner is None:
-        return f"F|{gene}"
-    first, second = sorted((gene, partner))
-    return f"F2|{first}|{second}"
-
-
-def matcher_keys(spec: dict[str, Any]) -> list[str]:  # noqa: PLR0911 - one return per kind
-    """Matcher keys of a curated alteration spec (see ``fda_approvals.toml`` header)."""
-    kind = spec["kind"]
-    gene = spec.get("gene", "")
-    if kind == "protein":
-        return [protein_key(gene, c) for c in spec["changes"]]
-    if kind == "codon":
-        return [codon_key(gene, c) for c in spec["codons"]]
-    if kind == "fusion":
-        return [fusion_key(gene, spec.get("partner"))]
-    if kind == "amplification":
-        return [f"AMP|{gene}"]
-    if kind == "deletion":
-        return [f"DEL|{gene}"]
-    if kind == "msi-high":
-        return ["MSI"]
-    if kind == "tmb":
-        return [f"TMB|{float(spec['min']):g}"]
-    if kind == "inframe_deletion":
-        return [f"R|{gene}|{int(spec['start'])}|{int(spec['end'])}"]
-    if kind == "named":
-        return [f"N|{gene}|{spec['name'].upper()}"]
-    raise KnowledgeBaseSourceError(f"unknown alteration kind {kind!r}")
-
-
-def civic_variant_keys(gene: str, name: str) -> list[str]:  # noqa: PLR0911 - one per class
-    """Matcher keys for a CIViC variant name, or ``[]`` when the KB cannot match that class.
-
-    Unsupported on purpose: gene-level "Mutation", exon-level mutations other than EGFR exon 19
-    deletions, expression, methylation and other descriptive variants (matching them to a
-    patient's variant would be a guess).
-    """
-    base = name.split(" (", 1)[0].strip()
-    upper = base.upper()
-    if upper in {"FUSION", "REARRANGEMENT", "TRANSLOCATION"}:
-        return [fusion_key(gene)]
-    if "::" in base:
-        parts = base.split(" ", 1)[0].split("::")
-        if len(parts) == 2 and all(parts):
-            return [fusion_key(parts[0], parts[1])]
-        return []
-    if upper == "AMPLIFICATION":
-        return [f"AMP|{gene}"]
-    if upper in {"DELETION", "LOSS"}:
-        return [f"DEL|{gene}"]
-    if upper == "ITD":
-        return [f"N|{gene}|ITD"]
-    exon = _EXON_RANGES.get((gene, upper))
-    if exon is not None:
-        return [f"R|{gene}|{exon[0]}|{exon[1]}"]
-    key = protein_change_key(base)
-    if key is not None and not key.endswith("="):
-        return [protein_key(gene, key)]
-    codon = _CODON.match(base)
-    if codon:
-        return [codon_key(gene, f"{codon.group(1)}{codon.group(2)}")]
-    if _CODONS.match(base):
-        return [codon_key(gene, part) for part in base.split("/")]
-    return []
-
-
-def _nc_key(expression: str) -> str | None:
-    match = _NC_SNV.match(expression)
-    if match is None:
-        return None
-    chrom_n, version = int(match.group(1)), int(match.group(2))
-    chrom = {23: "X", 24: "Y"}.get(chrom_n, str(chrom_n))
-    tail = f"{chrom}:{match.group(3)}:{match.group(4)}:{match.group(5)}"
-    if _GRCH37_NC.get(chrom_n) == version:
-        return f"GRCh37:{tail}"
-    if _GRCH38_NC.get(chrom_n) == version:
-        return f"GRCh38:{tail}"
-    return None
-
-
-# ------------------------------------------------------------------ CIViC
-
-
-def _check_civic(civic_dir: Path) -> dict[str, str]:
-    hashes = {}
-    for name, expected in CIVIC_FILES.items():
-        path = civic_dir / name
-        if not path.is_file():
-            raise KnowledgeBaseSourceError(f"missing CIViC source {path}")
-        actual = sha256_file(path)
-        if actual != expected:
-            raise KnowledgeBaseSourceError(
-                f"{path}: sha256 {actual} does not match the recorded release hash {expected}"
-            )
-        hashes[name] = actual
-    return hashes
-
-
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip() and part.strip() != "N/A"]
-
-
-class _Civic:
-    """The CIViC tables joined: molecular profile → variants → matcher keys and coordinates."""
-
-    def __init__(self, civic_dir: Path, doid_map: dict[str, str], names_map: dict[str, str]):
-        self.dir = civic_dir
-        self.doid_map = doid_map
-        self.names_map = names_map
-        self.variants = {
-            row["variant_id"]: row
-            for row in _read_tsv(civic_dir / "01-Aug-2024-VariantSummaries.tsv")
-        }
-        self.profiles = {
-            row["molecular_profile_id"]: row
-            for row in _read_tsv(civic_dir / "01-Aug-2024-MolecularProfileSummaries.tsv")
-        }
-        self.unsupported_profiles: set[str] = set()
-
-    def profile_keys(self, profile_id: str) -> tuple[list[str], list[list[str]] | None]:
-        """Matcher keys of a molecular profile and, for an AND profile, the keys of each part.
-
-        Single-variant profiles give ``(keys, None)``. ``A OR B`` profiles match either part:
-        ``(keys of A and B, None)``. ``A AND B`` profiles need every part present in the
-        patient: ``(all keys, [keys of A, keys of B])``. NOT and nested profiles, and profiles
-        with an unsupported part, give ``([], None)``.
-        """
-        profile = self.profiles.get(profile_id)
-        if profile is None:
-            return [], None
-        variant_ids = _split(profile["variant_ids"])
-        parts = []
-        for variant_id in variant_ids:
-            variant = self.variants.get(variant_id)
-            parts.append(civic_variant_keys(variant["gene"], variant["variant"]) if variant else [])
-        name = profile["name"]
-        if len(parts) == 1:
-            keys, all_of = parts[0], None
-        elif "(" in name or " NOT " in name or (" AND " in name and " OR " in name):
-            keys, all_of = [], None
-        elif " AND " in name:
-            supported = all(parts)
-            keys = sorted({k for part in parts for k in part}) if supported else []
-            all_of = [sorted(part) for part in parts] if supported else None
-        else:
-            keys, all_of = sorted({k for part in parts for k in part}), None
-        if not keys:
-            self.unsupported_profiles.add(profile_id)
-        return keys, all_of
-
-    def genomic_alleles(self) -> tuple[dict[str, list[str]], dict[str, str]]:
-        """Genomic key → [gene, protein key] and ``GENE:c.…`` → protein key."""
-        genomic: dict[str, list[str]] = {}
-        cdna: dict[str, str] = {}
-        for row in self.variants.values():
-            gene = row["gene"]
-            keys = civic_variant_keys(gene, row["variant"])
-            if len(keys) != 1 or not keys[0].startswith("P|"):
-                continue
-            change = keys[0].split("|", 2)[2]
-            ref, alt = row["reference_bases"], row["variant_bases"]
-            if (
-                row["reference_build"] == "GRCh37"
-                and row["chromosome"]
-                and row["start"]
-                and ref
-                and alt
-                and re.fullmatch("[ACGT]+", ref + alt)
-                and len(ref) == len(alt)
-            ):
-                genomic[f"GRCh37:{row['chromosome']}:{row['start']}:{ref}:{alt}"] = [gene, change]
-            for expression in _split(row["hgvs_descriptions"]):
-                key = _nc_key(expression)
-                if key is not None:
-                    genomic[key] = [gene, change]
-                c_match = _C_HGVS.match(expression)
-                if c_match and expression.startswith("NM_"):
-                    cdna[f"{gene}:{c_match.group(1)}"] = change
-        return genomic, cdna
-
-    def tumour_of(self, doid: str, disease: str) -> str | None:
-        if doid and doid in self.doid_map:
-            return self.doid_map[doid]
-        return self.names_map.get(disease)
-
-
-_RESPONSE = {
-    "Sensitivity/Response": "sensitive",
-    "Resistance": "resistant",
-    "Reduced Sensitivity": "resistant",
-}
-
-
-def _therapy_sets(therapies: str, interaction: str) -> list[list[str]]:
-    drugs = [d.lower() for d in _split(therapies)]
-    if not drugs:
-        return []
-    if interaction == "Substitutes":
-        return [[d] for d in sorted(drugs)]
-    return [sorted(drugs)]
-
-
-def _civic_statements(
-    civic: _Civic, doid_context: dict[str, list[str]]
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    statements: list[dict[str, Any]] = []
-    skipped = {"not_supported_profile": 0, "does_not_support": 0, "other_type": 0}
-    for row in _read_tsv(civic.dir / "01-Aug-2024-ClinicalEvidenceSummaries.tsv"):
-        etype = row["evidence_type"]
-        if etype not in {"Predictive", "Diagnostic", "Prognostic"}:
-            skipped["other_type"] += 1
-            continue
-        if row["evidence_direction"] != "Supports":
-            # "Does Not Support" items are reported by CIViC as negative findings; OncoCDS
-            # never turns absence of support into a recommendation.
-            skipped["does_not_support"] += 1
-            continue
-        keys, all_of = civic.profile_keys(row["molecular_profile_id"])
-        if not keys:
-            skipped["not_supported_profile"] += 1
-            continue
-        eid = row["evidence_id"]
-        pmids = [row["citation_id"]] if row["source_type"] == "PubMed" else []
-        base: dict[str, Any] = {
-            "source": "CIViC",
-            "matchers": sorted(set(keys)),
-            "disease": row["disease"] or "unspecified",
-            "tumour": civic.tumour_of(row["doid"], row["disease"]),
-            "context": sorted(doid_context.get(row["doid"], [])),
-            "level": row["evidence_level"],
-            "url": _CIVIC_EVIDENCE_URL.format(eid),
-            "pmids": pmids,
-            "version": CIVIC_RELEASE,
-            "profile": row["molecular_profile"],
-        }
-        if all_of is not None:
-            base["all_of"] = all_of
-        if etype == "Predictive":
-            response = _RESPONSE.get(row["significance"])
-            if response is None:
-                skipped["other_type"] += 1
-                continue
-            for n, drugs in enumerate(
-                _therapy_sets(row["therapies"], row["therapy_interaction_type"])
-            ):
-                statements.append(
-                    {
-                        **base,
-                        "id": f"EID{eid}" + (f".{n + 1}" if n else ""),
-                        "evidence_id": f"EID{eid}",
-                        "kind": "predictive",
-                        "drugs": drugs,
-                        "response": response,
-                    }
-                )
-        else:
-            statements.append(
-                {
-                    **base,
-                    "id": f"EID{eid}",
-                    "evidence_id": f"EID{eid}",
-                    "kind": etype.lower(),
-                    "significance": row["significance"],
-                }
-            )
-    return statements, skipped
-
-
-def _civic_assertions(civic: _Civic) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """CIViC assertions (cited on findings; germline P/LP) and the germline P/LP variants."""
-    assertions: list[dict[str, Any]] = []
-    germline: list[dict[str, Any]] = []
-    for row in _read_tsv(civic.dir / "01-Aug-2024-AssertionSummaries.tsv"):
-        aid = row["assertion_id"]
-        keys, all_of = civic.profile_keys(row["molecular_profile_id"])
-        record = {
-            "id": f"AID{aid}",
-            "url": _CIVIC_ASSERTION_URL.format(aid),
-            "type": row["assertion_type"],
-            "significance": row["significance"],
-            "disease": row["disease"],
-            "doid": row["doid"],
-            "tumour": civic.tumour_of(row["doid"], row["disease"]),
-            "therapies": sorted(d.lower() for d in _split(row["therapies"])),
-            "amp_category": row["amp_category"],
-            "profile": row["molecular_profile"],
-            "matchers": sorted(set(keys)),
-            "evidence_ids": sorted(f"EID{e}" for e in _split(row["evidence_item_ids"])),
-        }
-        assertions.append(record)
-        if (
-            row["assertion_type"] == "Predisposing"
-            and row["significance"] in {"Pathogenic", "Likely Pathogenic"}
-            and keys
-            and all_of is None
-        ):
-            germline.append(
-                {
-                    "id": f"AID{aid}",
-                    "matchers": sorted(set(keys)),
-                    "classification": row["significance"].lower(),
-                    "condition": row["disease"],
-                    "acmg_codes": _split(row["acmg_codes"]),
-                    "url": _CIVIC_ASSERTION_URL.format(aid),
-                    "version": CIVIC_RELEASE,
-                }
-            )
-    return assertions, germline
-
+# The builder's own modules: the KB version changes with any of them.
+_BUILDER_MODULES: Final = (
+    __file__,
+    civic_source.__file__,
+    curated_source.__file__,
+    fda_source.__file__,
+    keys.__file__,
+    classes.__file__,
+    hgvs.__file__,
+    tumour_types.__code__.co_filename,
+)
+#: Drug statuses ``drugs.toml`` may give (see its header).
+DRUG_STATUSES: Final = frozenset(
+    {"approved", "withdrawn", "investigational", "preclinical", "class"}
+)
 
 # ------------------------------------------------------------------ curated
 
 
-def _require_citation(item: dict[str, Any], where: str) -> None:
-    if not (item.get("url") and (item.get("label") or item.get("pmids") or item.get("civic_eids"))):
-        raise KnowledgeBaseSourceError(
-            f"{where} {item.get('id')}: no citation (url + label/pmids/eids)"
-        )
-
-
-def _curated_statements(
-    approvals: dict[str, Any], resistance: dict[str, Any], tumour_codes: set[str], eids: set[str]
-) -> list[dict[str, Any]]:
-    statements = []
-    for item in approvals["approval"]:
-        _require_citation(item, "FDA approval")
-        for code in [item["tumour"], *item.get("excludes", [])]:
-            if code not in tumour_codes:
-                raise KnowledgeBaseSourceError(f"FDA approval {item['id']}: unknown tumour {code}")
-        for eid in item.get("civic_eids", []):
-            if f"EID{eid}" not in eids:
-                raise KnowledgeBaseSourceError(f"FDA approval {item['id']}: EID{eid} not in CIViC")
-        statements.append(
-            {
-                "id": item["id"],
-                "evidence_id": item["id"],
-                "source": "FDA",
-                "kind": "predictive",
-                "matchers": sorted({k for spec in item["alterations"] for k in matcher_keys(spec)}),
-                "drugs": sorted(item["drugs"]),
-                "response": "sensitive",
-                "disease": item["indication"],
-                "tumour": item["tumour"],
-                "tumour_agnostic": bool(item.get("tumour_agnostic", False)),
-                "excludes": sorted(item.get("excludes", [])),
-                "context": sorted(item.get("requires", [])),
-                "level": "label",
-                "line": item.get("line"),
-                "label": item["label"],
-                "url": item["url"],
-                "pmids": sorted(item.get("pmids", [])),
-                "civic_eids": sorted(f"EID{e}" for e in item.get("civic_eids", [])),
-                "version": item["date"],
-                "note": item.get("note"),
-            }
-        )
-    for rule in resistance["rule"]:
-        _require_citation(rule, "resistance rule")
-        if rule["tumour"] not in tumour_codes:
-            raise KnowledgeBaseSourceError(f"resistance rule {rule['id']}: unknown tumour")
-        for eid in rule.get("civic_eids", []):
-            if f"EID{eid}" not in eids:
-                raise KnowledgeBaseSourceError(
-                    f"resistance rule {rule['id']}: EID{eid} not in CIViC"
-                )
-        matchers = sorted({k for spec in rule["alterations"] for k in matcher_keys(spec)})
-        for drug in sorted(rule["drugs"]):
-            statements.append(
-                {
-                    "id": f"{rule['id']}.{drug}",
-                    "evidence_id": rule["id"],
-                    "source": "FDA" if rule["level"] == "label" else "curated",
-                    "kind": "predictive",
-                    "matchers": matchers,
-                    "drugs": [drug],
-                    "response": "resistant",
-                    "disease": rule["statement"],
-                    "tumour": rule["tumour"],
-                    "excludes": [],
-                    "context": [],
-                    "level": rule["level"],
-                    "label": rule.get("label"),
-                    "url": rule["url"],
-                    "pmids": sorted(rule.get("pmids", [])),
-                    "civic_eids": sorted(f"EID{e}" for e in rule.get("civic_eids", [])),
-                    "version": resistance["version"],
-                }
-            )
-    return statements
-
-
-def _hotspots(data: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, str]]:
-    genomic: dict[str, list[str]] = {}
-    cdna: dict[str, str] = {}
-    for item in data["variant"]:
-        if not item.get("source"):
-            raise KnowledgeBaseSourceError(f"hotspot {item['gene']} {item['protein']}: no source")
-        for build in ("GRCh37", "GRCh38"):
-            if item.get(build):
-                genomic[f"{build}:{item[build]}"] = [item["gene"], item["protein"]]
-        if item.get("hgvs_c"):
-            cdna[f"{item['gene']}:{item['hgvs_c']}"] = item["protein"]
-    return genomic, cdna
+def _drug_status(data: dict[str, Any]) -> dict[str, str]:
+    """Drug name → approved/withdrawn/investigational/preclinical/class (``drugs.toml``)."""
+    status: dict[str, str] = {}
+    for entry in data.get("drug", []):
+        name, value = entry.get("name"), entry.get("status")
+        if not isinstance(name, str) or value not in DRUG_STATUSES:
+            raise KnowledgeBaseSourceError(f"drugs.toml: drug {name!r}: status {value!r} unknown")
+        if name in status:
+            raise KnowledgeBaseSourceError(f"drugs.toml: drug {name} listed twice")
+        status[name] = str(value)
+    return dict(sorted(status.items()))
 
 
 # ------------------------------------------------------------------ build
@@ -531,31 +86,48 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
         KnowledgeBaseSourceError: a source is missing, altered or inconsistent.
     """
     civic_dir, curated_dir = sources_dir / "civic", sources_dir / "curated"
-    civic_hashes = _check_civic(civic_dir)
-    curated = {name: _load_toml(curated_dir / name) for name in CURATED_FILES}
+    civic_hashes = civic_source.check_civic(civic_dir)
+    curated = {name: curated_source.load_toml(curated_dir / name) for name in CURATED_FILES}
     curated_hashes = {name: sha256_file(curated_dir / name) for name in CURATED_FILES}
 
     tumours = tumour_types(curated["tumour_types.toml"], sources_dir / "oncotree")
     types, doid_map, names_map, doid_context = tumours[:4]
-    civic = _Civic(civic_dir, doid_map, names_map)
-    civic_statements, skipped = _civic_statements(civic, doid_context)
-    assertions, germline = _civic_assertions(civic)
+    civic = civic_source.Civic(civic_dir, doid_map, names_map)
+    civic_statements, skipped = civic_source.civic_statements(civic, doid_context)
+    assertions, germline = civic_source.civic_assertions(civic)
     eids = {s["evidence_id"] for s in civic_statements} | {
         f"EID{row['evidence_id']}"
-        for row in _read_tsv(civic_dir / "01-Aug-2024-ClinicalEvidenceSummaries.tsv")
+        for row in read_tsv(civic_dir / "01-Aug-2024-ClinicalEvidenceSummaries.tsv")
     }
-    curated_statements = _curated_statements(
-        curated["fda_approvals.toml"], curated["resistance.toml"], {t["code"] for t in types}, eids
+    tumour_codes = {t["code"] for t in types}
+    curated_statements = curated_source.curated_statements(
+        curated["resistance.toml"], tumour_codes, eids
     )
+    fda_dir = curated_dir / "fda"
+    fda = fda_source.load_fda_layer(fda_dir, tumour_codes, eids)
+    curated_hashes.update(
+        {f"fda/{path.name}": sha256_file(path) for path in sorted(fda_dir.glob("*.toml"))}
+    )
+    drug_status = _drug_status(curated["drugs.toml"])
     genomic, cdna = civic.genomic_alleles()
-    hot_genomic, hot_cdna = _hotspots(curated["hotspots.toml"])
+    hot_genomic, hot_cdna = curated_source.hotspots(curated["hotspots.toml"])
     for key, allele in hot_genomic.items():
         if key in genomic and genomic[key] != allele:
             raise KnowledgeBaseSourceError(f"hotspot {key} disagrees with CIViC {genomic[key]}")
         genomic[key] = allele
     cdna.update(hot_cdna)
 
-    statements = sorted(civic_statements + curated_statements, key=lambda s: s["id"])
+    # A fact whose tumour code the tumour table does not hold yet (the OncoTree table is being
+    # completed) is held out and listed: a statement must name a known tumour type.
+    # (Exclusions may name codes the table lacks: no patient can be of such a type yet.)
+    fda_statements = [s for s in fda.statements if s["tumour"] in tumour_codes]
+    fda_held_out = sorted(s["id"] for s in fda.statements if s not in fda_statements)
+    statements = sorted(
+        civic_statements + curated_statements + fda_statements, key=lambda s: s["id"]
+    )
+    ids = [s["id"] for s in statements]
+    if len(set(ids)) != len(ids):
+        raise KnowledgeBaseSourceError("statement ids repeat across sources")
     drugs_named = sorted({d for s in statements if s["kind"] == "predictive" for d in s["drugs"]})
     rxnorm = curated["drugs.toml"]["rxnorm"]
     pgx = curated["pharmacogenomics.toml"]
@@ -566,18 +138,16 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
     all_drugs = sorted(set(drugs_named) | set(pgx_drugs) | set(rxnorm))
 
     # The version changes with any source byte and with the builder itself (its own source).
-    builder_hash = sha256_file(Path(__file__))
+    builder_hash = [sha256_file(Path(module)) for module in _BUILDER_MODULES]
     fingerprint = hashlib.sha256(
         json.dumps(
             [civic_hashes, curated_hashes, builder_hash, tumours.fingerprint], sort_keys=True
         ).encode()
     ).hexdigest()[:12]
-    version = (
-        f"civic-{CIVIC_RELEASE}+curated-{curated['fda_approvals.toml']['version']}+{fingerprint}"
-    )
+    curated_release = max([*fda.versions.values(), curated["resistance.toml"]["version"]])
+    version = f"civic-{CIVIC_RELEASE}+curated-{curated_release}+{fingerprint}"
     genes = sorted(
-        {k.split("|")[1] for s in statements for k in s["matchers"] if k.count("|") >= 1}
-        | {k.split("|")[2] for s in statements for k in s["matchers"] if k.startswith("F2|")}
+        {gene for s in statements for k in s["matchers"] for gene in keys.genes_of(k)}
         | set(curated["hereditary.toml"]["genes"])
     )
     counts = {
@@ -585,7 +155,13 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
         "civic_statements": len(civic_statements),
         "civic_assertions": len(assertions),
         "civic_skipped": dict(sorted(skipped.items())),
-        "fda_approvals": len(curated["fda_approvals.toml"]["approval"]),
+        "fda_approvals": sum(1 for s in fda.statements if s["effect"] == "indicated"),
+        "fda_not_indicated": sum(1 for s in fda.statements if s["effect"] == "not-indicated"),
+        "fda_withdrawn": sum(1 for s in fda.statements if s["status"] == "withdrawn"),
+        "fda_labels": len(fda.labels),
+        "fda_facts_to_check": len(fda.to_check),
+        "fda_facts_held_out": len(fda_held_out),
+        "fda_tumours_pending": fda.pending_tumours,
         "resistance_rules": len(curated["resistance.toml"]["rule"]),
         "hereditary_genes": len(curated["hereditary.toml"]["genes"]),
         "germline_pathogenic_variants": len(germline),
@@ -611,7 +187,7 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
             },
             {
                 "name": "OncoCDS curated: FDA labels, resistance, ACMG SF, CPIC/DPWG, tumour types",
-                "release": curated["fda_approvals.toml"]["version"],
+                "release": curated_release,
                 "licence": "project",
                 "files": curated_hashes,
             },
@@ -620,6 +196,9 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
         "counts": counts,
         "tumour_types": types,
         "drugs": {name: rxnorm.get(name) for name in all_drugs},
+        "drug_status": drug_status,
+        "fda_to_check": dict(sorted(fda.to_check.items())),
+        "fda_held_out": fda_held_out,
         "genomic_alleles": dict(sorted(genomic.items())),
         "cdna_alleles": dict(sorted(cdna.items())),
         "statements": statements,

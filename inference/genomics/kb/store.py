@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from inference.errors import KnowledgeBaseFormatError
-from inference.genomics.kb.build import CIVIC_RELEASE, FORMAT
+from inference.genomics.kb import keys
+from inference.genomics.kb.build import FORMAT
+from inference.genomics.kb.civic import CIVIC_RELEASE
 from inference.genomics.model import Evidence
 
 DEFAULT_KB_PATH: Final = Path(__file__).resolve().parent / "data" / "oncocds-kb.json"
@@ -81,7 +83,7 @@ class RangeMatcher:
 class KnowledgeBase:
     """Indexes over the compiled KB. Build with :func:`load_knowledge_base`."""
 
-    def __init__(self, data: dict[str, Any]) -> None:  # noqa: PLR0912 - one pass over each table
+    def __init__(self, data: dict[str, Any]) -> None:
         if data.get("format") != FORMAT:
             raise KnowledgeBaseFormatError(
                 f"knowledge base format {data.get('format')!r}; this OncoCDS reads {FORMAT}"
@@ -109,15 +111,16 @@ class KnowledgeBase:
         for index, statement in enumerate(self.statements):
             for key in statement["matchers"]:
                 by_key.setdefault(key, []).append(index)
-                if key.startswith("R|"):
-                    _, gene, start, end = key.split("|")
-                    matcher = RangeMatcher(key, int(start), int(end))
+                codon_range = keys.codon_range_of(key)
+                if codon_range is not None:
+                    gene, start, end = codon_range
+                    matcher = RangeMatcher(key, start, end)
                     if matcher not in ranges.setdefault(gene, []):
                         ranges[gene].append(matcher)
-                elif key.startswith("TMB|"):
-                    threshold = (float(key.split("|")[1]), key)
-                    if threshold not in tmb:
-                        tmb.append(threshold)
+                    continue
+                tmb_min = keys.tmb_threshold_of(key)
+                if tmb_min is not None and (tmb_min, key) not in tmb:
+                    tmb.append((tmb_min, key))
         self.by_key: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in by_key.items()}
         self.ranges: dict[str, tuple[RangeMatcher, ...]] = {k: tuple(v) for k, v in ranges.items()}
         self.tmb_thresholds: tuple[tuple[float, str], ...] = tuple(sorted(tmb))
@@ -142,11 +145,12 @@ class KnowledgeBase:
         self.statement_refs: tuple[tuple[Evidence, ...], ...] = tuple(
             self._refs(s) for s in self.statements
         )
+        self.drug_status: dict[str, str] = data.get("drug_status", {})
         self.views: tuple[StatementView, ...] = tuple(
             StatementView(
                 index=i,
                 id=s["id"],
-                kind=s["kind"],
+                kind=_view_kind(s),
                 source=s["source"],
                 drugs=tuple(s.get("drugs", ())),
                 response=s.get("response"),
@@ -164,10 +168,14 @@ class KnowledgeBase:
             for i, s in enumerate(self.statements)
         )
 
+        self._load_tumour_types(data["tumour_types"])
+
+    def _load_tumour_types(self, tumour_types: list[dict[str, Any]]) -> None:
+        """Tumour types with their lineage precomputed (matching never walks the tree)."""
         self.tumour_types: dict[str, TumourTypeEntry] = {}
         #: Former OncoTree codes → the current code.
         self.tumour_aliases: dict[str, str] = {}
-        raw_types = {t["code"]: t for t in data["tumour_types"]}
+        raw_types = {t["code"]: t for t in tumour_types}
         lineages: dict[str, tuple[str, ...]] = {}
         for code, raw in raw_types.items():
             lineage = [code]
@@ -235,6 +243,22 @@ class KnowledgeBase:
 
 
 _CIVIC_EVIDENCE_URL = "https://civicdb.org/links/evidence_items/{}"
+#: View kinds of FDA statements the interpreter does not (yet) read as therapy evidence: a label
+#: exclusion (``response = "not-indicated"``) and a withdrawn indication. The statements keep
+#: ``kind = "predictive"`` in the KB; only their views are kept off the therapy path.
+NOT_INDICATED_VIEW: Final = "label-exclusion"
+WITHDRAWN_VIEW: Final = "withdrawn-label"
+
+
+def _view_kind(statement: dict[str, Any]) -> str:
+    kind = str(statement["kind"])
+    if kind != "predictive" or statement.get("source") != "FDA":
+        return kind
+    if statement.get("response") == "not-indicated":
+        return NOT_INDICATED_VIEW
+    if statement.get("status") == "withdrawn":
+        return WITHDRAWN_VIEW
+    return kind
 
 
 def _statement_evidence(statement: dict[str, Any]) -> Evidence:

@@ -54,10 +54,13 @@ def test_braf_v600e_colon_is_tier_one_with_encorafenib_cetuximab(position: dict)
     finding = _regimens(result)[("cetuximab", "encorafenib")]
     assert finding.tier == TIER_IA
     assert finding.fda_approved_for_tumour
-    assert finding.line_of_therapy == "after prior therapy"
+    # The label now also holds the 2024 first-line indication (with mFOLFOX6); lines are the
+    # FDA layer's line words (docs/kb/fda-facts.md), the label's wording is in ``setting``.
+    assert finding.line_of_therapy == "first-line"
     assert finding.context_note is not None
-    assert finding.context_note.startswith("FDA indication: adults with metastatic colorectal")
-    assert {e.id for e in finding.evidence} >= {"FDA-BRAFTOVI-CRC", "EID9851"}
+    assert finding.context_note.startswith("FDA indication: ")
+    assert "metastatic colorectal" in finding.context_note
+    assert {e.id for e in finding.evidence} >= {"BRAFTOVI-COADREAD-BRAF-V600E-LATER", "EID9851"}
     # RxNorm ingredient codes where checked (HL7 genomics IG examples); none guessed.
     assert {d.name: d.rxnorm for d in finding.drugs} == {
         "cetuximab": "318341",
@@ -175,10 +178,10 @@ def test_tumour_agnostic_approvals() -> None:
 def test_dabrafenib_trametinib_label_excludes_colorectal() -> None:
     braf = variant("BRAF", protein="V600E")
     thyroid = _regimens(interpret([braf], context("THPA")))[("dabrafenib", "trametinib")]
-    assert "FDA-TAFINLAR-MEKINIST-SOLID" in {e.id for e in thyroid.evidence}
+    assert "TAFINLAR-SOLID-BRAF-V600E" in {e.id for e in thyroid.evidence}
     assert thyroid.tier == TIER_IA
     colon = _regimens(interpret([braf], context("COAD")))[("dabrafenib", "trametinib")]
-    assert "FDA-TAFINLAR-MEKINIST-SOLID" not in {e.id for e in colon.evidence}
+    assert "TAFINLAR-SOLID-BRAF-V600E" not in {e.id for e in colon.evidence}
     assert not colon.fda_approved_for_tumour
     assert colon.context_note is not None
     assert "excludes this tumour type" in colon.context_note

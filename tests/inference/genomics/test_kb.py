@@ -18,9 +18,21 @@ from inference.genomics import (
     interpret,
 )
 from inference.genomics.kb import DEFAULT_KB_PATH, read_knowledge_base, write_knowledge_base
+from inference.genomics.model import Gene, Origin, Variant, VariantClass
 from tests.inference.genomics.factories import biomarker, variant
 
 SOURCES = DEFAULT_KB_PATH.parent.parent / "sources"
+#: The report wording that carries each class key (``CLS|gene|class``).
+_STATED_CLASS = {
+    "exon19_deletion": VariantClass.EXON19_DELETION,
+    "exon20_insertion": VariantClass.EXON20_INSERTION,
+    "exon14_skipping": VariantClass.EXON14_SKIPPING,
+    "itd": VariantClass.ITD,
+    "tkd": VariantClass.TKD,
+    "activating": VariantClass.ACTIVATING,
+    "kinase_domain": VariantClass.KINASE_DOMAIN,
+    "truncating": VariantClass.TRUNCATING,
+}
 
 
 def test_build_is_byte_identical_and_matches_the_committed_file(tmp_path: Path) -> None:
@@ -45,7 +57,7 @@ def test_changed_civic_file_is_refused(tmp_path: Path) -> None:
 def test_curated_approval_without_citation_is_refused(tmp_path: Path) -> None:
     sources = tmp_path / "sources"
     shutil.copytree(SOURCES, sources)
-    path = sources / "curated" / "fda_approvals.toml"
+    path = sources / "curated" / "resistance.toml"
     text = path.read_text()
     text = re.sub(r'^url = ".*"$', 'url = ""', text, count=1, flags=re.MULTILINE)
     path.write_text(text)
@@ -82,7 +94,7 @@ def test_no_oncokb_or_cosmic_content() -> None:
 # ---------------------------------------------------------------- every therapy is cited
 
 
-def _alteration_for(key: str) -> Alteration:  # noqa: PLR0911 - one return per matcher kind
+def _alteration_for(key: str) -> Alteration:  # noqa: PLR0911, PLR0912 - one per matcher kind
     """A patient alteration that carries exactly the KB matcher ``key``."""
     kind, *parts = key.split("|")
     if kind == "P":
@@ -107,6 +119,19 @@ def _alteration_for(key: str) -> Alteration:  # noqa: PLR0911 - one return per m
         return biomarker(BiomarkerKind.MSI_HIGH)
     if kind == "TMB":
         return biomarker(BiomarkerKind.TMB, tmb=float(parts[0]))
+    if kind == "HRD":
+        return biomarker(BiomarkerKind.HRD)
+    if kind == "CLS":
+        return Variant(gene=Gene(parts[0]), variant_class=_STATED_CLASS[parts[1]])
+    if kind == "EX":
+        return Variant(
+            gene=Gene(parts[0]), variant_class=VariantClass.EXON_MUTATION, exon=int(parts[1])
+        )
+    if kind == "DLT":
+        origin = Origin(parts[1]) if len(parts) > 1 else Origin.UNKNOWN
+        return Variant(gene=Gene(parts[0]), hgvs_c="c.100_101delAG", origin=origin)
+    if kind == "MUT":
+        return Variant(gene=Gene(parts[0]), variant_class=VariantClass.MUTATION)
     raise AssertionError(f"matcher kind {kind} has no test alteration")
 
 
@@ -129,7 +154,30 @@ def _keys_carried(key: str) -> set[str]:
         keys.add(f"P|{parts[0]}|{parts[1]}")
     elif kind == "TMB":
         keys |= {f"TMB|{t}" for t in ("10",) if float(parts[0]) >= 10}
+    elif kind in {"CLS", "EX"}:
+        keys.add(f"MUT|{parts[0]}")
+    elif kind == "DLT":
+        # A c. frameshift: truncating, deleterious (with and without its origin), a mutation.
+        keys |= {f"DLT|{parts[0]}", f"MUT|{parts[0]}", f"CLS|{parts[0]}|truncating"}
     return keys
+
+
+def _gene_class_drugs(allowed: dict[str, set[tuple[str, ...]]], gene: str) -> set[tuple[str, ...]]:
+    """Drugs of the class-by-rule keys (class, exon, deleterious, mutation) of ``gene``."""
+    found: set[tuple[str, ...]] = set()
+    for key, drugs in allowed.items():
+        kind, *parts = key.split("|")
+        if kind in {"CLS", "EX", "DLT", "MUT"} and parts[0] == gene:
+            found |= drugs
+    return found
+
+
+def _variant_class_drugs(
+    allowed: dict[str, set[tuple[str, ...]]], key: str
+) -> set[tuple[str, ...]]:
+    """A sequence variant (P, C, N, R keys) also meets the class-by-rule keys of its gene."""
+    kind, *parts = key.split("|")
+    return _gene_class_drugs(allowed, parts[0]) if kind in {"P", "C", "N", "R"} else set()
 
 
 @pytest.mark.slow
@@ -151,6 +199,7 @@ def test_every_producible_therapeutic_finding_is_cited() -> None:
     for key in sorted(allowed):
         alteration = _alteration_for(key)
         permitted = set().union(*(allowed.get(k, set()) for k in _keys_carried(key)))
+        permitted |= _variant_class_drugs(allowed, key)
         for tumour in tumours:
             result = interpret([alteration], PatientContext(tumour_type=tumour), kb=kb)
             for finding in result.therapeutic:
@@ -172,6 +221,7 @@ def test_every_producible_therapeutic_finding_is_cited() -> None:
         alterations = [_alteration_for(key) for key in parts]
         carried = set().union(*(_keys_carried(key) for key in parts))
         permitted = set().union(*(allowed.get(k, set()) for k in carried))
+        permitted |= set().union(*(_variant_class_drugs(allowed, key) for key in parts))
         entry = kb.tumour_types.get(statement["tumour"] or "CANCER")
         assert entry is not None
         tumour = TumourType(code=entry.code, name=entry.name, lineage=entry.lineage)
@@ -202,6 +252,7 @@ def test_protein_changes_yield_only_drugs_stated_for_them_or_their_codon() -> No
         permitted = set(allowed[key])
         if codon and codon.group(1) != codon.group(3):
             permitted |= allowed.get(f"C|{gene}|{codon.group(1)}{codon.group(2)}", set())
+        permitted |= _gene_class_drugs(allowed, gene)
         result = interpret([variant(gene, protein=change)], PatientContext(), kb=kb)
         for finding in result.therapeutic:
             assert tuple(d.name for d in finding.drugs) in permitted, (key, finding.drugs)
