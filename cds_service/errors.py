@@ -6,6 +6,10 @@
     ├── InsecureSettingsError         settings refused outside development (not an HTTP error)
     ├── BadRequestError        400    malformed input (invalid)
     ├── AuthenticationError    401    rendered as a *bare* 401, no body (CDS Hooks best practice)
+    │   └── CredentialError           a credential was refused; ``reason`` is for the audit trail
+    │       ├── JwtRejectedError      a CDS client JWT (``security/jwt.py``)
+    │       ├── JwksError             a client's JWK Set could not be had (``security/jwks.py``)
+    │       └── TokenRejectedError    a staff bearer token (``compliance/auth.py``)
     ├── ForbiddenError         403    authenticated but not allowed (forbidden)
     ├── NotFoundError          404    unknown resource or service (not-found)
     ├── ConflictError          409    state conflict (conflict)
@@ -48,6 +52,17 @@ class AuthenticationError(OncoCDSError):
 
     status_code = 401
     code = "login"
+
+
+class CredentialError(AuthenticationError):
+    """A credential (client JWT, its JWK Set, a staff token) was refused.
+
+    ``reason`` says why, for the audit trail only; never sent to the client (a bare 401).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class ForbiddenError(OncoCDSError):

@@ -5,12 +5,13 @@ Feature code only flushes; the request session (or the CLI's unit of work) commi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, or_, select, update
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cds_service.errors import DatabaseError
@@ -19,11 +20,18 @@ from cds_service.models.analysis import WRITEBACK_STATUSES, Analysis, WritebackJ
 MAX_LIST = 500
 
 
-def _flush(session: Session, what: str) -> None:
+@contextmanager
+def _database_errors(message: str) -> Iterator[None]:
+    """Driver errors raised in the block become :class:`DatabaseError` (``message``, no SQL)."""
     try:
+        yield
+    except SQLAlchemyError as exc:
+        raise DatabaseError(message) from exc
+
+
+def _flush(session: Session, what: str) -> None:
+    with _database_errors(f"could not store the {what}"):
         session.flush()
-    except (OperationalError, SQLAlchemyError) as exc:
-        raise DatabaseError(f"could not store the {what}") from exc
 
 
 def add_analysis(session: Session, analysis: Analysis) -> Analysis:
@@ -33,10 +41,8 @@ def add_analysis(session: Session, analysis: Analysis) -> Analysis:
 
 
 def get_analysis(session: Session, analysis_id: str) -> Analysis | None:
-    try:
+    with _database_errors("could not read the analysis"):
         return session.get(Analysis, analysis_id)
-    except SQLAlchemyError as exc:
-        raise DatabaseError("could not read the analysis") from exc
 
 
 def add_writeback_job(session: Session, job: WritebackJob) -> WritebackJob:
@@ -46,10 +52,8 @@ def add_writeback_job(session: Session, job: WritebackJob) -> WritebackJob:
 
 
 def get_writeback_job(session: Session, job_id: str) -> WritebackJob | None:
-    try:
+    with _database_errors("could not read the write-back job"):
         return session.get(WritebackJob, job_id)
-    except SQLAlchemyError as exc:
-        raise DatabaseError("could not read the write-back job") from exc
 
 
 def list_writeback_jobs(
@@ -62,10 +66,8 @@ def list_writeback_jobs(
     if status is not None:
         stmt = stmt.where(WritebackJob.status == status)
     stmt = stmt.limit(max(1, min(limit, MAX_LIST)))
-    try:
+    with _database_errors("could not list write-back jobs"):
         return session.scalars(stmt).all()
-    except SQLAlchemyError as exc:
-        raise DatabaseError("could not list write-back jobs") from exc
 
 
 def due_writeback_jobs(
@@ -79,10 +81,8 @@ def due_writeback_jobs(
         .order_by(WritebackJob.created)
         .limit(max(1, min(limit, MAX_LIST)))
     )
-    try:
+    with _database_errors("could not list due write-back jobs"):
         return session.scalars(stmt).all()
-    except SQLAlchemyError as exc:
-        raise DatabaseError("could not list due write-back jobs") from exc
 
 
 def claim_writeback_job(session: Session, job_id: str, *, now: datetime, until: datetime) -> bool:
@@ -100,8 +100,6 @@ def claim_writeback_job(session: Session, job_id: str, *, now: datetime, until: 
         .values(next_attempt=until, updated=now)
         .execution_options(synchronize_session=False)
     )
-    try:
+    with _database_errors("could not claim the write-back job"):
         result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
-    except SQLAlchemyError as exc:
-        raise DatabaseError("could not claim the write-back job") from exc
     return result.rowcount == 1

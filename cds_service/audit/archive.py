@@ -34,18 +34,12 @@ from sqlalchemy import Engine, delete, func, select, text
 
 from cds_service.audit import merkle
 from cds_service.audit.chain import GENESIS_HASH, chain_hash
-from cds_service.audit.checkpoints import (
-    ARCHIVE_EVENT_TYPE,
-    CheckpointInfo,
-    _hash_before,
-    _record_json,
-    list_checkpoints,
-    seal,
-    tree_head_statement,
-    verify_integrity,
-)
+from cds_service.audit.repository import hash_before, list_checkpoints
+from cds_service.audit.sealing import seal
 from cds_service.audit.service import AuditTrail
 from cds_service.audit.signing import CheckpointSigner, Keyring, public_jwk
+from cds_service.audit.tree_head import CheckpointInfo, record_json, tree_head_statement
+from cds_service.audit.verification import ARCHIVE_EVENT_TYPE, verify_integrity
 from cds_service.db.base import utcnow
 from cds_service.errors import ConflictError, OncoCDSError
 from cds_service.models.audit import AuditRecord
@@ -104,7 +98,7 @@ def archive(
             if newest is None or newest >= before:
                 break
             chosen.append(cp)
-        anchor = _hash_before(conn, min_seq) if min_seq is not None and chosen else None
+        anchor = hash_before(conn, min_seq) if min_seq is not None and chosen else None
     if min_seq is None or not chosen or anchor is None:
         # Never silent: an archive run that finds nothing is recorded too.
         trail.record(
@@ -134,7 +128,7 @@ def archive(
         handle.write(json.dumps(header, sort_keys=True) + "\n")
         with engine.connect() as conn:
             for row in trail.iter_rows(conn, from_seq=first_seq, to_seq=through_seq):
-                handle.write(json.dumps({"record": _record_json(row)}, sort_keys=True) + "\n")
+                handle.write(json.dumps({"record": record_json(row)}, sort_keys=True) + "\n")
                 count += 1
         for cp in chosen:
             handle.write(json.dumps({"checkpoint": cp.as_json()}, sort_keys=True) + "\n")

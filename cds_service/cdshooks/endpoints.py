@@ -20,6 +20,9 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from cds_service.cdshooks.call_audit import CallMeta
+from cds_service.cdshooks.feedback import feedback_summary as summarise_feedback
+from cds_service.cdshooks.feedback import store_feedback
 from cds_service.cdshooks.schemas import (
     SERVICE_ID,
     CdsRequest,
@@ -29,7 +32,7 @@ from cds_service.cdshooks.schemas import (
     FeedbackResponse,
     FeedbackSummary,
 )
-from cds_service.cdshooks.service import CallMeta, CdsHooksRuntime
+from cds_service.cdshooks.service import CdsHooksRuntime
 from cds_service.compliance.auth import FeedbackReadPrincipal
 from cds_service.db.session import get_session
 from cds_service.errors import BadRequestError
@@ -161,7 +164,9 @@ def feedback(
     session: CommittedSession,
 ) -> FeedbackResponse:
     """Store the outcome of cards (CDS Hooks 2.0 §Feedback), idempotently."""
-    return _runtime(request).feedback(service_id, body.feedback, caller, session, _meta(request))
+    return store_feedback(
+        _runtime(request).audit, service_id, body.feedback, caller, session, _meta(request)
+    )
 
 
 #: Staff routes: a bearer token from the site's OIDC provider, not a CDS client JWT.
@@ -197,7 +202,7 @@ def feedback_summary(
         if value is not None and value.tzinfo is None:
             raise BadRequestError("since/until need a UTC offset (RFC 3339)")
     runtime = _runtime(request)
-    summary = runtime.feedback_summary(session, service=service, since=since, until=until)
+    summary = summarise_feedback(session, service=service, since=since, until=until)
     meta = _meta(request)
     # A staff read of clinical decision data: who, which filter, how many rows (no content).
     runtime.audit.record(

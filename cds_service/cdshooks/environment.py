@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cds_service.analyses.service import store_analysis
 from cds_service.audit import AuditTrail
+from cds_service.cdshooks.call_audit import CallAudit
 from cds_service.reports.tokens import report_link
 from cds_service.settings import Settings
 from inference.genomics import Interpretation
@@ -59,14 +60,14 @@ class ServiceEnvironment:
         agent: str,
         hook_instance: str,
         request_id: str | None,
-        audit_events: list[dict[str, Any]] | None = None,
+        call_audit: CallAudit | None = None,
         fingerprint: str | None = None,
     ) -> SavedAnalysis:
         """Store the interpretation and its report Bundle (or link the one stored for the same
         patient and results); return the report link.
 
-        The ``analysis.create`` audit record is appended to ``audit_events`` when given (the
-        CDS Hooks runtime writes it in one transaction with the call's own record), else
+        The ``analysis.create`` audit record is added to ``call_audit`` when given (the CDS
+        Hooks runtime writes it in one transaction with the call's own record), else
         recorded at once. ``fingerprint`` (of the inputs the interpretation was computed from)
         is a cheaper key than the interpretation itself, which is hashed in full otherwise.
         """
@@ -97,10 +98,10 @@ class ServiceEnvironment:
                 "alterations": len(interpretation.alterations),
             },
         }
-        if audit_events is None:
+        if call_audit is None:
             self.audit.record(**event)
         else:
-            audit_events.append(event)
+            call_audit.add_event(event)
         resource = report_with_contained(bundle, validate=False)
         self._recent.put(key, (analysis_id, resource))
         return SavedAnalysis(

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from cds_service.cdshooks.call_audit import CallAudit
 from cds_service.cdshooks.prefetch import check_template
 from cds_service.cdshooks.schemas import HOOK_NAME, SERVICE_ID, CdsResponse, CdsServiceDescriptor
 from cds_service.security.clients import TrustedClient
@@ -48,15 +49,14 @@ class ResolvedRequest:
     fhir_server: str | None
     client: TrustedClient
     tenant: str | None
+    #: The call's audit: records the service produced (``analysis.create``) and entities it
+    #: names; the runtime appends them with the call's own record in one transaction, also when
+    #: the call fails afterwards.
+    audit: CallAudit
     extension: Mapping[str, Any] | None = None
     #: Storage and links for services that keep what they computed (None in bare registries).
     environment: ServiceEnvironment | None = None
     request_id: str | None = None
-    #: Audit records the service produced (e.g. ``analysis.create``); the runtime appends them
-    #: with the call's own record in one transaction, also when the call fails afterwards.
-    audit_events: list[dict[str, Any]] = field(default_factory=list)
-    #: Entities the call's audit record names besides its cards (e.g. the linked analysis).
-    audit_entities: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def patient_id(self) -> str | None:

@@ -1,4 +1,8 @@
-"""Queries on ``cds_cards`` and ``cds_feedback``; feature code only flushes (sessions commit)."""
+"""Queries on ``cds_cards`` and ``cds_feedback``; feature code only flushes (sessions commit).
+
+Issued cards are written on the audit trail's connection (:func:`insert_cards`), so they commit
+with the call's audit record, under its append lock (``CdsHooksRuntime.call``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,32 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Connection, Integer, cast, func, insert, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cds_service.models.cdshooks import CdsCard, CdsFeedback
+
+
+def card_values(cards: Sequence[CdsCard]) -> list[dict[str, Any]]:
+    """The column values set on new cards (unset ones keep their column defaults)."""
+    values: list[dict[str, Any]] = []
+    for card in cards:
+        state = sa_inspect(card)
+        values.append(
+            {
+                attr.columns[0].name: state.dict[attr.key]
+                for attr in state.mapper.column_attrs
+                if attr.key in state.dict
+            }
+        )
+    return values
+
+
+def insert_cards(conn: Connection, values: Sequence[dict[str, Any]]) -> None:
+    """Insert issued cards (:func:`card_values`) in the caller's transaction."""
+    conn.execute(insert(CdsCard), list(values))
 
 
 class CardRepository:

@@ -1,42 +1,34 @@
 """CDS Hooks orchestration: authenticate, validate, resolve prefetch, run the service, store cards.
 
+Feedback on the cards is :mod:`cds_service.cdshooks.feedback`; what a call audits is a
+:class:`~cds_service.cdshooks.call_audit.CallAudit`.
+
 :class:`CdsHooksRuntime` is built once per app (``app.state.cds_hooks``) and holds the registry,
 the JWT verifier, the JWKS cache and the prefetch resolver.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, insert
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from cds_service.audit import AuditTrail
 from cds_service.audit.service import AuditEntity, Outcome
+from cds_service.cdshooks.call_audit import CallAudit, CallMeta
 from cds_service.cdshooks.environment import ServiceEnvironment
 from cds_service.cdshooks.prefetch import FetchEvent, PrefetchResolver
 from cds_service.cdshooks.registry import CdsServiceDefinition, ResolvedRequest, ServiceRegistry
-from cds_service.cdshooks.repository import CardRepository
+from cds_service.cdshooks.repository import card_values, insert_cards
 from cds_service.cdshooks.schemas import (
     CONTEXT_MODELS,
     CdsRequest,
     CdsResponse,
     DiscoveryResponse,
-    FeedbackItem,
-    FeedbackResponse,
-    FeedbackSummary,
-    FeedbackSummaryRow,
-    OverrideReasonCount,
 )
 from cds_service.db.base import utcnow
 from cds_service.errors import (
@@ -46,22 +38,16 @@ from cds_service.errors import (
     NotFoundError,
     OncoCDSError,
 )
-from cds_service.models.cdshooks import CdsCard, CdsFeedback
+from cds_service.models.cdshooks import CdsCard
 from cds_service.security.clients import ClientRegistry
 from cds_service.security.jwks import JwksCache
 from cds_service.security.jwt import ClientJwtVerifier, VerifiedClient
 from cds_service.security.replay import ReplayStore
 from cds_service.settings import Settings
 
+__all__ = ["CallMeta", "CdsHooksRuntime"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class CallMeta:
-    """Request identifiers for the audit trail."""
-
-    request_id: str | None
-    remote_addr: str | None
 
 
 class CdsHooksRuntime:
@@ -131,22 +117,18 @@ class CdsHooksRuntime:
         patient = body.context.get("patientId") if isinstance(body.context, dict) else None
         patient_id = patient if isinstance(patient, str) and len(patient) <= 64 else None
         user = body.context.get("userId")
-        audit_base: dict[str, Any] = {
-            "agent_who": caller.iss,
-            "agent_user": user if isinstance(user, str) and len(user) <= 200 else None,
-            "tenant": caller.tenant,
-            "patient_id": patient_id,
-            "hook_instance": body.hook_instance,
-            "request_id": meta.request_id,
-            "remote_addr": meta.remote_addr,
-        }
+        # What the service asks to have audited (analysis.create, the analysis it linked) goes
+        # into one transaction with the call's own record, whatever the outcome.
+        audit = CallAudit(
+            agent_who=caller.iss,
+            agent_user=user if isinstance(user, str) and len(user) <= 200 else None,
+            tenant=caller.tenant,
+            patient_id=patient_id,
+            hook_instance=body.hook_instance,
+            request_id=meta.request_id,
+            remote_addr=meta.remote_addr,
+        )
         fetched: list[str] = []
-        # What the service asks to have audited (analysis.create, the analysis it linked): one
-        # transaction with the call's own record, whatever the outcome.
-        pending: list[dict[str, Any]] = []
-        linked: list[dict[str, Any]] = []
-        audit_base["pending"] = pending
-        audit_base["linked"] = linked
         try:
             definition = self.registry.get(service_id)
             if definition is None:
@@ -155,11 +137,12 @@ class CdsHooksRuntime:
             self._check_fhir_server(body, caller)
 
             def on_fetch(event: FetchEvent) -> None:
-                self._audit_fetch(event, service_id, audit_base)
+                self._audit_fetch(event, service_id, audit)
 
             token = body.fhir_authorization.access_token if body.fhir_authorization else None
             resolved = self.resolver.resolve(
-                definition,
+                definition.prefetch,
+                required=definition.required_keys,
                 context=context,
                 prefetch=body.prefetch,
                 fhir_server=body.fhir_server,
@@ -177,11 +160,10 @@ class CdsHooksRuntime:
                 fhir_server=body.fhir_server,
                 client=caller.client,
                 tenant=caller.tenant,
+                audit=audit,
                 extension=body.extension,
                 environment=self.environment,
                 request_id=meta.request_id,
-                audit_events=pending,
-                audit_entities=linked,
             )
             response = definition.handler(request)
             if not isinstance(response, CdsResponse):
@@ -190,7 +172,7 @@ class CdsHooksRuntime:
         except OncoCDSError as exc:
             self._audit_call(
                 service_id,
-                base=audit_base,
+                audit=audit,
                 started=started,
                 status=exc.status_code,
                 rows=[],
@@ -201,7 +183,7 @@ class CdsHooksRuntime:
         except Exception:
             self._audit_call(
                 service_id,
-                base=audit_base,
+                audit=audit,
                 started=started,
                 status=500,
                 rows=[],
@@ -215,7 +197,7 @@ class CdsHooksRuntime:
             # no session of its own.
             self._audit_call(
                 service_id,
-                base=audit_base,
+                audit=audit,
                 started=started,
                 status=200,
                 rows=rows,
@@ -226,7 +208,7 @@ class CdsHooksRuntime:
         except DatabaseError:
             self._audit_call(
                 service_id,
-                base=audit_base,
+                audit=audit,
                 started=started,
                 status=503,
                 rows=[],
@@ -318,7 +300,7 @@ class CdsHooksRuntime:
         self,
         service_id: str,
         *,
-        base: dict[str, Any],
+        audit: CallAudit,
         started: float,
         status: int,
         rows: list[CdsCard],
@@ -333,9 +315,6 @@ class CdsHooksRuntime:
             if status < 500
             else Outcome.SERIOUS_FAILURE
         )
-        fields = dict(base)
-        pending: list[dict[str, Any]] = fields.pop("pending", [])
-        linked: list[AuditEntity] = fields.pop("linked", [])
         entities: list[AuditEntity] = [
             {"type": "cds-card", "id": r.uuid, "role": r.indicator} for r in rows
         ]
@@ -345,7 +324,7 @@ class CdsHooksRuntime:
             "event_subtype": service_id[:64],
             "outcome": outcome,
             "outcome_desc": problem,
-            "entities": [*entities, *linked],
+            "entities": [*entities, *audit.entities],
             "details": {
                 "service": service_id,
                 "status": status,
@@ -353,24 +332,23 @@ class CdsHooksRuntime:
                 "cards": len(rows),
                 "prefetch_fetched": fetched,
             },
-            **fields,
+            **audit.identifiers(),
         }
-        records = [*pending, record]
+        records = [*audit.events, record]
         if store_cards and rows:
-            values = [_card_values(r) for r in rows]
+            values = card_values(rows)
 
             def write_cards(conn: Connection) -> list[dict[str, Any]]:
-                conn.execute(insert(CdsCard), values)
+                insert_cards(conn, values)
                 return records
 
             self.audit.record_many(write_cards)
         else:
             # One append lock and one commit for the call and what its service produced.
             self.audit.record_many(records)
-        pending.clear()  # a later failure path must not write them twice
+        audit.events.clear()  # written: a later failure path must not write them twice
 
-    def _audit_fetch(self, event: FetchEvent, service_id: str, base: dict[str, Any]) -> None:
-        base = {k: v for k, v in base.items() if k not in ("pending", "linked")}
+    def _audit_fetch(self, event: FetchEvent, service_id: str, audit: CallAudit) -> None:
         self.audit.record(
             action="R",
             event_type="cds-hooks.prefetch",
@@ -384,142 +362,8 @@ class CdsHooksRuntime:
                 "latency_ms": event.latency_ms,
                 "pages": event.pages,
             },
-            **base,
+            **audit.identifiers(),
         )
-
-    # ------------------------------------------------------------------ feedback
-
-    def feedback(
-        self,
-        service_id: str,
-        items: list[FeedbackItem],
-        caller: VerifiedClient,
-        session: Session,
-        meta: CallMeta,
-    ) -> FeedbackResponse:
-        """Store feedback idempotently (an identical item again is one row).
-
-        Raises:
-            NotFoundError: a card uuid this client was not issued by this service.
-            BadRequestError: an accepted suggestion id the card did not carry.
-        """
-        repo = CardRepository(session)
-        cards: list[CdsCard] = []
-        for item in items:
-            card = repo.get_card(item.card)
-            if card is None or card.service_id != service_id or card.client_iss != caller.iss:
-                self._audit_feedback(
-                    service_id,
-                    caller=caller,
-                    meta=meta,
-                    item=item,
-                    card=None,
-                    problem="unknown card",
-                )
-                raise NotFoundError(f"unknown card {item.card!r} for service {service_id!r}")
-            accepted = {s.id for s in item.accepted_suggestions or []}
-            if not accepted <= set(card.suggestion_uuids):
-                self._audit_feedback(
-                    service_id,
-                    caller=caller,
-                    meta=meta,
-                    item=item,
-                    card=card,
-                    problem="unknown suggestion",
-                )
-                raise BadRequestError(f"acceptedSuggestions not on card {item.card!r}")
-            cards.append(card)
-        rows: list[CdsFeedback] = []
-        seen: set[str] = set()
-        for item, card in zip(items, cards, strict=True):
-            row = _feedback_row(service_id, caller.iss, item, card)
-            duplicate = row.fingerprint in seen or repo.feedback_exists(row.fingerprint)
-            seen.add(row.fingerprint)
-            if not duplicate:
-                rows.append(row)
-            # Audited before the rows are flushed (SQLite single writer; see call()).
-            self._audit_feedback(
-                service_id,
-                caller=caller,
-                meta=meta,
-                item=item,
-                card=card,
-                problem="duplicate" if duplicate else None,
-            )
-        stored = repo.add_feedback(rows)
-        return FeedbackResponse(stored=stored, duplicates=len(items) - stored)
-
-    def _audit_feedback(
-        self,
-        service_id: str,
-        *,
-        caller: VerifiedClient,
-        meta: CallMeta,
-        item: FeedbackItem,
-        card: CdsCard | None,
-        problem: str | None,
-    ) -> None:
-        failed = problem not in (None, "duplicate")
-        self.audit.record(
-            action="C",
-            event_type="cds-hooks.feedback",
-            event_subtype=service_id[:64],
-            outcome=Outcome.MINOR_FAILURE if failed else Outcome.SUCCESS,
-            outcome_desc=problem,
-            agent_who=caller.iss,
-            tenant=caller.tenant,
-            patient_id=card.patient_id if card else None,
-            hook_instance=card.hook_instance if card else None,
-            entities=[{"type": "cds-card", "id": item.card[:64]}],
-            request_id=meta.request_id,
-            remote_addr=meta.remote_addr,
-            details={"service": service_id, "outcome": item.outcome},
-        )
-
-    @staticmethod
-    def feedback_summary(
-        session: Session, *, service: str | None, since: datetime | None, until: datetime | None
-    ) -> FeedbackSummary:
-        """Accept/override counts and override reasons per service and card kind."""
-        rows = CardRepository(session).feedback_counts(service=service, since=since, until=until)
-        groups: dict[tuple[str, str], dict[str, Any]] = {}
-        reasons: dict[tuple[str, str], dict[tuple[str | None, ...], int]] = defaultdict(dict)
-        for svc, kind, outcome, system, code, display, comments, count in rows:
-            group = groups.setdefault(
-                (svc, kind), {"accepted": 0, "overridden": 0, "user_comments": 0}
-            )
-            group[outcome] += int(count)
-            group["user_comments"] += int(comments or 0)
-            if outcome == "overridden":
-                key = (system, code, display)
-                reasons[(svc, kind)][key] = reasons[(svc, kind)].get(key, 0) + int(count)
-        result = [
-            FeedbackSummaryRow(
-                service=svc,
-                card_kind=kind,
-                accepted=g["accepted"],
-                overridden=g["overridden"],
-                user_comments=g["user_comments"],
-                override_reasons=[
-                    OverrideReasonCount(system=s, code=c, display=d, count=n)
-                    for (s, c, d), n in sorted(
-                        reasons[(svc, kind)].items(), key=lambda kv: (-kv[1], str(kv[0]))
-                    )
-                ],
-            )
-            for (svc, kind), g in sorted(groups.items())
-        ]
-        return FeedbackSummary(since=since, until=until, rows=result)
-
-
-def _card_values(card: CdsCard) -> dict[str, Any]:
-    """The column values set on a new card (unset ones keep their column defaults)."""
-    state = sa_inspect(card)
-    return {
-        attr.columns[0].name: state.dict[attr.key]
-        for attr in state.mapper.column_attrs
-        if attr.key in state.dict
-    }
 
 
 def _resource_type(action: Any) -> str | None:
@@ -528,31 +372,3 @@ def _resource_type(action: Any) -> str | None:
     if action.resource_id:
         return str(action.resource_id).split("/", 1)[0][:64]
     return None
-
-
-def _feedback_row(service_id: str, iss: str, item: FeedbackItem, card: CdsCard) -> CdsFeedback:
-    reason = item.override_reason.reason if item.override_reason else None
-    return CdsFeedback(
-        id=str(uuid.uuid4()),
-        fingerprint=_fingerprint(iss, item),
-        card_uuid=card.uuid,
-        service_id=service_id,
-        client_iss=iss,
-        outcome=item.outcome,
-        outcome_timestamp=item.outcome_timestamp.astimezone(UTC),
-        received_at=utcnow(),
-        accepted_suggestions=sorted(s.id for s in item.accepted_suggestions or []),
-        override_reason_system=reason.system if reason else None,
-        override_reason_code=reason.code if reason else None,
-        override_reason_display=reason.display if reason else None,
-        has_user_comment=bool(item.override_reason and item.override_reason.user_comment),
-    )
-
-
-def _fingerprint(iss: str, item: FeedbackItem) -> str:
-    data = item.model_dump(mode="json", by_alias=True, exclude_none=True)
-    data["outcomeTimestamp"] = item.outcome_timestamp.astimezone(UTC).isoformat()
-    if "acceptedSuggestions" in data:
-        data["acceptedSuggestions"] = sorted(s["id"] for s in data["acceptedSuggestions"])
-    canonical = json.dumps({"iss": iss, "item": data}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -33,7 +33,7 @@ from joserfc.jwk import KeySet
 
 from cds_service.audit import AuditTrail, Outcome
 from cds_service.compliance.devtoken import dev_issuer, dev_public_keyset
-from cds_service.errors import AuthenticationError, ForbiddenError
+from cds_service.errors import AuthenticationError, CredentialError, ForbiddenError
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ _JWKS_TTL_SECONDS: Final = 300
 _JWKS_MIN_REFRESH_SECONDS: Final = 30
 
 
-class TokenRejectedError(Exception):
+class TokenRejectedError(CredentialError):
     """Internal: why a token was refused (audited, never sent to the client)."""
 
 

@@ -20,12 +20,14 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
+from cds_service.errors import CredentialError
+
 MAX_JWKS_BYTES: Final = 256 * 1024
 
 PublicKey = ECKey | RSAKey
 
 
-class JwksError(Exception):
+class JwksError(CredentialError):
     """A JWK Set could not be fetched or parsed (the message never holds key material)."""
 
 

@@ -28,6 +28,7 @@ from typing import Any, Final
 from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 
+from cds_service.errors import CredentialError
 from cds_service.security.clients import ASYMMETRIC_ALGORITHMS, ClientRegistry, TrustedClient
 from cds_service.security.jwks import JwksCache, JwksError, PublicKey, import_key_set
 from cds_service.security.replay import ReplayStore
@@ -36,12 +37,11 @@ MAX_JTI_LENGTH: Final = 256
 _EC_CURVES: Final = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 
 
-class JwtRejectedError(Exception):
+class JwtRejectedError(CredentialError):
     """The token is not acceptable; ``reason`` is for the audit trail, never for the client."""
 
     def __init__(self, reason: str, *, iss: str | None = None, jti: str | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason
         self.iss = iss
         self.jti = jti
 

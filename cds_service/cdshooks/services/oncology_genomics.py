@@ -207,10 +207,10 @@ def _report_card(
         agent=request.client.iss,
         hook_instance=request.hook_instance,
         request_id=request.request_id,
-        audit_events=request.audit_events,
+        call_audit=request.audit,
         fingerprint=genomics.fingerprint,
     )
-    request.audit_entities.append({"type": "Analysis", "id": saved.id, "role": "report"})
+    request.audit.link("Analysis", saved.id, role="report")
     tier_one = sum(1 for f in interpretation.therapeutic if f.tier.tier is Tier.I)
     return Card(
         summary=common.summary(
