@@ -47,6 +47,7 @@ from inference.genomics.model import (
     Interpretation,
     Medication,
     PharmacogenomicFinding,
+    RegulatoryStatus,
     TherapeuticFinding,
     Variant,
 )
@@ -99,6 +100,14 @@ def _instant(value: datetime) -> str:
 #: unset, so a report for the same results keeps its resource ids (conditional create on the
 #: EHR's server matches them) across the upgrade.
 _NEWER_UNSET_FIELDS: Final = ("variant_class", "exon", "classification", "score")
+#: Therapeutic-finding fields added later (issue 12), left out while at their default.
+_NEWER_DEFAULTS: Final[dict[str, Any]] = {
+    "tumour_code": None,
+    "label_id": None,
+    "regulatory_status": "unknown",
+    "preclinical": False,
+    "conflicts": [],
+}
 
 
 def _id_payload(value: Any) -> Any:
@@ -107,6 +116,8 @@ def _id_payload(value: Any) -> Any:
             k: _id_payload(v)
             for k, v in value.items()
             if not (v is None and k in _NEWER_UNSET_FIELDS)
+            and not (k in _NEWER_DEFAULTS and v == _NEWER_DEFAULTS[k])
+            and not (k == "source" and v == "" and "drugs" in value)
         }
     if isinstance(value, list):
         return [_id_payload(v) for v in value]
@@ -445,7 +456,16 @@ class _Builder:
         )
         notes = [n for n in (finding.context_note, finding.line_of_therapy) if n]
         if finding.fda_approved_for_tumour:
-            notes.insert(0, "FDA-approved for this tumour type")
+            notes.insert(0, RegulatoryStatus.APPROVED_FOR_TUMOUR.display)
+        elif finding.regulatory_status is not RegulatoryStatus.UNKNOWN:
+            notes.insert(0, finding.regulatory_status.display)
+        if finding.preclinical:
+            notes.insert(0, "preclinical evidence only")
+        notes.extend(
+            f"conflicting evidence resolved: {c.resolution} "
+            f"({', '.join(e.label for e in c.evidence[:3])})"
+            for c in finding.conflicts
+        )
         if notes:
             comps.append(_conclusion("; ".join(notes)))
         obs["component"] = comps

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -85,6 +86,7 @@ class KnowledgeBase:
         self.drugs: dict[str, str | None] = data["drugs"]
         self.genes: frozenset[str] = frozenset(data["genes"])
         self.hereditary: dict[str, Any] = data["hereditary"]
+        self._drug_status: dict[str, str] | None = None
         self.pharmacogenomics: dict[str, Any] = {
             k: v for k, v in data["pharmacogenomics"].items() if k != "version"
         }
@@ -194,6 +196,15 @@ class KnowledgeBase:
             )
         return tuple(refs)
 
+    def drug_status(self, name: str) -> str | None:
+        """The curated US status of a drug (``approved``, ``withdrawn``, ``investigational``,
+        ``preclinical``, ``class``), by generic name, synonym, brand or CIViC name; ``None``
+        when the drug table does not list it (unknown: never guessed)."""
+        table = self._drug_status
+        if table is None:
+            table = self._drug_status = _drug_status_table(self.data)
+        return table.get(name.strip().lower())
+
     def statements_for(self, keys: list[str]) -> list[int]:
         """Indices of the statements matching any of ``keys``, each once, in KB order."""
         indices: set[int] = set()
@@ -203,6 +214,36 @@ class KnowledgeBase:
 
 
 _CIVIC_EVIDENCE_URL = "https://civicdb.org/links/evidence_items/{}"
+_DRUGS_TOML: Final = Path(__file__).resolve().parent / "sources" / "curated" / "drugs.toml"
+
+
+def _drug_status_table(data: dict[str, Any]) -> dict[str, str]:
+    """Drug name (lower case) → curated status.
+
+    TRANSITIONAL (issue 12, until the builder writes ``drug_status`` into the compiled KB):
+    a compiled ``drug_status`` table is used when present; otherwise the curated
+    ``sources/curated/drugs.toml`` shipped beside this module is read once. Remove the
+    fallback when every shipped KB carries the table.
+    """
+    compiled = data.get("drug_status")
+    if isinstance(compiled, dict) and compiled:
+        return {str(k).lower(): str(v) for k, v in compiled.items()}
+    try:
+        with _DRUGS_TOML.open("rb") as handle:
+            curated = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    drugs = [d for d in curated.get("drug", []) if d.get("status")]
+    # Generic names first, so another drug's synonym never shadows a generic name.
+    table = {str(d["name"]).strip().lower(): str(d["status"]) for d in drugs if d.get("name")}
+    for drug in drugs:
+        for name in (
+            *drug.get("synonyms", []),
+            *drug.get("civic_names", []),
+            *drug.get("brands", []),
+        ):
+            table.setdefault(str(name).strip().lower(), str(drug["status"]))
+    return table
 
 
 def _statement_evidence(statement: dict[str, Any]) -> Evidence:
