@@ -25,7 +25,9 @@ from inference.genomics.model import (
     Response,
     TherapeuticFinding,
     Tier,
+    TierAssignment,
 )
+from inference.genomics.tiering import best
 
 #: Tiers whose therapy rows are offered on cards (AMP/ASCO/CAP: strong and potential
 #: clinical significance).
@@ -243,7 +245,20 @@ def variants_by_tier(interpretation: Interpretation) -> dict[str, int]:
     The one count the report's chart and the report card both show.
     """
     counts = dict.fromkeys(TIER_LABELS, 0)
-    for _, tier in interpretation.alteration_tiers:
+    tiers = dict(interpretation.alteration_tiers)
+    # An interpretation built without alteration tiers (older stored analyses) is counted by
+    # the same rule interpret() applies: the best sensitivity row's tier, else Tier III.
+    rows: dict[str, list[TierAssignment]] = {}
+    for finding in interpretation.therapeutic:
+        rows.setdefault(finding.alteration_id, [])
+        if finding.response is Response.SENSITIVE:
+            rows[finding.alteration_id].append(finding.tier)
+    for diagnostic in interpretation.diagnostic:
+        rows.setdefault(diagnostic.alteration_id, [])
+    for alteration_id, sensitive in rows.items():
+        if alteration_id not in tiers:
+            tiers[alteration_id] = best(sensitive) if sensitive else TierAssignment(Tier.III)
+    for tier in tiers.values():
         counts[f"Tier {tier.tier.value}"] += 1
     counts["Unknown"] = sum(
         1 for u in interpretation.unknown if not u.alteration_id.startswith("genotype:")
