@@ -119,8 +119,16 @@ def _regulatory_status(
 ) -> RegulatoryStatus:
     if approved_here:
         return RegulatoryStatus.APPROVED_FOR_TUMOUR
+    if withdrawn_label:
+        return RegulatoryStatus.WITHDRAWN
+    return _drugs_status(kb, drugs)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _drugs_status(kb: KnowledgeBase, drugs: tuple[str, ...]) -> RegulatoryStatus:
+    """The status of a regimen from its drugs' curated statuses (memoised: a pure function)."""
     statuses = [kb.drug_status(d) for d in drugs]
-    if withdrawn_label or "withdrawn" in statuses:
+    if "withdrawn" in statuses:
         return RegulatoryStatus.WITHDRAWN
     if "preclinical" in statuses:
         return RegulatoryStatus.PRECLINICAL
@@ -129,6 +137,12 @@ def _regulatory_status(
     if statuses and all(status == "approved" for status in statuses):
         return RegulatoryStatus.APPROVED_OTHER_TUMOUR
     return RegulatoryStatus.UNKNOWN  # a class ("chemotherapy") or a drug the table lacks
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _regimen(kb: KnowledgeBase, drugs: tuple[str, ...]) -> tuple[Medication, ...]:
+    """The regimen's drugs with their RxNorm codes (immutable, so shared between findings)."""
+    return tuple(Medication(name=d, rxnorm=kb.drugs.get(d)) for d in drugs)
 
 
 def _takes(kb: KnowledgeBase, drug: str, medications: frozenset[str]) -> bool:
@@ -170,7 +184,7 @@ def _therapeutic(  # noqa: PLR0912, PLR0915 - grouping, exclusion and notes in o
             continue
         statement = kb.statements[view.index]
         tier, order = tier_and_rank(view.level, relation)
-        group_key = (view.drugs, view.response or "", _disease_key(statement))
+        group_key = (view.drugs, view.response or "", view.tumour or _disease_key(statement))
         group = groups.get(group_key)
         if group is None:
             group = groups[group_key] = _Group()
@@ -221,7 +235,7 @@ def _therapeutic(  # noqa: PLR0912, PLR0915 - grouping, exclusion and notes in o
             notes.insert(0, prefix + str(top["disease"]))
             if top.get("note"):
                 notes.append(str(top["note"]))
-        drug_meds = tuple(Medication(name=d, rxnorm=kb.drugs.get(d)) for d in drugs)
+        drug_meds = _regimen(kb, drugs)
         # A regimen's evidence is about the regimen: it concerns the patient's current
         # medication only when the patient takes every drug of it (a single agent included).
         current = response == "resistant" and all(_takes(kb, d, medications) for d in drugs)
@@ -284,35 +298,40 @@ def resolve_conflicts(findings: Sequence[TherapeuticFinding]) -> tuple[Therapeut
       ``conflicts`` of the strongest such S.
     - R weaker than S and a part of it (cetuximab vs encorafenib + cetuximab): both stay.
     """
-    resistant = [f for f in findings if f.response is Response.RESISTANT]
-    sensitive = [f for f in findings if f.response is Response.SENSITIVE]
-    if not resistant or not sensitive:
+    # (finding, drug names, rank) once each: the pairs below are many (50 x 50 for BRAF V600E).
+    resistant = [
+        (f, frozenset(d.name for d in f.drugs), rank(f.tier))
+        for f in findings
+        if f.response is Response.RESISTANT
+    ]
+    if not resistant or all(f.response is Response.RESISTANT for f in findings):
         return tuple(findings)
+    sensitive = [
+        (f, frozenset(d.name for d in f.drugs), rank(f.tier))
+        for f in findings
+        if f.response is Response.SENSITIVE
+    ]
+    resisted = frozenset().union(*(names for _, names, _ in resistant))
 
-    def names(finding: TherapeuticFinding) -> frozenset[str]:
-        return frozenset(d.name for d in finding.drugs)
-
-    def strongest(candidates: list[TherapeuticFinding]) -> TherapeuticFinding:
-        return min(candidates, key=lambda f: (rank(f.tier), f.disease))
+    def strongest(candidates: list[tuple[TherapeuticFinding, Any, Any]]) -> TherapeuticFinding:
+        return min(candidates, key=lambda c: (c[2], c[0].disease))[0]
 
     dropped: set[int] = set()
     added: dict[int, list[Conflict]] = {}
-    for r in resistant:
-        stronger = [s for s in sensitive if names(s) == names(r) and rank(s.tier) < rank(r.tier)]
+    for r, r_names, r_rank in resistant:
+        stronger = [c for c in sensitive if c[1] == r_names and c[2] < r_rank]
         if stronger:
             winner = strongest(stronger)
             dropped.add(id(r))
             added.setdefault(id(winner), []).append(_conflict(r, winner))
-    standing = [r for r in resistant if id(r) not in dropped]
-    for s in sensitive:
+    standing = [c for c in resistant if id(c[0]) not in dropped]
+    for s, s_names, s_rank in sensitive:
+        if resisted.isdisjoint(s_names):
+            continue
         against = [
-            r
-            for r in standing
-            if names(r) <= names(s)
-            and (
-                rank(r.tier) < rank(s.tier)
-                or (rank(r.tier) == rank(s.tier) and names(r) == names(s))
-            )
+            c
+            for c in standing
+            if c[1] <= s_names and (c[2] < s_rank or (c[2] == s_rank and c[1] == s_names))
         ]
         if against:
             winner = strongest(against)
