@@ -115,13 +115,21 @@ _PRECLINICAL_LEVELS: Final = frozenset({"D"})
 
 
 def _regulatory_status(
-    kb: KnowledgeBase, drugs: tuple[str, ...], *, approved_here: bool, withdrawn_label: bool
+    kb: KnowledgeBase,
+    drugs: tuple[str, ...],
+    *,
+    approved_here: bool,
+    labelled_elsewhere: bool,
+    withdrawn_label: bool,
 ) -> RegulatoryStatus:
     if approved_here:
         return RegulatoryStatus.APPROVED_FOR_TUMOUR
     if withdrawn_label:
         return RegulatoryStatus.WITHDRAWN
-    return _drugs_status(kb, drugs)
+    status = _drugs_status(kb, drugs)
+    if labelled_elsewhere and status is RegulatoryStatus.APPROVED_OFF_LABEL:
+        return RegulatoryStatus.APPROVED_OTHER_TUMOUR
+    return status
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -135,7 +143,7 @@ def _drugs_status(kb: KnowledgeBase, drugs: tuple[str, ...]) -> RegulatoryStatus
     if "investigational" in statuses:
         return RegulatoryStatus.INVESTIGATIONAL
     if statuses and all(status == "approved" for status in statuses):
-        return RegulatoryStatus.APPROVED_OTHER_TUMOUR
+        return RegulatoryStatus.APPROVED_OFF_LABEL
     return RegulatoryStatus.UNKNOWN  # a class ("chemotherapy") or a drug the table lacks
 
 
@@ -177,6 +185,8 @@ def _therapeutic(  # noqa: PLR0912, PLR0915 - grouping, exclusion and notes in o
         view.drugs: view.id for view, relation in predictive if relation is Relation.EXCLUDED
     }
     evidence_of, refs_of = kb.statement_evidence, kb.statement_refs
+    #: Regimens an FDA label names for this alteration (in any tumour type).
+    labelled: set[tuple[str, ...]] = set()
     for view, relation in predictive:
         if relation is Relation.EXCLUDED:
             continue
@@ -206,6 +216,7 @@ def _therapeutic(  # noqa: PLR0912, PLR0915 - grouping, exclusion and notes in o
             group.label_id = group.label_id or str(
                 statement.get("label_id") or statement["evidence_id"]
             )
+            labelled.add(view.drugs)
             if relation is not Relation.MATCH:
                 continue
             missing = context_missing(list(view.context), context.clinical_context)
@@ -241,7 +252,11 @@ def _therapeutic(  # noqa: PLR0912, PLR0915 - grouping, exclusion and notes in o
         current = response == "resistant" and all(_takes(kb, d, medications) for d in drugs)
         approved_here = group.fda_for_tumour and response == "sensitive"
         status = _regulatory_status(
-            kb, drugs, approved_here=approved_here, withdrawn_label=group.withdrawn_label
+            kb,
+            drugs,
+            approved_here=approved_here,
+            labelled_elsewhere=drugs in labelled,
+            withdrawn_label=group.withdrawn_label,
         )
         findings.append(
             TherapeuticFinding(

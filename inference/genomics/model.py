@@ -341,8 +341,11 @@ class RegulatoryStatus(StrEnum):
     """
 
     APPROVED_FOR_TUMOUR = "fda-approved-this-tumour"
-    #: Every drug is FDA-approved, but not with this biomarker in this tumour type.
+    #: An FDA label names this regimen for this biomarker, in another tumour type.
     APPROVED_OTHER_TUMOUR = "fda-approved-other-tumour"
+    #: Every drug is FDA-approved (some indication), but no label names this regimen for this
+    #: biomarker: off-label.
+    APPROVED_OFF_LABEL = "fda-approved-drugs-off-label"
     INVESTIGATIONAL = "investigational"
     WITHDRAWN = "withdrawn"
     #: A research compound never developed as a medicine (staurosporine).
@@ -357,6 +360,7 @@ class RegulatoryStatus(StrEnum):
 _REGULATORY_DISPLAY: dict[RegulatoryStatus, str] = {
     RegulatoryStatus.APPROVED_FOR_TUMOUR: "FDA-approved for this tumour type",
     RegulatoryStatus.APPROVED_OTHER_TUMOUR: "FDA-approved in another tumour type",
+    RegulatoryStatus.APPROVED_OFF_LABEL: "FDA-approved drug(s), off-label for this finding",
     RegulatoryStatus.INVESTIGATIONAL: "investigational (not FDA-approved)",
     RegulatoryStatus.WITHDRAWN: "withdrawn from the US market",
     RegulatoryStatus.PRECLINICAL: "preclinical compound (not a drug)",

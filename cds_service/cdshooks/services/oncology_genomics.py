@@ -66,15 +66,25 @@ CARD_ROWS: Final = 5
 LEAD_RESISTANCE: Final = 2
 
 
+#: Resolved conflicts a card states (clinical-level evidence first); the rest are in the report.
+CARD_CONFLICTS: Final = 2
+
+
 def _conflict_lines(findings: list[TherapeuticFinding]) -> list[str]:
+    conflicts = [c for f in findings for c in f.conflicts]
+    # Conflicts whose outweighed evidence is preclinical only (CIViC level D) come last.
+    conflicts.sort(key=lambda c: all(e.level == "D" for e in c.evidence if e.source == "CIViC"))
     lines = []
-    for finding in findings:
-        for conflict in finding.conflicts:
-            regimen = common.md(" + ".join(d.name for d in conflict.drugs))
-            lines.append(
-                f"- Conflicting evidence for {regimen} resolved: {common.md(conflict.resolution)}. "
-                f"{common.citations(conflict.evidence, limit=2)}"
-            )
+    for conflict in conflicts[:CARD_CONFLICTS]:
+        regimen = common.md(" + ".join(d.name for d in conflict.drugs))
+        lines.append(
+            f"- Conflicting evidence for {regimen} resolved: {common.md(conflict.resolution)}. "
+            f"{common.citations(conflict.evidence, limit=2)}"
+        )
+    if len(conflicts) > CARD_CONFLICTS:
+        lines.append(
+            f"- {len(conflicts) - CARD_CONFLICTS} more resolved conflict(s) in the report."
+        )
     return lines
 
 

@@ -364,6 +364,9 @@ def test_every_row_has_a_regulatory_status() -> None:
     crc = _braf_crc()
     (melanoma,) = [r for r in _rows(crc, "binimetinib", "encorafenib") if r.tumour_code == "MEL"]
     assert melanoma.regulatory_status is RegulatoryStatus.APPROVED_OTHER_TUMOUR
+    # Approved drugs in a combination no label names for BRAF V600E: off-label, not "approved".
+    (triplet,) = _rows(crc, "alpelisib", "cetuximab", "encorafenib")
+    assert triplet.regulatory_status is RegulatoryStatus.APPROVED_OFF_LABEL
     assert _rows(crc, "cetuximab", "encorafenib")[0].regulatory_status is (
         RegulatoryStatus.APPROVED_FOR_TUMOUR
     )
