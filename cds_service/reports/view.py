@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from cds_service.models.analysis import Analysis
+from inference.genomics import queries
 from inference.genomics.kb.tumours import ONCOTREE_ATTRIBUTION
 from inference.genomics.model import (
     Evidence,
     Interpretation,
+    RegulatoryStatus,
     Tier,
     TierAssignment,
     Variant,
@@ -87,7 +89,7 @@ def _links(evidence: tuple[Evidence, ...]) -> tuple[Link, ...]:
     out: list[Link] = []
     for ev in evidence:
         level = f" (level {ev.level})" if ev.level else ""
-        out.append(Link(f"{ev.source} {ev.id}{level}", ev.url))
+        out.append(Link(f"{ev.label}{level}", ev.url))
         out.extend(Link(f"PMID {p}", f"https://pubmed.ncbi.nlm.nih.gov/{p}/") for p in ev.pmids)
     return tuple(out)
 
@@ -124,13 +126,22 @@ def build_report_view(
         gene = alt.gene.symbol if alt.gene else ""
         return gene or "-", alt.label, "-"
 
-    tier_counts = dict.fromkeys(TIER_ORDER, 0)
     for tx in interpretation.therapeutic:
         gene, change, vaf = describe(tx.alteration_id)
-        tier_counts[tx.tier.tier] += 1
-        note = tx.context_note or ""
-        if tx.fda_approved_for_tumour:
-            note = ("FDA-approved for this tumour type. " + note).strip()
+        status = (
+            RegulatoryStatus.APPROVED_FOR_TUMOUR
+            if tx.fda_approved_for_tumour
+            else tx.regulatory_status
+        )
+        lead = [status.display + "."] if status is not RegulatoryStatus.UNKNOWN else []
+        if tx.preclinical:
+            lead.insert(0, "Preclinical evidence only (not a therapy option).")
+        conflicts = [
+            f"Conflicting evidence resolved: {c.resolution} "
+            f"({', '.join(e.label for e in c.evidence[:3])})."
+            for c in tx.conflicts
+        ]
+        note = " ".join([*lead, tx.context_note or "", *conflicts]).strip()
         view.findings.append(
             FindingRow(
                 gene=gene,
@@ -148,7 +159,6 @@ def build_report_view(
         )
     for dx in interpretation.diagnostic:
         gene, change, vaf = describe(dx.alteration_id)
-        tier_counts[dx.tier.tier] += 1
         view.findings.append(
             FindingRow(
                 gene=gene,
@@ -166,10 +176,11 @@ def build_report_view(
         )
     view.findings.sort(key=lambda r: (r.tier, r.gene))
 
+    # Variants, each once at its tier: the count the report card states (issue 12).
     counts: list[tuple[str, int, str]] = [
-        (f"Tier {t.value}", n, f"tier-{t.value.lower()}") for t, n in tier_counts.items()
+        (label, n, "tier-" + label.removeprefix("Tier ").lower())
+        for label, n in queries.variants_by_tier(interpretation).items()
     ]
-    counts.append(("Unknown", len(interpretation.unknown), "tier-unknown"))
     peak = max((n for _, n, _ in counts), default=0) or 1
     view.tier_bars = [
         Bar(label, n, str(n), round(_CHART_BAR_MAX * n / peak, 1), 10 + i * 28, css)

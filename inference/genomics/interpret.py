@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from inference.errors import InputTooLargeError
@@ -36,6 +36,7 @@ from inference.genomics.matching import (
 )
 from inference.genomics.model import (
     Alteration,
+    Conflict,
     DiagnosticFinding,
     Evidence,
     Gene,
@@ -46,6 +47,7 @@ from inference.genomics.model import (
     Origin,
     PatientContext,
     PharmacogenomicFinding,
+    RegulatoryStatus,
     Response,
     TherapeuticFinding,
     Tier,
@@ -53,6 +55,7 @@ from inference.genomics.model import (
     UnknownResult,
     Variant,
 )
+from inference.genomics.queries import drug_keys
 from inference.genomics.tiering import (
     PAN_CANCER,
     Relation,
@@ -75,10 +78,17 @@ _CACHE_SIZE: Final = 4096
 # ------------------------------------------------------------------ statements → findings
 
 
+def _disease_key(statement: dict[str, Any]) -> str:
+    """Rows are grouped per disease: the tumour code, or the source's disease when unmapped."""
+    code = statement.get("tumour")
+    return str(code) if code else "?" + str(statement["disease"])
+
+
 def _disease_name(statement: dict[str, Any], kb: KnowledgeBase) -> str:
-    if statement["source"] == "CIViC":
-        return str(statement["disease"])
-    return kb.tumour_types[statement["tumour"]].name
+    code = statement.get("tumour")
+    if code and code in kb.tumour_types:
+        return kb.tumour_types[code].name
+    return str(statement["disease"])
 
 
 @dataclass(slots=True)
@@ -89,6 +99,9 @@ class _Group:
     fda_for_tumour: bool = False
     notes: list[str] = field(default_factory=list)
     line: str | None = None
+    label_id: str | None = None
+    levels: set[str] = field(default_factory=set)
+    withdrawn_label: bool = False
 
 
 def _add_evidence(group: _Group, order: tuple[int, int], evidence: Evidence) -> None:
@@ -97,22 +110,71 @@ def _add_evidence(group: _Group, order: tuple[int, int], evidence: Evidence) -> 
         group.evidence[key] = (order, evidence)
 
 
+#: CIViC level D is preclinical evidence (cell lines, animal models).
+_PRECLINICAL_LEVELS: Final = frozenset({"D"})
+
+
+def _regulatory_status(
+    kb: KnowledgeBase,
+    drugs: tuple[str, ...],
+    *,
+    approved_here: bool,
+    labelled_elsewhere: bool,
+    withdrawn_label: bool,
+) -> RegulatoryStatus:
+    if approved_here:
+        return RegulatoryStatus.APPROVED_FOR_TUMOUR
+    if withdrawn_label:
+        return RegulatoryStatus.WITHDRAWN
+    status = _drugs_status(kb, drugs)
+    if labelled_elsewhere and status is RegulatoryStatus.APPROVED_OFF_LABEL:
+        return RegulatoryStatus.APPROVED_OTHER_TUMOUR
+    return status
+
+
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
+def _drugs_status(kb: KnowledgeBase, drugs: tuple[str, ...]) -> RegulatoryStatus:
+    """The status of a regimen from its drugs' curated statuses (memoised: a pure function)."""
+    statuses = [kb.drug_status(d) for d in drugs]
+    if "withdrawn" in statuses:
+        return RegulatoryStatus.WITHDRAWN
+    if "preclinical" in statuses:
+        return RegulatoryStatus.PRECLINICAL
+    if "investigational" in statuses:
+        return RegulatoryStatus.INVESTIGATIONAL
+    if statuses and all(status == "approved" for status in statuses):
+        return RegulatoryStatus.APPROVED_OFF_LABEL
+    return RegulatoryStatus.UNKNOWN  # a class ("chemotherapy") or a drug the table lacks
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _regimen(kb: KnowledgeBase, drugs: tuple[str, ...]) -> tuple[Medication, ...]:
+    """The regimen's drugs with their RxNorm codes (immutable, so shared between findings)."""
+    return tuple(Medication(name=d, rxnorm=kb.drugs.get(d)) for d in drugs)
+
+
+def _takes(kb: KnowledgeBase, drug: str, medications: frozenset[str]) -> bool:
+    """The patient takes ``drug`` (``medications``: the keys of :func:`_medications`)."""
+    return bool(drug_keys(Medication(name=drug, rxnorm=kb.drugs.get(drug))) & medications)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _therapeutic(  # noqa: PLR0912, PLR0915 - grouping, exclusion and notes in one pass
     kb: KnowledgeBase,
     alteration_id: str,
     indices: tuple[int, ...],
     context: PatientContext,
     medications: frozenset[str],
 ) -> tuple[TherapeuticFinding, ...]:
-    """Therapeutic findings for one alteration's statements.
+    """Therapeutic findings for one alteration's statements: one row per regimen, response and
+    disease, conflicts resolved (:func:`resolve_conflicts`).
 
     A pure function of immutable arguments, so it is memoised (``functools.lru_cache`` is
     thread-safe). Alteration ids derive from the variant's content, so the same hotspot in the
     same tumour context is grouped and tiered once per process, whichever patient carries it.
     """
     relate = _Relations(context)
-    groups: dict[tuple[tuple[str, ...], str], _Group] = {}
+    groups: dict[tuple[tuple[str, ...], str, str], _Group] = {}
     views = kb.views
     predictive = [
         (view, relate(view)) for view in [views[i] for i in indices] if view.kind == "predictive"
@@ -123,26 +185,40 @@ def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
         view.drugs: view.id for view, relation in predictive if relation is Relation.EXCLUDED
     }
     evidence_of, refs_of = kb.statement_evidence, kb.statement_refs
+    #: Regimens an FDA label names for this alteration (in any tumour type).
+    labelled: set[tuple[str, ...]] = set()
     for view, relation in predictive:
         if relation is Relation.EXCLUDED:
             continue
         if excluded_regimens and view.drugs in excluded_regimens and view.tumour in PAN_CANCER:
             continue
+        statement = kb.statements[view.index]
         tier, order = tier_and_rank(view.level, relation)
-        group_key = (view.drugs, view.response or "")
+        group_key = (view.drugs, view.response or "", view.tumour or _disease_key(statement))
         group = groups.get(group_key)
         if group is None:
             group = groups[group_key] = _Group()
         group.tiers.append(tier)
+        group.levels.add(view.level)
         group.scored.append((order, view.id, view.index))
         if view.all_of is not None:
-            group.notes.append(
-                f"CIViC {view.id}: requires all of {kb.statements[view.index]['profile']}"
-            )
+            group.notes.append(f"CIViC {view.id}: requires all of {statement['profile']}")
         _add_evidence(group, order, evidence_of[view.index])
         for ref in refs_of[view.index]:
             _add_evidence(group, order, ref)
-        if view.source == "FDA" and relation is Relation.MATCH and view.response == "sensitive":
+        if view.source == "FDA" and view.response == "sensitive":
+            # Fields of the FDA fact layer (issue 12); older KBs lack them: read with defaults.
+            if statement.get("status") == "withdrawn":
+                group.withdrawn_label = True
+                continue
+            if statement.get("effect", "indicated") != "indicated":
+                continue
+            group.label_id = group.label_id or str(
+                statement.get("label_id") or statement["evidence_id"]
+            )
+            labelled.add(view.drugs)
+            if relation is not Relation.MATCH:
+                continue
             missing = context_missing(list(view.context), context.clinical_context)
             if missing:
                 group.notes.append(
@@ -151,9 +227,9 @@ def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
                 )
             else:
                 group.fda_for_tumour = True
-            group.line = group.line or kb.statements[view.index].get("line")
+            group.line = group.line or statement.get("line")
     findings = []
-    for (drugs, response), group in groups.items():
+    for (drugs, response, _), group in groups.items():
         group.scored.sort()
         top = kb.statements[group.scored[0][2]]
         notes = list(dict.fromkeys(group.notes))
@@ -170,28 +246,119 @@ def _therapeutic(  # noqa: PLR0912 - grouping, exclusion and notes in one pass
             notes.insert(0, prefix + str(top["disease"]))
             if top.get("note"):
                 notes.append(str(top["note"]))
-        drug_meds = tuple(Medication(name=d, rxnorm=kb.drugs.get(d)) for d in drugs)
-        current = response == "resistant" and any(
-            d in medications or (kb.drugs.get(d) or "\0") in medications for d in drugs
+        drug_meds = _regimen(kb, drugs)
+        # A regimen's evidence is about the regimen: it concerns the patient's current
+        # medication only when the patient takes every drug of it (a single agent included).
+        current = response == "resistant" and all(_takes(kb, d, medications) for d in drugs)
+        approved_here = group.fda_for_tumour and response == "sensitive"
+        status = _regulatory_status(
+            kb,
+            drugs,
+            approved_here=approved_here,
+            labelled_elsewhere=drugs in labelled,
+            withdrawn_label=group.withdrawn_label,
         )
-        tier = best(group.tiers)
         findings.append(
             TherapeuticFinding(
                 alteration_id=alteration_id,
                 drugs=drug_meds,
                 response=Response(response),
-                tier=tier,
+                tier=best(group.tiers),
                 evidence=tuple(
                     ev for _, ev in sorted(group.evidence.values(), key=lambda x: (x[0], x[1].id))
                 ),
                 disease=_disease_name(top, kb),
-                fda_approved_for_tumour=group.fda_for_tumour and response == "sensitive",
+                fda_approved_for_tumour=approved_here,
                 line_of_therapy=group.line,
                 context_note="; ".join(n for n in notes if n) or None,
                 current_medication=current,
+                tumour_code=top.get("tumour"),
+                source=str(top["source"]),
+                label_id=group.label_id,
+                regulatory_status=status,
+                preclinical=group.levels <= _PRECLINICAL_LEVELS
+                or status is RegulatoryStatus.PRECLINICAL,
             )
         )
-    return tuple(findings)
+    return resolve_conflicts(findings)
+
+
+def _conflict(finding: TherapeuticFinding, winner: TherapeuticFinding) -> Conflict:
+    return Conflict(
+        drugs=finding.drugs,
+        response=finding.response,
+        tier=finding.tier,
+        disease=finding.disease,
+        evidence=finding.evidence,
+        resolution=(
+            f"{finding.response.value} evidence ({finding.tier.label}; {finding.disease}) "
+            f"outweighed by {winner.response.value} evidence ({winner.tier.label}; "
+            f"{winner.disease})"
+        ),
+    )
+
+
+def resolve_conflicts(findings: Sequence[TherapeuticFinding]) -> tuple[TherapeuticFinding, ...]:
+    """Resolve sensitivity and resistance evidence about the same drug (one alteration).
+
+    Resistance to a regimen R concerns a sensitive row S when every drug of R is in S
+    (erlotinib resistance concerns erlotinib + pemetrexed; a regimen's resistance says nothing
+    about one of its drugs alone).
+
+    - R at a stronger tier than S's (or as strong, about the very same regimen): S is not
+      offered; it is kept, cited, in the ``conflicts`` of the strongest such R. At equal tiers
+      a combination stays: single-agent resistance is not evidence about the combination
+      (encorafenib + cetuximab against cetuximab alone).
+    - R weaker than S and about the very same regimen: R is not listed; it is kept in the
+      ``conflicts`` of the strongest such S.
+    - R weaker than S and a part of it (cetuximab vs encorafenib + cetuximab): both stay.
+    """
+    # (finding, drug names, rank) once each: the pairs below are many (50 x 50 for BRAF V600E).
+    resistant = [
+        (f, frozenset(d.name for d in f.drugs), rank(f.tier))
+        for f in findings
+        if f.response is Response.RESISTANT
+    ]
+    if not resistant or all(f.response is Response.RESISTANT for f in findings):
+        return tuple(findings)
+    sensitive = [
+        (f, frozenset(d.name for d in f.drugs), rank(f.tier))
+        for f in findings
+        if f.response is Response.SENSITIVE
+    ]
+    resisted = frozenset().union(*(names for _, names, _ in resistant))
+
+    def strongest(candidates: list[tuple[TherapeuticFinding, Any, Any]]) -> TherapeuticFinding:
+        return min(candidates, key=lambda c: (c[2], c[0].disease))[0]
+
+    dropped: set[int] = set()
+    added: dict[int, list[Conflict]] = {}
+    for r, r_names, r_rank in resistant:
+        stronger = [c for c in sensitive if c[1] == r_names and c[2] < r_rank]
+        if stronger:
+            winner = strongest(stronger)
+            dropped.add(id(r))
+            added.setdefault(id(winner), []).append(_conflict(r, winner))
+    standing = [c for c in resistant if id(c[0]) not in dropped]
+    for s, s_names, s_rank in sensitive:
+        if resisted.isdisjoint(s_names):
+            continue
+        against = [
+            c
+            for c in standing
+            if c[1] <= s_names and (c[2] < s_rank or (c[2] == s_rank and c[1] == s_names))
+        ]
+        if against:
+            winner = strongest(against)
+            dropped.add(id(s))
+            added.setdefault(id(winner), []).append(_conflict(s, winner))
+    out = []
+    for finding in findings:
+        if id(finding) in dropped:
+            continue
+        extra = added.get(id(finding))
+        out.append(replace(finding, conflicts=(*finding.conflicts, *extra)) if extra else finding)
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -382,12 +549,9 @@ class _Collected:
 
 
 def _medications(context: PatientContext) -> frozenset[str]:
-    return frozenset(
-        value
-        for med in context.medications
-        for value in (med.name.strip().lower(), med.rxnorm)
-        if value
-    )
+    # Same drug as queries.same_drug: by name or RxNorm code (kept as keys so the memoised
+    # grouping is keyed by a hashable set).
+    return frozenset(key for med in context.medications for key in drug_keys(med))
 
 
 def _collect(
@@ -424,7 +588,10 @@ def _collect(
     if not statements and risk is None:
         out.unknown.append(UnknownResult(alteration_id, label, _unknown_reason(match, kb)))
         return
+    # The alteration's tier counts sensitivity evidence outweighed by resistance too (PCGR:
+    # the tier is of the evidence, the resolution is of what is offered).
     sensitive = [f.tier for f in found if f.response is Response.SENSITIVE]
+    sensitive += [c.tier for f in found for c in f.conflicts if c.response is Response.SENSITIVE]
     out.alteration_tiers.append(
         (alteration_id, best(sensitive) if sensitive else TierAssignment(Tier.III))
     )
@@ -512,6 +679,7 @@ def interpret(
             not item[1].fda_approved_for_tumour,
             item[0],
             tuple(d.name for d in item[1].drugs),
+            item[1].disease,
         )
     )
     diagnostic.sort(key=lambda item: (rank(item[1].tier), item[0], item[1].kind, item[1].disease))

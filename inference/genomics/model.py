@@ -293,6 +293,14 @@ class Evidence:
     #: Release or label date of the source.
     version: str | None = None
 
+    @property
+    def label(self) -> str:
+        """``CIViC EID9851``, ``FDA-BRAFTOVI-CRC``: the source named once (ids that already
+        start with it, such as ``CPIC DPYD-fluoropyrimidines``, are not prefixed again)."""
+        if self.id.lower().startswith(self.source.lower()):
+            return self.id
+        return f"{self.source} {self.id}"
+
 
 class Tier(StrEnum):
     """AMP/ASCO/CAP 2017 (Li et al., J Mol Diagn 2017, PMID 27993330)."""
@@ -325,21 +333,85 @@ class Response(StrEnum):
     RESISTANT = "resistant"
 
 
+class RegulatoryStatus(StrEnum):
+    """The US regulatory standing of a therapy row (every drug of the regimen).
+
+    From the FDA label facts (approval for this tumour type) and the curated drug table
+    (``curated/drugs.toml`` ``status``); a drug the table does not know is ``unknown``.
+    """
+
+    APPROVED_FOR_TUMOUR = "fda-approved-this-tumour"
+    #: An FDA label names this regimen for this biomarker, in another tumour type.
+    APPROVED_OTHER_TUMOUR = "fda-approved-other-tumour"
+    #: Every drug is FDA-approved (some indication), but no label names this regimen for this
+    #: biomarker: off-label.
+    APPROVED_OFF_LABEL = "fda-approved-drugs-off-label"
+    INVESTIGATIONAL = "investigational"
+    WITHDRAWN = "withdrawn"
+    #: A research compound never developed as a medicine (staurosporine).
+    PRECLINICAL = "preclinical"
+    UNKNOWN = "unknown"
+
+    @property
+    def display(self) -> str:
+        return _REGULATORY_DISPLAY[self]
+
+
+_REGULATORY_DISPLAY: dict[RegulatoryStatus, str] = {
+    RegulatoryStatus.APPROVED_FOR_TUMOUR: "FDA-approved for this tumour type",
+    RegulatoryStatus.APPROVED_OTHER_TUMOUR: "FDA-approved in another tumour type",
+    RegulatoryStatus.APPROVED_OFF_LABEL: "FDA-approved drug(s), off-label for this finding",
+    RegulatoryStatus.INVESTIGATIONAL: "investigational (not FDA-approved)",
+    RegulatoryStatus.WITHDRAWN: "withdrawn from the US market",
+    RegulatoryStatus.PRECLINICAL: "preclinical compound (not a drug)",
+    RegulatoryStatus.UNKNOWN: "regulatory status unknown",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Evidence about the same drug in the other direction, and how it was resolved."""
+
+    drugs: tuple[Medication, ...]
+    response: Response
+    tier: TierAssignment
+    disease: str
+    evidence: tuple[Evidence, ...]
+    #: e.g. "sensitivity evidence outweighed by resistance evidence at Tier I - Level B".
+    resolution: str
+
+
 @dataclass(frozen=True, slots=True)
 class TherapeuticFinding:
+    """One therapy row: one regimen, one response, one disease, that disease's evidence."""
+
     alteration_id: str
     drugs: tuple[Medication, ...]
     response: Response
     tier: TierAssignment
     evidence: tuple[Evidence, ...]
-    #: The disease the evidence is about, as the source names it.
+    #: The disease the evidence is about: the tumour type's name when the source's disease maps
+    #: to one, else as the source names it. Every item of ``evidence`` is about this disease.
     disease: str
     fda_approved_for_tumour: bool = False
     line_of_therapy: str | None = None
     #: Conditions the approval carries, e.g. "HR+/HER2- advanced breast cancer".
     context_note: str | None = None
-    #: The patient currently takes one of ``drugs`` (from ``PatientContext.medications``).
+    #: The patient takes the whole regimen (every one of ``drugs``), or the evidence is about
+    #: the single agent the patient takes (from ``PatientContext.medications``).
     current_medication: bool = False
+    #: OncoTree code of ``disease`` when the source's disease maps to one.
+    tumour_code: str | None = None
+    #: The source of the strongest statement: ``FDA``, ``CIViC`` or ``curated``.
+    source: str = ""
+    #: The FDA label fact behind this row, only when it is about this row's disease.
+    label_id: str | None = None
+    regulatory_status: RegulatoryStatus = RegulatoryStatus.UNKNOWN
+    #: Only preclinical evidence (CIViC level D), or a compound that is not a drug: kept in the
+    #: report, marked, never offered as a therapy option.
+    preclinical: bool = False
+    #: Evidence in the other direction this row outweighed (stated once, here, cited).
+    conflicts: tuple[Conflict, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

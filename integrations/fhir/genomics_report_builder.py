@@ -21,6 +21,7 @@ from inference.genomics.model import (
     HereditaryRiskFinding,
     Interpretation,
     PharmacogenomicFinding,
+    RegulatoryStatus,
     TherapeuticFinding,
     Variant,
 )
@@ -303,7 +304,16 @@ class ReportBuilder:
         )
         notes = [n for n in (finding.context_note, finding.line_of_therapy) if n]
         if finding.fda_approved_for_tumour:
-            notes.insert(0, "FDA-approved for this tumour type")
+            notes.insert(0, RegulatoryStatus.APPROVED_FOR_TUMOUR.display)
+        elif finding.regulatory_status is not RegulatoryStatus.UNKNOWN:
+            notes.insert(0, finding.regulatory_status.display)
+        if finding.preclinical:
+            notes.insert(0, "preclinical evidence only")
+        notes.extend(
+            f"conflicting evidence resolved: {c.resolution} "
+            f"({', '.join(e.label for e in c.evidence[:3])})"
+            for c in finding.conflicts
+        )
         if notes:
             comps.append(el.conclusion_component("; ".join(notes)))
         obs["component"] = comps

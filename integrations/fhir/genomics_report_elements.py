@@ -34,6 +34,14 @@ def instant(value: datetime) -> str:
 #: unset, so a report for the same results keeps its resource ids (conditional create on the
 #: EHR's server matches them) across the upgrade.
 _NEWER_UNSET_FIELDS: Final = ("variant_class", "exon", "classification", "score")
+#: Therapeutic-finding fields added later (issue 12), left out while at their default.
+_NEWER_DEFAULTS: Final[dict[str, Any]] = {
+    "tumour_code": None,
+    "label_id": None,
+    "regulatory_status": "unknown",
+    "preclinical": False,
+    "conflicts": [],
+}
 
 
 def _id_payload(value: Any) -> Any:
@@ -42,6 +50,8 @@ def _id_payload(value: Any) -> Any:
             k: _id_payload(v)
             for k, v in value.items()
             if not (v is None and k in _NEWER_UNSET_FIELDS)
+            and not (k in _NEWER_DEFAULTS and v == _NEWER_DEFAULTS[k])
+            and not (k == "source" and v == "" and "drugs" in value)
         }
     if isinstance(value, list):
         return [_id_payload(v) for v in value]

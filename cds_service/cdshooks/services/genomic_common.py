@@ -9,6 +9,7 @@ PubMed id). Nothing here guesses: an alteration the knowledge base does not know
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from inference.genomics.model import (
     Alteration,
     Evidence,
     Medication,
+    PharmacogenomicFinding,
     TherapeuticFinding,
     TumourType,
 )
@@ -65,8 +67,26 @@ def source(kind: str, display: str) -> Source:
     )
 
 
+_DOUBLED: Final = re.compile(r"\b([\w*/-]+)(?:\s+\1\b)+", re.IGNORECASE)
+#: GitHub Flavored Markdown characters that would format text taken from data (star alleles,
+#: underscores in names, pipes in table cells).
+_MARKDOWN: Final = re.compile(r"([\\`*_\[\]<>|~])")
+
+
+def undoubled(text: str) -> str:
+    """``DPYD DPYD poor metabolizer`` → ``DPYD poor metabolizer`` (a word repeated at once)."""
+    return _DOUBLED.sub(r"\1", text)
+
+
+def md(text: str) -> str:
+    """Text from data (names, alleles, diseases) escaped for GitHub Flavored Markdown."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def summary(text: str) -> str:
-    """A summary under 140 characters (CDS Hooks 2.0 §Card), cut at a word with an ellipsis."""
+    """A summary under 140 characters (CDS Hooks 2.0 §Card), cut at a word with an ellipsis,
+    no word doubled."""
+    text = undoubled(text)
     if len(text) < 140:
         return text
     cut = text[:136].rsplit(" ", 1)[0]
@@ -195,9 +215,9 @@ def unreadable_card(genomics: PatientGenomics) -> Card | None:
 
 
 def evidence_link(evidence: Evidence) -> str:
-    label = f"{evidence.source} {evidence.id}"
+    label = md(evidence.label)
     if evidence.level:
-        label += f" (level {evidence.level})"
+        label += f" (level {md(evidence.level)})"
     parts = [f"[{label}]({evidence.url})"]
     parts.extend(
         f"[PMID {pmid}](https://pubmed.ncbi.nlm.nih.gov/{pmid}/)" for pmid in evidence.pmids[:3]
@@ -214,7 +234,22 @@ def citations(evidence: Iterable[Evidence], limit: int = 4) -> str:
 
 
 def drugs_text(finding: TherapeuticFinding) -> str:
+    """The regimen as plain text (summaries, suggestion labels)."""
     return " + ".join(d.name for d in finding.drugs)
+
+
+def drugs_md(finding: TherapeuticFinding) -> str:
+    """The regimen escaped for markdown (card details)."""
+    return md(drugs_text(finding))
+
+
+def phenotype_text(finding: PharmacogenomicFinding) -> str:
+    """The phenotype without the gene symbol it may already start with (``poor metabolizer``)."""
+    phenotype = finding.phenotype.strip()
+    gene = finding.gene.symbol
+    if phenotype.upper().startswith(gene.upper() + " "):
+        phenotype = phenotype[len(gene) + 1 :]
+    return phenotype
 
 
 _last_index = threading.local()
@@ -235,13 +270,3 @@ def alterations_by_id(interpretation: Interpretation) -> dict[str, Alteration]:
 def label_of(interpretation: Interpretation, alteration_id: str) -> str:
     alteration = alterations_by_id(interpretation).get(alteration_id)
     return alteration.label if alteration is not None else "alteration"
-
-
-def medication_matches(ordered: Medication, drugs: Iterable[Medication]) -> bool:
-    """Same drug by RxNorm code when both are coded, else by lower-case name."""
-    for drug in drugs:
-        if ordered.rxnorm and drug.rxnorm and ordered.rxnorm == drug.rxnorm:
-            return True
-        if ordered.name and drug.name and ordered.name.lower() == drug.name.lower():
-            return True
-    return False

@@ -16,14 +16,16 @@ from typing import Final
 from cds_service.cdshooks.registry import ResolvedRequest
 from cds_service.cdshooks.schemas import Action, Card, CdsResponse, Link, Suggestion
 from cds_service.cdshooks.services import genomic_common as common
+from inference.genomics import queries
 from inference.genomics.model import (
     HereditaryRiskFinding,
     Interpretation,
-    PharmacogenomicFinding,
+    RegulatoryStatus,
     Response,
     TherapeuticFinding,
     Tier,
 )
+from integrations.fhir.orders import counselling_referral
 
 ID = "oncology-genomics"
 HOOK = "patient-view"
@@ -58,12 +60,43 @@ OBSERVATION_KEYS: Final = ("variants", "panels", "genotypes")
 CONTEXT_KEYS: Final = ("patient", "conditions", "medications")
 
 
+#: Therapy rows a gene's card shows; the rest are behind the report link (issue 12).
+CARD_ROWS: Final = 5
+#: Resistance rows that lead a card, after the FDA-approved options.
+LEAD_RESISTANCE: Final = 2
+
+
+#: Resolved conflicts a card states (clinical-level evidence first); the rest are in the report.
+CARD_CONFLICTS: Final = 2
+
+
+def _conflict_lines(findings: list[TherapeuticFinding]) -> list[str]:
+    conflicts = [c for f in findings for c in f.conflicts]
+    # Conflicts whose outweighed evidence is preclinical only (CIViC level D) come last.
+    conflicts.sort(key=lambda c: all(e.level == "D" for e in c.evidence if e.source == "CIViC"))
+    lines = []
+    for conflict in conflicts[:CARD_CONFLICTS]:
+        regimen = common.md(" + ".join(d.name for d in conflict.drugs))
+        lines.append(
+            f"- Conflicting evidence for {regimen} resolved: {common.md(conflict.resolution)}. "
+            f"{common.citations(conflict.evidence, limit=2)}"
+        )
+    if len(conflicts) > CARD_CONFLICTS:
+        lines.append(
+            f"- {len(conflicts) - CARD_CONFLICTS} more resolved conflict(s) in the report."
+        )
+    return lines
+
+
 def _resistance_card(interpretation: Interpretation, finding: TherapeuticFinding) -> Card:
     label = common.label_of(interpretation, finding.alteration_id)
     drugs = common.drugs_text(finding)
+    taken = "which the patient is currently prescribed" + (
+        " (every drug of the regimen)" if len(finding.drugs) > 1 else ""
+    )
     detail = (
-        f"**{label}** predicts **resistance** to **{drugs}** "
-        f"({finding.tier.label}; {finding.disease}), which the patient is currently prescribed.\n\n"
+        f"**{common.md(label)}** predicts **resistance** to **{common.drugs_md(finding)}** "
+        f"({finding.tier.label}; {common.md(finding.disease)}), {taken}.\n\n"
         f"Evidence: {common.citations(finding.evidence)}\n\n{common.NOT_A_DIAGNOSIS}"
     )
     return Card(
@@ -75,25 +108,25 @@ def _resistance_card(interpretation: Interpretation, finding: TherapeuticFinding
     )
 
 
-def _pgx_is_actionable(finding: PharmacogenomicFinding) -> bool:
-    return "normal" not in finding.phenotype.lower()
-
-
-def _pgx_card(finding: PharmacogenomicFinding, *, current: bool) -> Card:
+def _pgx_card(action: queries.PharmacogenomicAction) -> Card:
+    finding = action.finding
+    current = action.current
     drugs = ", ".join(d.name for d in finding.drugs)
     lead = "Current medication affected: " if current else ""
+    phenotype = common.phenotype_text(finding)
     detail = (
-        f"**{finding.gene.symbol} {finding.diplotype}**: {finding.phenotype}"
+        f"**{common.md(finding.gene.symbol)} {common.md(finding.diplotype)}**: "
+        f"{common.md(finding.phenotype)}"
         + (
             f" (activity score {finding.activity_score:g})"
             if finding.activity_score is not None
             else ""
         )
-        + f".\n\n**{drugs}**: {finding.recommendation}\n\n"
+        + f".\n\n**{common.md(drugs)}**: {common.md(finding.recommendation)}\n\n"
         f"Evidence: {common.citations(finding.evidence)}\n\n{common.NOT_A_DIAGNOSIS}"
     )
     return Card(
-        summary=common.summary(f"{lead}{finding.gene.symbol} {finding.phenotype}: {drugs}"),
+        summary=common.summary(f"{lead}{finding.gene.symbol} {phenotype}: {drugs}"),
         detail=detail,
         indicator="critical" if current else "warning",
         source=common.source("pharmacogenomic-risk", "Pharmacogenomic risk"),
@@ -108,33 +141,74 @@ def _gene_of(interpretation: Interpretation, alteration_id: str) -> str:
     return common.label_of(interpretation, alteration_id)
 
 
-def _therapy_cards(interpretation: Interpretation) -> list[Card]:
+def card_rows(findings: list[TherapeuticFinding]) -> list[TherapeuticFinding]:
+    """The rows a gene's card shows, at most :data:`CARD_ROWS`: the FDA-approved options for
+    this tumour type, then the decisive resistance (Tier I; label or guideline rules and the
+    patient's medications first), then the other offered options, then other resistance.
+    Preclinical-only rows, withdrawn drugs and research compounds are never offered."""
+    offered = [f for f in findings if queries.is_actionable(f)]
+    approved = [
+        f
+        for f in offered
+        if f.response is Response.SENSITIVE
+        and f.regulatory_status is RegulatoryStatus.APPROVED_FOR_TUMOUR
+    ]
+    resistance = sorted(
+        (f for f in offered if f.response is Response.RESISTANT and f.tier.tier is Tier.I),
+        key=lambda f: (
+            not f.current_medication,
+            not any(e.source in {"FDA", "curated"} for e in f.evidence),
+            len(f.drugs) != 1,
+        ),
+    )
+    others = [f for f in offered if f.response is Response.SENSITIVE and f not in approved]
+    rest = [f for f in offered if f.response is Response.RESISTANT and f not in resistance]
+    ordered = [
+        *approved,
+        *resistance[:LEAD_RESISTANCE],
+        *others,
+        *resistance[LEAD_RESISTANCE:],
+        *rest,
+    ]
+    return ordered[:CARD_ROWS]
+
+
+def _therapy_cards(interpretation: Interpretation) -> list[tuple[Card, int]]:
+    """One card per gene with an offered therapy, and how many of its rows the card leaves to
+    the report."""
     by_gene: dict[str, list[TherapeuticFinding]] = defaultdict(list)
     for finding in interpretation.therapeutic:
-        if finding.tier.tier in (Tier.I, Tier.II):
-            by_gene[_gene_of(interpretation, finding.alteration_id)].append(finding)
-    cards: list[tuple[int, str, Card]] = []
+        by_gene[_gene_of(interpretation, finding.alteration_id)].append(finding)
+    cards: list[tuple[int, str, Card, int]] = []
     for gene, findings in by_gene.items():
-        sensitive = [f for f in findings if f.response is Response.SENSITIVE]
+        rows = card_rows(findings)
+        sensitive = [f for f in rows if f.response is Response.SENSITIVE]
         if not sensitive:
             continue  # resistance alone is listed with the therapies it concerns, not alone
-        best = sensitive[0]  # findings arrive tier-ordered, FDA-approved first
+        best = sensitive[0]
         label = common.label_of(interpretation, best.alteration_id)
         drugs = "; ".join(dict.fromkeys(common.drugs_text(f) for f in sensitive[:3]))
-        rows = ["| Tier | Therapy | Response | Disease | Evidence |", "|---|---|---|---|---|"]
-        for f in findings[:12]:
-            approved = " (FDA-approved for this tumour type)" if f.fda_approved_for_tumour else ""
-            rows.append(
-                f"| {f.tier.label} | {common.drugs_text(f)}{approved} | {f.response.value} | "
-                f"{f.disease} | {common.citations(f.evidence, limit=3)} |"
+        table = [
+            "| Therapy | Response | Tier | Regulatory status | Disease | Evidence |",
+            "|---|---|---|---|---|---|",
+        ]
+        for f in rows:
+            table.append(
+                f"| {common.drugs_md(f)} | {f.response.value} | {f.tier.label} | "
+                f"{f.regulatory_status.display} | {common.md(f.disease)} | "
+                f"{common.citations(f.evidence, limit=3)} |"
             )
-        notes = [f"- {f.context_note}" for f in findings[:12] if f.context_note]
+        notes = [f"- {common.md(f.context_note)}" for f in rows if f.context_note]
+        conflicts = _conflict_lines(rows)
+        more = len(findings) - len(rows)
         detail = "\n".join(
             [
-                f"**{label}** ({best.tier.label}) in this patient's tumour type:",
+                f"**{common.md(label)}** ({best.tier.label}) in this patient's tumour type:",
                 "",
-                *rows,
+                *table,
                 *(["", *dict.fromkeys(notes)] if notes else []),
+                *(["", *conflicts] if conflicts else []),
+                *(["", f"{more} more in the report."] if more > 0 else []),
                 "",
                 common.NOT_A_DIAGNOSIS,
             ]
@@ -147,37 +221,16 @@ def _therapy_cards(interpretation: Interpretation) -> list[Card]:
             override_reasons=list(common.OVERRIDE_REASONS),
         )
         order = 0 if best.tier.tier is Tier.I else 1
-        cards.append((order, gene, card))
-    return [card for _, _, card in sorted(cards, key=lambda item: (item[0], item[1]))]
+        cards.append((order, gene, card, more))
+    return [(card, more) for _, _, card, more in sorted(cards, key=lambda i: (i[0], i[1]))]
 
 
 def _hereditary_card(
     interpretation: Interpretation, finding: HereditaryRiskFinding, patient_ref: str | None
 ) -> Card:
     label = common.label_of(interpretation, finding.alteration_id)
-    referral = {
-        "resourceType": "ServiceRequest",
-        "status": "draft",
-        "intent": "proposal",
-        "code": {
-            "text": f"Genetic counselling referral ({finding.gene.symbol}: {finding.condition})"
-        },
-        "reasonCode": [{"text": f"Germline {label}: {finding.classification}"}],
-    }
-    if patient_ref:
-        referral["subject"] = {"reference": patient_ref}
-    return Card(
-        summary=common.summary(
-            f"Germline {label} ({finding.classification}): hereditary {finding.condition} risk"
-        ),
-        detail=(
-            f"Germline **{label}** in **{finding.gene.symbol}** ({finding.classification}): "
-            f"{finding.condition}.\n\n{finding.recommendation}\n\n"
-            f"Evidence: {common.citations(finding.evidence)}\n\n{common.NOT_A_DIAGNOSIS}"
-        ),
-        indicator="warning",
-        source=common.source("hereditary-risk", "Hereditary cancer risk"),
-        suggestions=[
+    suggestions = (
+        [
             Suggestion(
                 label="Refer for genetic counselling",
                 is_recommended=True,
@@ -185,18 +238,51 @@ def _hereditary_card(
                     Action(
                         type="create",
                         description="Create a genetic-counselling referral (draft ServiceRequest)",
-                        resource=referral,
+                        resource=counselling_referral(
+                            finding.gene.symbol,
+                            finding.condition,
+                            f"Germline {label}: {finding.classification}",
+                            patient_ref,
+                        ),
                     )
                 ],
             )
-        ],
-        selection_behavior="at-most-one",
+        ]
+        if patient_ref
+        else None
+    )
+    return Card(
+        summary=common.summary(
+            f"Germline {label} ({finding.classification}): hereditary {finding.condition} risk"
+        ),
+        detail=(
+            f"Germline **{common.md(label)}** in **{common.md(finding.gene.symbol)}** "
+            f"({common.md(finding.classification)}): {common.md(finding.condition)}.\n\n"
+            f"{common.md(finding.recommendation)}\n\n"
+            f"Evidence: {common.citations(finding.evidence)}\n\n{common.NOT_A_DIAGNOSIS}"
+        ),
+        indicator="warning",
+        source=common.source("hereditary-risk", "Hereditary cancer risk"),
+        suggestions=suggestions,
+        selection_behavior="at-most-one" if suggestions else None,
         override_reasons=list(common.OVERRIDE_REASONS),
     )
 
 
+def report_summary(interpretation: Interpretation) -> str:
+    """The report card's count: variants by tier, the same count as the report's chart
+    (:func:`inference.genomics.queries.variants_by_tier`)."""
+    counts = queries.variants_by_tier(interpretation)
+    total = sum(counts.values())
+    return (
+        f"Genomic report: {total} variant(s): {counts['Tier I']} Tier I, "
+        f"{counts['Tier II']} Tier II, {counts['Tier III']} Tier III, "
+        f"{counts['Unknown']} not in the knowledge base"
+    )
+
+
 def _report_card(
-    request: ResolvedRequest, genomics: common.PatientGenomics, patient_ref: str, actionable: int
+    request: ResolvedRequest, genomics: common.PatientGenomics, patient_ref: str
 ) -> Card | None:
     interpretation = genomics.interpretation
     if request.environment is None:
@@ -211,14 +297,12 @@ def _report_card(
         fingerprint=genomics.fingerprint,
     )
     request.audit.link("Analysis", saved.id, role="report")
-    tier_one = sum(1 for f in interpretation.therapeutic if f.tier.tier is Tier.I)
     return Card(
-        summary=common.summary(
-            f"Genomic report: {actionable} actionable finding(s), "
-            f"{tier_one} Tier I therapy option(s)"
-        ),
+        summary=common.summary(report_summary(interpretation)),
         detail=(
-            "The full report lists every variant with its tier, allele frequency and evidence. "
+            "The full report lists every variant with its tier, allele frequency and evidence, "
+            "every therapy row (regulatory status, disease, source; preclinical evidence "
+            "marked) and how conflicting evidence was resolved. "
             "Saving it creates a Genomics Reporting DiagnosticReport (LOINC 51969-4) in the chart."
             f"\n\n{common.NOT_A_DIAGNOSIS}"
         ),
@@ -252,12 +336,10 @@ def handle(request: ResolvedRequest) -> CdsResponse:
         if finding.response is Response.RESISTANT and finding.current_medication:
             cards.append(_resistance_card(interpretation, finding))
     pgx_other: list[Card] = []
-    for pgx in interpretation.pharmacogenomic:
-        if not _pgx_is_actionable(pgx):
-            continue
-        on_it = any(common.medication_matches(m, pgx.drugs) for m in current)
-        (cards if on_it else pgx_other).append(_pgx_card(pgx, current=on_it))
-    cards.extend(_therapy_cards(interpretation))
+    for action in queries.pharmacogenomic_actions(interpretation, current):
+        (cards if action.current else pgx_other).append(_pgx_card(action))
+    therapy = _therapy_cards(interpretation)
+    cards.extend(card for card, _ in therapy)
     patient_ref = f"Patient/{request.patient_id}" if request.patient_id else None
     cards.extend(
         _hereditary_card(interpretation, h, patient_ref) for h in interpretation.hereditary
@@ -267,7 +349,14 @@ def handle(request: ResolvedRequest) -> CdsResponse:
     if not cards:
         return CdsResponse(cards=[unreadable] if unreadable else [])
     if patient_ref is not None:
-        report = _report_card(request, genomics, patient_ref, len(cards))
+        report = _report_card(request, genomics, patient_ref)
         if report is not None:
+            # The rows a card leaves out are one click away.
+            for card, more in therapy:
+                if more > 0 and report.links:
+                    url = report.links[0].url
+                    card.links = [
+                        Link(label=f"{more} more in the report", url=url, type="absolute")
+                    ]
             cards.append(report)
     return CdsResponse(cards=cards)

@@ -21,17 +21,16 @@ from typing import Any, Final
 from cds_service.cdshooks.registry import CdsServiceDefinition, ResolvedRequest
 from cds_service.cdshooks.schemas import Action, Card, CdsResponse, Suggestion
 from cds_service.cdshooks.services import genomic_common as common
-from inference.genomics import load_knowledge_base
-from inference.genomics.kb import KnowledgeBase
+from inference.genomics import load_knowledge_base, queries
 from inference.genomics.model import (
     Interpretation,
     Medication,
-    PatientContext,
+    RegulatoryStatus,
     Response,
     TherapeuticFinding,
-    Tier,
 )
 from integrations.fhir.clinical_context import iter_resources, medication_from_request
+from integrations.fhir.orders import biomarker_test_order, medication_proposal
 
 ID = "targeted-therapy-check"
 SELECT_ID = "targeted-therapy-check-select"
@@ -81,35 +80,18 @@ def _draft_orders(request: ResolvedRequest) -> list[tuple[str | None, Medication
     return orders
 
 
-def _findings_for(
-    interpretation: Interpretation, drug: Medication, response: Response
-) -> list[TherapeuticFinding]:
-    return [
+def _alternatives(interpretation: Interpretation, drug: Medication) -> list[TherapeuticFinding]:
+    """Offered options without the resisted drug: FDA-approved for this tumour type first."""
+    offered = [
         f
         for f in interpretation.therapeutic
-        if f.response is response and common.medication_matches(drug, f.drugs)
+        if f.response is Response.SENSITIVE
+        and queries.is_actionable(f)
+        and not queries.among(drug, f.drugs)
     ]
-
-
-def _new_order(drug: Medication, patient_ref: str | None) -> dict[str, Any]:
-    concept: dict[str, Any] = {"text": drug.name}
-    if drug.rxnorm:
-        concept["coding"] = [
-            {
-                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                "code": drug.rxnorm,
-                "display": drug.name,
-            }
-        ]
-    order: dict[str, Any] = {
-        "resourceType": "MedicationRequest",
-        "status": "draft",
-        "intent": "proposal",
-        "medicationCodeableConcept": concept,
-    }
-    if patient_ref:
-        order["subject"] = {"reference": patient_ref}
-    return order
+    offered.sort(key=lambda f: f.regulatory_status is not RegulatoryStatus.APPROVED_FOR_TUMOUR)
+    unique = {tuple(d.name for d in f.drugs): f for f in reversed(offered)}
+    return sorted(unique.values(), key=offered.index)[:MAX_ALTERNATIVES]
 
 
 def _resistance_card(
@@ -121,15 +103,9 @@ def _resistance_card(
 ) -> Card:
     first = resistant[0]
     label = common.label_of(interpretation, first.alteration_id)
-    alternatives = [
-        f
-        for f in interpretation.therapeutic
-        if f.response is Response.SENSITIVE
-        and f.tier.tier in (Tier.I, Tier.II)
-        and not common.medication_matches(drug, f.drugs)
-    ][:MAX_ALTERNATIVES]
+    alternatives = _alternatives(interpretation, drug)
     suggestions: list[Suggestion] = []
-    for alternative in alternatives:
+    for alternative in alternatives if patient_ref else []:
         actions: list[Action] = []
         if order_id:
             actions.append(
@@ -143,7 +119,7 @@ def _resistance_card(
             Action(
                 type="create",
                 description=f"Draft an order for {d.name}",
-                resource=_new_order(d, patient_ref),
+                resource=medication_proposal(d, patient_ref or ""),
             )
             for d in alternative.drugs
         )
@@ -156,13 +132,19 @@ def _resistance_card(
             )
         )
     alt_lines = "\n".join(
-        f"- {common.drugs_text(a)} ({a.tier.label}; {a.disease}): "
-        f"{common.citations(a.evidence, limit=2)}"
+        f"- {common.drugs_md(a)} ({a.tier.label}; {a.regulatory_status.display}; "
+        f"{common.md(a.disease)}): {common.citations(a.evidence, limit=2)}"
         for a in alternatives
     )
+    regimen = (
+        f" (the evidence is about {common.drugs_md(first)}, all of it ordered)"
+        if len(first.drugs) > 1
+        else ""
+    )
     detail = (
-        f"**{label}** predicts **resistance** to **{drug.name}** ({first.tier.label}; "
-        f"{first.disease}).\n\nEvidence: {common.citations(first.evidence)}\n\n"
+        f"**{common.md(label)}** predicts **resistance** to **{common.md(drug.name)}**{regimen} "
+        f"({first.tier.label}; {common.md(first.disease)}).\n\n"
+        f"Evidence: {common.citations(first.evidence)}\n\n"
         + (f"Supported alternatives for this patient:\n{alt_lines}\n\n" if alt_lines else "")
         + common.NOT_A_DIAGNOSIS
     )
@@ -177,130 +159,88 @@ def _resistance_card(
     )
 
 
-def _pgx_cards(
-    interpretation: Interpretation, drug: Medication, order_id: str | None
-) -> list[Card]:
-    cards: list[Card] = []
-    for finding in interpretation.pharmacogenomic:
-        if not common.medication_matches(drug, finding.drugs):
-            continue
-        if "normal" in finding.phenotype.lower():
-            continue
-        avoid = finding.recommendation.lower().startswith("avoid")
-        suggestions = (
-            [
-                Suggestion(
-                    label=f"Remove the draft {drug.name} order",
-                    actions=[
-                        Action(
-                            type="delete",
-                            description=f"Remove the draft {drug.name} order",
-                            resource_id=f"MedicationRequest/{order_id}",
-                        )
-                    ],
-                )
-            ]
-            if avoid and order_id
-            else None
-        )
-        score = (
-            f", activity score {finding.activity_score:g}"
-            if finding.activity_score is not None
-            else ""
-        )
-        cards.append(
-            Card(
-                summary=common.summary(
-                    f"{finding.gene.symbol} {finding.diplotype} ({finding.phenotype}): "
-                    f"{drug.name} dosing risk"
-                ),
-                detail=(
-                    f"**{finding.gene.symbol} {finding.diplotype}**: "
-                    f"{finding.phenotype}{score}.\n\n"
-                    f"**CPIC recommendation for {drug.name}:** {finding.recommendation}\n\n"
-                    f"Evidence: {common.citations(finding.evidence)}\n\n{common.NOT_A_DIAGNOSIS}"
-                ),
-                indicator="critical",
-                source=common.source("pharmacogenomic-risk", "Pharmacogenomic risk"),
-                suggestions=suggestions,
-                selection_behavior="at-most-one" if suggestions else None,
-                override_reasons=list(common.OVERRIDE_REASONS),
-            )
-        )
-    return cards
-
-
-def _genes_of_matchers(matchers: list[str]) -> set[str]:
-    genes: set[str] = set()
-    for matcher in matchers:
-        parts = matcher.split("|")
-        if parts[0] in {"MSI", "TMB"}:
-            genes.add(parts[0])
-        elif len(parts) >= 2:
-            genes.add(parts[1].upper())
-    return genes
-
-
-def _required_tests(
-    kb: KnowledgeBase, drug: Medication, context: PatientContext
-) -> dict[str, dict[str, Any]]:
-    """Genes whose result an FDA indication or resistance rule for this tumour type depends on.
-
-    Only tumour-specific statements count (tumour-agnostic approvals say nothing about what the
-    drug needs in its other, biomarker-free indications) and, for sensitivity, only single-agent
-    approvals (a combination partner such as cetuximab needs no test of its own from them).
-    """
-    lineage = set(context.tumour_type.lineage) if context.tumour_type else set()
-    required: dict[str, dict[str, Any]] = {}
-    for statement in kb.statements:
-        if statement.get("source") not in {"FDA", "curated"} or statement.get("tumour_agnostic"):
-            continue
-        if statement.get("tumour") not in lineage:
-            continue
-        drugs = [d.lower() for d in statement.get("drugs", [])]
-        if drug.name.lower() not in drugs:
-            continue
-        if statement.get("response") == "sensitive" and len(drugs) != 1:
-            continue
-        for gene in _genes_of_matchers(statement.get("matchers", [])):
-            required.setdefault(gene, statement)
-    return required
-
-
-def _missing_test_card(
-    drug: Medication, genes: list[str], statement: dict[str, Any], patient_ref: str | None, why: str
+def _pgx_card(
+    action: queries.PharmacogenomicAction, drug: Medication, order_id: str | None
 ) -> Card:
-    test = "/".join(genes)
-    request: dict[str, Any] = {
-        "resourceType": "ServiceRequest",
-        "status": "draft",
-        "intent": "proposal",
-        "code": {"text": f"{test} testing"},
-        "reasonCode": [{"text": f"Required before {drug.name}: {why}"}],
-    }
-    if patient_ref:
-        request["subject"] = {"reference": patient_ref}
-    cite = f"[{statement.get('label') or statement.get('id')}]({statement.get('url')})"
-    return Card(
-        summary=common.summary(f"No {test} result on file; {drug.name} depends on it"),
-        detail=(
-            f"**{drug.name}** for this patient depends on {test} status ({why}). No {test} result "
-            f"is on file.\n\nSource: {cite}\n\n{common.NOT_A_DIAGNOSIS}"
-        ),
-        indicator="warning",
-        source=common.source("missing-biomarker-test", "Missing required biomarker test"),
-        suggestions=[
+    finding = action.finding
+    suggestions = (
+        [
             Suggestion(
-                label=f"Order {test} testing",
-                is_recommended=True,
+                label=f"Remove the draft {drug.name} order",
                 actions=[
                     Action(
-                        type="create", description=f"Draft a {test} test order", resource=request
+                        type="delete",
+                        description=f"Remove the draft {drug.name} order",
+                        resource_id=f"MedicationRequest/{order_id}",
                     )
                 ],
             )
-        ],
-        selection_behavior="at-most-one",
+        ]
+        if action.avoid and order_id
+        else None
+    )
+    score = (
+        f", activity score {finding.activity_score:g}" if finding.activity_score is not None else ""
+    )
+    return Card(
+        summary=common.summary(
+            f"{finding.gene.symbol} {finding.diplotype} ({common.phenotype_text(finding)}): "
+            f"{drug.name} dosing risk"
+        ),
+        detail=(
+            f"**{common.md(finding.gene.symbol)} {common.md(finding.diplotype)}**: "
+            f"{common.md(finding.phenotype)}{score}.\n\n"
+            f"**{common.md(finding.evidence[0].source if finding.evidence else 'Guideline')} "
+            f"recommendation for {common.md(drug.name)}:** {common.md(finding.recommendation)}"
+            f"\n\nEvidence: {common.citations(finding.evidence)}\n\n{common.NOT_A_DIAGNOSIS}"
+        ),
+        indicator="critical",
+        source=common.source("pharmacogenomic-risk", "Pharmacogenomic risk"),
+        suggestions=suggestions,
+        selection_behavior="at-most-one" if suggestions else None,
+        override_reasons=list(common.OVERRIDE_REASONS),
+    )
+
+
+def _missing_test_card(
+    drug: Medication,
+    genes: list[str],
+    test: queries.RequiredTest,
+    patient_ref: str | None,
+    why: str,
+) -> Card:
+    name = "/".join(genes)
+    suggestions = (
+        [
+            Suggestion(
+                label=f"Order {name} testing",
+                is_recommended=True,
+                actions=[
+                    Action(
+                        type="create",
+                        description=f"Draft a {name} test order",
+                        resource=biomarker_test_order(
+                            name, f"Required before {drug.name}: {why}", patient_ref
+                        ),
+                    )
+                ],
+            )
+        ]
+        if patient_ref
+        else None
+    )
+    cite = f"[{common.md(test.label)}]({test.url})"
+    return Card(
+        summary=common.summary(f"No {name} result on file; {drug.name} depends on it"),
+        detail=(
+            f"**{common.md(drug.name)}** for this patient depends on {common.md(name)} status "
+            f"({why}). No {common.md(name)} result is on file.\n\nSource: {cite}\n\n"
+            f"{common.NOT_A_DIAGNOSIS}"
+        ),
+        indicator="warning",
+        source=common.source("missing-biomarker-test", "Missing required biomarker test"),
+        suggestions=suggestions,
+        selection_behavior="at-most-one" if suggestions else None,
         override_reasons=list(common.OVERRIDE_REASONS),
     )
 
@@ -310,14 +250,26 @@ def _supported_card(
 ) -> Card:
     best = findings[0]
     label = common.label_of(interpretation, best.alteration_id)
-    approved = " FDA-approved for this tumour type." if best.fda_approved_for_tumour else ""
-    note = f"\n\n{best.context_note}" if best.context_note else ""
+    note = f"\n\n{common.md(best.context_note)}" if best.context_note else ""
+    if len(best.drugs) == 1:
+        summary = f"{drug.name} is supported by {label} ({best.tier.label})"
+        claim = f"**{common.md(label)}** supports **{common.drugs_md(best)}**"
+    else:
+        # A regimen's evidence is not a claim about one of its drugs: say which regimen.
+        summary = (
+            f"{label} supports {common.drugs_text(best)} ({best.tier.label}), not {drug.name} alone"
+        )
+        claim = (
+            f"**{common.md(label)}** supports the regimen **{common.drugs_md(best)}**, of which "
+            f"{common.md(drug.name)} is one drug; the evidence is not about "
+            f"{common.md(drug.name)} alone"
+        )
     return Card(
-        summary=common.summary(f"{drug.name} is supported by {label} ({best.tier.label})"),
+        summary=common.summary(summary),
         detail=(
-            f"**{label}** supports **{common.drugs_text(best)}** ({best.tier.label}; "
-            f"{best.disease}).{approved}{note}\n\nEvidence: {common.citations(best.evidence)}\n\n"
-            f"{common.NOT_A_DIAGNOSIS}"
+            f"{claim} ({best.tier.label}; {best.regulatory_status.display}; "
+            f"{common.md(best.disease)}).{note}\n\n"
+            f"Evidence: {common.citations(best.evidence)}\n\n{common.NOT_A_DIAGNOSIS}"
         ),
         indicator="info",
         source=common.source("supported-biomarker", "Biomarker-supported therapy"),
@@ -337,46 +289,46 @@ def handle(request: ResolvedRequest) -> CdsResponse:
     interpretation = genomics.interpretation
     kb = load_knowledge_base()
     patient_ref = f"Patient/{request.patient_id}" if request.patient_id else None
+    ordered = [m for _, m in orders]
     critical: list[Card] = []
     warnings: list[Card] = []
     infos: list[Card] = []
     for order_id, drug in orders:
-        resistant = _findings_for(interpretation, drug, Response.RESISTANT)
+        resistant = queries.resistance_to_orders(interpretation, drug, ordered)
         if resistant:
             critical.append(
                 _resistance_card(interpretation, drug, order_id, resistant, patient_ref)
             )
-        critical.extend(_pgx_cards(interpretation, drug, order_id))
-        sensitive = [
-            f
-            for f in _findings_for(interpretation, drug, Response.SENSITIVE)
-            if f.tier.tier in (Tier.I, Tier.II)
-        ]
+        critical.extend(
+            _pgx_card(action, drug, order_id)
+            for action in queries.pharmacogenomic_actions(interpretation, [drug])
+            if action.current
+        )
+        sensitive = queries.offered_for(interpretation, drug)
         if sensitive and not resistant:
             infos.append(_supported_card(interpretation, drug, sensitive))
         if not sensitive and not resistant:
-            required = _required_tests(kb, drug, genomics.context.context)
+            required = queries.required_tests(kb, drug, genomics.context.context)
             missing = sorted(g for g in required if g not in genomics.genes_studied)
             if missing and len(missing) == len(required):
-                statement = required[missing[0]]
-                warnings.append(
-                    _missing_test_card(
-                        drug, missing, statement, patient_ref, "FDA label for this tumour type"
-                    )
-                )
-        for gene, table in kb.pharmacogenomics.items():
-            if (
-                drug.name.lower() in [d.lower() for d in table.get("drugs", [])]
-                and gene not in genomics.genes_studied
-            ):
-                source = table.get("source", {})
                 warnings.append(
                     _missing_test_card(
                         drug,
-                        [gene],
-                        {"label": source.get("id"), "url": source.get("url")},
+                        missing,
+                        required[missing[0]],
                         patient_ref,
-                        f"CPIC dosing by {gene} genotype",
+                        "FDA label for this tumour type",
+                    )
+                )
+        for test in queries.pharmacogenomic_tests(kb, drug):
+            if test.gene not in genomics.genes_studied:
+                warnings.append(
+                    _missing_test_card(
+                        drug,
+                        [test.gene],
+                        test,
+                        patient_ref,
+                        f"{test.label.split()[0]} dosing by {test.gene} genotype",
                     )
                 )
     unreadable = common.unreadable_card(genomics)

@@ -73,6 +73,15 @@ def _drug_status(data: dict[str, Any]) -> dict[str, str]:
         if name in status:
             raise KnowledgeBaseSourceError(f"drugs.toml: drug {name} listed twice")
         status[name] = str(value)
+    # Synonyms, brands and CIViC names after every generic name, so another drug's synonym
+    # never shadows a generic name.
+    for entry in data.get("drug", []):
+        for other in (
+            *entry.get("synonyms", ()),
+            *entry.get("civic_names", ()),
+            *entry.get("brands", ()),
+        ):
+            status.setdefault(str(other).strip().lower(), str(entry["status"]))
     return dict(sorted(status.items()))
 
 

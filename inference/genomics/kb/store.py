@@ -101,6 +101,7 @@ class KnowledgeBase:
         self.drugs: dict[str, str | None] = data["drugs"]
         self.genes: frozenset[str] = frozenset(data["genes"])
         self.hereditary: dict[str, Any] = data["hereditary"]
+        self._drug_status: dict[str, str] | None = None
         self.pharmacogenomics: dict[str, Any] = {
             k: v for k, v in data["pharmacogenomics"].items() if k != "version"
         }
@@ -145,7 +146,6 @@ class KnowledgeBase:
         self.statement_refs: tuple[tuple[Evidence, ...], ...] = tuple(
             self._refs(s) for s in self.statements
         )
-        self.drug_status: dict[str, str] = data.get("drug_status", {})
         self.views: tuple[StatementView, ...] = tuple(
             StatementView(
                 index=i,
@@ -234,6 +234,15 @@ class KnowledgeBase:
             )
         return tuple(refs)
 
+    def drug_status(self, name: str) -> str | None:
+        """The curated US status of a drug (``approved``, ``withdrawn``, ``investigational``,
+        ``preclinical``, ``class``), by generic name, synonym, brand or CIViC name; ``None``
+        when the drug table does not list it (unknown: never guessed)."""
+        table = self._drug_status
+        if table is None:
+            table = self._drug_status = _drug_status_table(self.data)
+        return table.get(name.strip().lower())
+
     def statements_for(self, keys: list[str]) -> list[int]:
         """Indices of the statements matching any of ``keys``, each once, in KB order."""
         indices: set[int] = set()
@@ -259,6 +268,13 @@ def _view_kind(statement: dict[str, Any]) -> str:
     if statement.get("status") == "withdrawn":
         return WITHDRAWN_VIEW
     return kind
+
+
+def _drug_status_table(data: dict[str, Any]) -> dict[str, str]:
+    """Drug name, synonym, brand or CIViC name (lower case) → curated status, as compiled by
+    the builder from ``curated/drugs.toml`` (``drug_status``)."""
+    compiled = data.get("drug_status") or {}
+    return {str(k).lower(): str(v) for k, v in compiled.items()}
 
 
 def _statement_evidence(statement: dict[str, Any]) -> Evidence:

@@ -7,6 +7,7 @@ intake under test), in the prefetch of a signed CDS Hooks call, on SQLite and Po
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from functools import cache
@@ -16,9 +17,10 @@ from typing import Any
 import pytest
 
 from cds_service.cdshooks.services import BUILTIN_SERVICES
-from inference.genomics.model import Variant
+from cds_service.cdshooks.services import genomic_common as common
+from inference.genomics.model import Evidence, GenomeBuild, GenomicPosition, Variant
 from integrations.fhir.genomics_profiles import check_resource
-from integrations.fhir.resources import DiagnosticReport
+from integrations.fhir.resources import DiagnosticReport, MedicationRequest
 from integrations.readers import read_variants
 from tests.cds_service.cdshooks.conftest import CdsClient
 
@@ -476,3 +478,210 @@ def test_unreadable_observations_give_a_warning_not_an_error(genomic_cds: CdsCli
     assert card["indicator"] == "warning"
     assert "could not be read" in card["summary"]
     assert "Observation/v0" in card["detail"]
+
+
+# ------------------------------------------------------------------ cards state only what is true
+# (issue 12 item 5, issue 13 item 3). The demo patient: colorectal cancer with the T001-COAD
+# variants (BRAF V600E), whose only active medication is capecitabine, DPYD *1/*2A.
+
+_DOUBLED_WORD = re.compile(r"\b(\w[\w-]*) \1\b", re.IGNORECASE)
+EGFR_T790M = {"chrom": "7", "pos": 55181378, "ref": "C", "alt": "T"}
+LUNG = condition("http://snomed.info/sct", "254637007")
+
+
+def _demo_patient_view() -> dict[str, Any]:
+    return patient_view(
+        observations=coad_observations(),
+        conditions=[COLORECTAL],
+        medications=[medication_request("m1", "capecitabine", status="active")],
+        genotypes=[genotype_observation("DPYD", "*1/*2A")],
+    )
+
+
+def _t790m_observations() -> list[dict[str, Any]]:
+    t790m = Variant(
+        gene=None,
+        position=GenomicPosition(GenomeBuild.GRCH38, **EGFR_T790M),  # type: ignore[arg-type]
+    )
+    return [variant_observation(t790m, 0, "Patient/p1")]
+
+
+def _table_rows(detail: str) -> list[str]:
+    return [line for line in detail.splitlines() if line.startswith("| ") and "---" not in line][1:]
+
+
+def _by_topic(cards: list[dict[str, Any]], topic: str) -> list[dict[str, Any]]:
+    return [c for c in cards if c["source"]["topic"]["code"] == topic]
+
+
+def test_demo_patient_on_capecitabine_gets_no_regimen_resistance_card(
+    genomic_cds: CdsClient,
+) -> None:
+    """Capecitabine alone is not bevacizumab + capecitabine + oxaliplatin (the evidence)."""
+    cards = genomic_cds.call("oncology-genomics", _demo_patient_view()).json()["cards"]
+    assert _by_topic(cards, "actionable-finding")  # the BRAF card is there
+    assert not _by_topic(cards, "resistance-current-medication")
+    assert not any("bevacizumab" in c["summary"] for c in cards)
+    (pgx,) = _by_topic(cards, "pharmacogenomic-risk")
+    assert pgx["indicator"] == "critical"
+    assert pgx["summary"].startswith("Current medication affected: DPYD intermediate metabolizer")
+
+
+def test_demo_patient_cards_have_no_doubled_words_and_escaped_markdown(
+    genomic_cds: CdsClient,
+) -> None:
+    cards = genomic_cds.call("oncology-genomics", _demo_patient_view()).json()["cards"]
+    for card in cards:
+        for text in (card["summary"], card.get("detail") or ""):
+            assert not _DOUBLED_WORD.search(text), text
+    (pgx,) = _by_topic(cards, "pharmacogenomic-risk")
+    assert "**DPYD \\*1/\\*2A**" in pgx["detail"]  # renders as *1/*2A, not as emphasis
+    assert "[CPIC DPYD-fluoropyrimidines](" in pgx["detail"]
+    (braf,) = _by_topic(cards, "actionable-finding")
+    assert "[FDA-BRAFTOVI-CRC (level FDA label)](" in braf["detail"]
+    assert "FDA FDA" not in braf["detail"]
+
+
+def test_braf_card_is_short_leads_with_the_approved_option_and_links_the_rest(
+    genomic_cds: CdsClient,
+) -> None:
+    cards = genomic_cds.call("oncology-genomics", _demo_patient_view()).json()["cards"]
+    (braf,) = _by_topic(cards, "actionable-finding")
+    rows = _table_rows(braf["detail"])
+    assert 1 < len(rows) <= 5
+    assert rows[0].startswith("| cetuximab + encorafenib | sensitive | Tier I - Level A | ")
+    assert "| FDA-approved for this tumour type |" in rows[0]
+    # The decisive resistance next: anti-EGFR monotherapy (label/guideline rule, cited).
+    assert rows[1].startswith("| cetuximab | resistant | Tier I")
+    assert "RES-BRAF-V600E-CRC-ANTI-EGFR-MONO" in rows[1]
+    for row in rows:
+        assert "preclinical" not in row
+        assert "Level D" not in row
+    more = re.search(r"(\d+) more in the report\.", braf["detail"])
+    assert more is not None
+    (report,) = _by_topic(cards, "genomic-report")
+    assert braf["links"] == [
+        {
+            "label": f"{more.group(1)} more in the report",
+            "url": report["links"][0]["url"],
+            "type": "absolute",
+        }
+    ]
+
+
+def test_report_chart_counts_variants_as_the_report_card_does(genomic_cds: CdsClient) -> None:
+    cards = genomic_cds.call("oncology-genomics", _demo_patient_view()).json()["cards"]
+    (report,) = _by_topic(cards, "genomic-report")
+    stated = re.search(
+        r"(\d+) variant\(s\): (\d+) Tier I, (\d+) Tier II, (\d+) Tier III, (\d+) not in",
+        report["summary"],
+    )
+    assert stated is not None, report["summary"]
+    page = genomic_cds.http.get(
+        report["links"][0]["url"].replace(genomic_cds.settings.base_url, "")
+    )
+    assert "Variants by tier" in page.text
+    bars = dict(re.findall(r'data-label="([^"]+)" data-value="(\d+)"', page.text))
+    assert bars["Tier I"] == stated.group(2) == "1"  # BRAF V600E, once (not one per row)
+    assert bars["Tier II"] == stated.group(3)
+    assert bars["Tier III"] == stated.group(4)
+    assert bars["Unknown"] == stated.group(5)
+    assert sum(int(v) for v in bars.values()) == int(stated.group(1))
+
+
+def test_t790m_card_resolves_conflicts_and_marks_investigational(genomic_cds: CdsClient) -> None:
+    cards = genomic_cds.call(
+        "oncology-genomics", patient_view(observations=_t790m_observations(), conditions=[LUNG])
+    ).json()["cards"]
+    (egfr,) = _by_topic(cards, "actionable-finding")
+    rows = _table_rows(egfr["detail"])
+    assert len(rows) <= 5
+    assert rows[0].startswith("| osimertinib | sensitive | Tier I - Level A |")
+    therapies = {tuple(r.split(" | ")[:2]) for r in rows}
+    assert ("| erlotinib + pemetrexed", "sensitive") not in therapies
+    assert ("| afatinib", "sensitive") not in therapies
+    assert ("| afatinib", "resistant") in therapies
+    assert egfr["detail"].count("Conflicting evidence for afatinib resolved") == 1
+    assert "[CIViC EID" in egfr["detail"].split("Conflicting evidence for afatinib")[1]
+    (rociletinib,) = [r for r in rows if r.startswith("| rociletinib |")]
+    assert "| investigational (not FDA-approved) |" in rociletinib
+    assert "staurosporine" not in egfr["detail"]  # preclinical: report only
+    report = _by_topic(cards, "genomic-report")[0]
+    page = genomic_cds.http.get(
+        report["links"][0]["url"].replace(genomic_cds.settings.base_url, "")
+    ).text
+    assert "Preclinical evidence only" in page
+    assert "staurosporine" in page
+
+
+def test_order_sign_normal_dpyd_metabolizer_gets_no_card(genomic_cds: CdsClient) -> None:
+    body = order_sign(
+        [medication_request("mr7", "capecitabine")],
+        observations=coad_observations(),
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("DPYD", "*1/*1")],
+    )
+    assert genomic_cds.call("targeted-therapy-check", body).json() == {"cards": []}
+    carrier = order_sign(
+        [medication_request("mr7", "capecitabine")],
+        observations=coad_observations(),
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("DPYD", "*1/*2A")],
+    )
+    (card,) = genomic_cds.call("targeted-therapy-check", carrier).json()["cards"]
+    assert card["source"]["topic"]["code"] == "pharmacogenomic-risk"
+    assert card["summary"].startswith("DPYD *1/*2A (intermediate metabolizer)")
+
+
+def test_order_sign_regimen_evidence_is_not_a_claim_about_one_drug(
+    genomic_cds: CdsClient,
+) -> None:
+    dpyd = [genotype_observation("DPYD", "*1/*1")]
+    alone = order_sign(
+        [medication_request("mr8", "capecitabine")],
+        observations=coad_observations(),
+        conditions=[COLORECTAL],
+        genotypes=dpyd,
+    )
+    assert not genomic_cds.call("targeted-therapy-check", alone).json()["cards"]
+    regimen = order_sign(
+        [
+            medication_request("mr8", "capecitabine"),
+            medication_request("mr9", "bevacizumab"),
+            medication_request("mr10", "oxaliplatin"),
+        ],
+        observations=coad_observations(),
+        conditions=[COLORECTAL],
+        genotypes=dpyd,
+    )
+    cards = genomic_cds.call("targeted-therapy-check", regimen).json()["cards"]
+    capecitabine = next(c for c in cards if c["summary"].endswith("resistance to capecitabine"))
+    assert capecitabine["indicator"] == "critical"
+    assert "bevacizumab + capecitabine + oxaliplatin, all of it ordered" in capecitabine["detail"]
+    for suggestion in capecitabine["suggestions"]:
+        for action in suggestion["actions"]:
+            if action["type"] == "create":
+                MedicationRequest.model_validate(action["resource"])
+                assert action["resource"]["subject"] == {"reference": "Patient/p1"}
+
+
+def test_order_sign_one_drug_of_a_supported_regimen_is_named_as_such(
+    genomic_cds: CdsClient,
+) -> None:
+    body = order_sign(
+        [medication_request("mr11", "encorafenib")],
+        observations=coad_observations(),
+        conditions=[COLORECTAL],
+    )
+    (card,) = genomic_cds.call("targeted-therapy-check", body).json()["cards"]
+    assert card["indicator"] == "info"
+    assert "not encorafenib alone" in card["summary"]
+    assert "FDA-approved for this tumour type" in card["detail"]
+
+
+def test_markdown_and_doubled_word_helpers() -> None:
+    assert common.md("CYP2D6 *4/*4 a_b | c") == "CYP2D6 \\*4/\\*4 a\\_b \\| c"
+    assert common.summary("DPYD DPYD poor metabolizer") == "DPYD poor metabolizer"
+    assert Evidence("FDA", "FDA-BRAFTOVI-CRC", "https://x").label == "FDA-BRAFTOVI-CRC"
+    assert Evidence("CPIC", "CPIC DPYD-x", "https://x").label == "CPIC DPYD-x"
+    assert Evidence("CIViC", "EID9851", "https://x").label == "CIViC EID9851"

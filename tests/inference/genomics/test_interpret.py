@@ -21,7 +21,25 @@ from inference.genomics import (
     interpret,
 )
 from inference.genomics.interpret import MAX_ALTERATIONS
-from inference.genomics.model import EvidenceLevel, TierAssignment
+from inference.genomics.kb import load_knowledge_base
+from inference.genomics.model import (
+    EvidenceLevel,
+    Gene,
+    Genotype,
+    Medication,
+    RegulatoryStatus,
+    TierAssignment,
+)
+from inference.genomics.queries import (
+    is_actionable,
+    pharmacogenomic_actions,
+    pharmacogenomic_tests,
+    regimen_taken,
+    required_tests,
+    same_drug,
+    variants_by_tier,
+)
+from inference.genomics.tiering import rank
 from tests.inference.genomics.factories import biomarker, context, variant
 
 BRAF_V600E_37 = {"build": "GRCh37", "chrom": "7", "pos": 140453136, "ref": "A", "alt": "T"}
@@ -37,7 +55,13 @@ G12C_DRUGS = {"sotorasib", "adagrasib"}
 def _regimens(
     result: Interpretation, response: Response = Response.SENSITIVE
 ) -> dict[tuple[str, ...], TherapeuticFinding]:
-    return {tuple(d.name for d in f.drugs): f for f in result.therapeutic if f.response is response}
+    """The strongest row per regimen (rows are per disease since issue 12; findings arrive
+    strongest first, so the first row of a regimen is kept)."""
+    rows: dict[tuple[str, ...], TherapeuticFinding] = {}
+    for f in result.therapeutic:
+        if f.response is response:
+            rows.setdefault(tuple(d.name for d in f.drugs), f)
+    return rows
 
 
 def _drugs(result: Interpretation) -> set[str]:
@@ -267,3 +291,199 @@ def test_input_limits() -> None:
     many = [variant("TP53", protein="R273H")] * (MAX_ALTERATIONS + 1)
     with pytest.raises(InputTooLargeError, match="at most"):
         interpret(many, context("COAD"))
+
+
+# ------------------------------------------------------------------ cards state only what is true
+# (issue 12 item 5). The demo patient: colorectal cancer, BRAF V600E, on capecitabine alone,
+# DPYD *1/*2A; and EGFR T790M in NSCLC, where CIViC holds evidence in both directions.
+
+
+def _braf_crc(*medications: str) -> Interpretation:
+    return interpret([variant(**BRAF_V600E_38)], context("COAD", medications=medications))
+
+
+def _t790m() -> Interpretation:
+    return interpret([variant("EGFR", protein="T790M")], context("NSCLC"))
+
+
+def _rows(result: Interpretation, *drugs: str) -> list[TherapeuticFinding]:
+    return [f for f in result.therapeutic if tuple(sorted(d.name for d in f.drugs)) == drugs]
+
+
+def test_regimen_resistance_is_not_a_current_medication_for_one_of_its_drugs() -> None:
+    result = _braf_crc("capecitabine")
+    (regimen,) = _rows(result, "bevacizumab", "capecitabine", "oxaliplatin")
+    assert regimen.response is Response.RESISTANT  # the evidence is there, in the report
+    assert not regimen.current_medication
+    assert not any(f.current_medication for f in result.therapeutic)
+    assert not [w for w in result.warnings if "current medication" in w]
+
+
+def test_regimen_resistance_is_current_when_the_whole_regimen_is_taken() -> None:
+    result = _braf_crc("bevacizumab", "Capecitabine", "oxaliplatin")
+    (regimen,) = _rows(result, "bevacizumab", "capecitabine", "oxaliplatin")
+    assert regimen.current_medication
+    (single,) = _rows(result, "oxaliplatin")  # single-agent evidence about a drug taken
+    assert single.current_medication
+    assert not _rows(result, "cetuximab")[0].current_medication
+
+
+def test_each_row_states_its_own_disease_and_a_label_only_for_it() -> None:
+    """No row carries a label about another disease (vemurafenib in glioma carried the
+    melanoma label FDA-ZELBORAF-MEL; cobimetinib + vemurafenib in CRC carried COTELLIC-MEL)."""
+
+    kb = load_knowledge_base()
+    label_tumour = {s["evidence_id"]: s["tumour"] for s in kb.statements if s["source"] == "FDA"}
+    result = _braf_crc()
+    checked = 0
+    for row in result.therapeutic:
+        assert row.disease
+        assert row.source in {"FDA", "CIViC", "curated"}
+        for ev in row.evidence:
+            if ev.source == "FDA":
+                assert label_tumour[ev.id] == row.tumour_code, (row.disease, ev.id)
+                checked += 1
+        if row.label_id is not None:
+            assert label_tumour[row.label_id] == row.tumour_code
+    assert checked >= 3  # CRC, melanoma and NSCLC labels are all among the rows
+    melanoma = [r for r in _rows(result, "binimetinib", "encorafenib") if r.tumour_code == "MEL"]
+    assert melanoma[0].label_id == "FDA-BRAFTOVI-MEKTOVI-MEL"
+    assert not melanoma[0].fda_approved_for_tumour
+    (crc,) = _rows(result, "cetuximab", "encorafenib")
+    assert crc.label_id == "FDA-BRAFTOVI-CRC"
+    assert crc.disease == "Colorectal adenocarcinoma"
+
+
+def test_every_row_has_a_regulatory_status() -> None:
+    t790m = _t790m()
+    status: dict[str, RegulatoryStatus] = {}
+    for row in t790m.therapeutic:  # strongest row per drug first
+        if len(row.drugs) == 1:
+            status.setdefault(row.drugs[0].name, row.regulatory_status)
+    assert status["osimertinib"] is RegulatoryStatus.APPROVED_FOR_TUMOUR
+    # Rociletinib was never approved (FDA CRL 2016): visibly investigational beside osimertinib.
+    assert status["rociletinib"] is RegulatoryStatus.INVESTIGATIONAL
+    assert status["staurosporine"] is RegulatoryStatus.PRECLINICAL
+    crc = _braf_crc()
+    (melanoma,) = [r for r in _rows(crc, "binimetinib", "encorafenib") if r.tumour_code == "MEL"]
+    assert melanoma.regulatory_status is RegulatoryStatus.APPROVED_OTHER_TUMOUR
+    # Approved drugs in a combination no label names for BRAF V600E: off-label, not "approved".
+    (triplet,) = _rows(crc, "alpelisib", "cetuximab", "encorafenib")
+    assert triplet.regulatory_status is RegulatoryStatus.APPROVED_OFF_LABEL
+    assert _rows(crc, "cetuximab", "encorafenib")[0].regulatory_status is (
+        RegulatoryStatus.APPROVED_FOR_TUMOUR
+    )
+
+
+def test_t790m_conflicts_are_resolved_once_and_cited() -> None:
+    """Erlotinib resistance (I-B) outweighs erlotinib + pemetrexed sensitivity (II-C); afatinib
+    resistance (I-B) outweighs afatinib sensitivity (II-D): neither is offered, each conflict
+    is stated once, on the resistance row, with its evidence."""
+    result = _t790m()
+    assert not _regimens(result).keys() & {("erlotinib", "pemetrexed"), ("afatinib",)}
+    (erlotinib,) = [r for r in _rows(result, "erlotinib") if r.tier.tier is Tier.I]
+    assert erlotinib.response is Response.RESISTANT
+    (conflict,) = erlotinib.conflicts
+    assert tuple(sorted(d.name for d in conflict.drugs)) == ("erlotinib", "pemetrexed")
+    assert conflict.response is Response.SENSITIVE
+    assert conflict.tier == TierAssignment(Tier.II, EvidenceLevel.C)
+    assert conflict.evidence
+    assert all(e.url for e in conflict.evidence)
+    (afatinib,) = _rows(result, "afatinib")
+    assert afatinib.response is Response.RESISTANT
+    assert [c.tier for c in afatinib.conflicts] == [TierAssignment(Tier.II, EvidenceLevel.D)]
+    stated = [c for f in result.therapeutic for c in f.conflicts]
+    assert len(stated) == len({(c.drugs, c.disease, c.response) for c in stated})
+    # No drug is offered below the level of stronger resistance evidence against it.
+    for r in result.therapeutic:
+        if r.response is Response.RESISTANT:
+            for s in result.therapeutic:
+                if s.response is Response.SENSITIVE and {d.name for d in r.drugs} <= {
+                    d.name for d in s.drugs
+                }:
+                    assert rank(r.tier) >= rank(s.tier), (r.drugs, s.drugs)
+
+
+def test_equal_tier_single_agent_resistance_leaves_the_combination() -> None:
+    """Cetuximab alone fails in BRAF V600E CRC; encorafenib + cetuximab is the FDA answer."""
+    result = _braf_crc()
+    assert _rows(result, "cetuximab", "encorafenib")[0].tier == TIER_IA
+    assert _rows(result, "cetuximab")[0].response is Response.RESISTANT
+
+
+def test_preclinical_only_evidence_is_marked_and_not_actionable() -> None:
+    result = _t790m()
+    (staurosporine,) = _rows(result, "staurosporine")
+    assert staurosporine.preclinical
+    assert not is_actionable(staurosporine)
+    for row in result.therapeutic:
+        if (
+            all(e.level == "D" for e in row.evidence if e.source == "CIViC")
+            and row.source == "CIViC"
+        ):
+            assert row.preclinical, row.drugs
+    (osimertinib,) = [r for r in _rows(result, "osimertinib") if r.tier == TIER_IA]
+    assert not osimertinib.preclinical
+    assert is_actionable(osimertinib)
+
+
+def test_alteration_tier_still_counts_outweighed_sensitivity() -> None:
+    """Resolution decides what is offered, not the variant's AMP tier (concordance)."""
+    result = _t790m()
+    assert result.alteration_tiers[0][1] == TIER_IA
+
+
+# ------------------------------------------------------------------ typed queries (issue 13)
+
+
+def test_same_drug_by_name_or_rxnorm_and_whole_regimens() -> None:
+    assert same_drug(Medication(" Capecitabine "), Medication("capecitabine"))
+    assert same_drug(Medication("Braftovi", rxnorm="2049106"), Medication("encorafenib", "2049106"))
+    assert not same_drug(Medication("cetuximab"), Medication("panitumumab"))
+    regimen = (Medication("bevacizumab"), Medication("capecitabine"), Medication("oxaliplatin"))
+    assert not regimen_taken(regimen, [Medication("capecitabine")])
+    assert regimen_taken(regimen, [*regimen, Medication("leucovorin")])
+    assert not regimen_taken((), [Medication("capecitabine")])
+
+
+def test_required_tests_for_osimertinib_in_nsclc_name_egfr_with_the_label() -> None:
+    kb = load_knowledge_base()
+    tests = required_tests(kb, Medication("Osimertinib"), context("NSCLC"))
+    assert "EGFR" in tests
+    assert tests["EGFR"].source_id.startswith("FDA-TAGRISSO")
+    assert "TAGRISSO" in tests["EGFR"].label
+    assert tests["EGFR"].url.startswith("https://")
+    assert required_tests(kb, Medication("osimertinib"), context("COAD")) == {}
+    (dpyd,) = pharmacogenomic_tests(kb, Medication("capecitabine"))
+    assert dpyd.gene == "DPYD"
+    assert "cpicpgx.org" in dpyd.url
+
+
+def test_pharmacogenomic_actions_skip_normal_metabolizers() -> None:
+    capecitabine = Medication("capecitabine")
+    normal = interpret([], context("COAD"), genotypes=[Genotype(Gene("DPYD"), "*1/*1")])
+    assert normal.pharmacogenomic  # found, so the empty answer below means something
+    assert pharmacogenomic_actions(normal, [capecitabine]) == ()
+    carrier = interpret([], context("COAD"), genotypes=[Genotype(Gene("DPYD"), "*1/*2A")])
+    (action,) = pharmacogenomic_actions(carrier, [capecitabine, Medication("cetuximab")])
+    assert action.finding.phenotype == "DPYD intermediate metabolizer"
+    assert action.affected == (capecitabine,)
+    assert action.current
+    assert not action.avoid
+    (elsewhere,) = pharmacogenomic_actions(carrier, [Medication("cetuximab")])
+    assert not elsewhere.current
+
+
+def test_variants_by_tier_counts_each_variant_once() -> None:
+    result = interpret(
+        [
+            variant(**BRAF_V600E_38),
+            variant("EGFR", protein="T790M"),
+            variant("ZZZ9", protein="A1B"),
+        ],
+        context("COAD"),
+        genotypes=[Genotype(Gene("DPYD"), "*1/*99")],
+    )
+    counts = variants_by_tier(result)
+    assert counts == {"Tier I": 1, "Tier II": 1, "Tier III": 0, "Tier IV": 0, "Unknown": 1}
+    assert len(result.therapeutic) > 3  # rows are many; variants are three
