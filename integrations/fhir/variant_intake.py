@@ -50,7 +50,9 @@ from inference.genomics.model import (
     GenomicPosition,
     Genotype,
     Origin,
+    Significance,
     Variant,
+    VariantClass,
     Zygosity,
 )
 from integrations.chromosomes import LA_CHROMOSOME, REFSEQ_CHROMOSOMES
@@ -71,6 +73,8 @@ from integrations.normalise import (
     split_hgvs,
 )
 
+#: mCODE's component for the SO term of a fusion (``loinc.org-requested-cs#molecular-consequence``).
+MOLECULAR_CONSEQUENCE: Final = "molecular-consequence"
 #: Most resources read from one input.
 MAX_RESOURCES: Final = 50_000
 #: Process-wide validation memory (see :mod:`.variant_intake_validation`).
@@ -112,24 +116,60 @@ class _Mapper:
                 return  # a grouping panel: its members are read on their own
             if fj.codes(resource.get("valueCodeableConcept")) & gc.VARIANT_NOT_PRESENT:
                 return
-            alteration = self.variant(components, location)
+            result.alterations.extend(self.variant(components, location))
+            return
         if alteration is not None:
             result.alterations.append(alteration)
 
     # -------------------------------------------------------------- variants
 
-    def variant(self, components: fj.Components, location: str) -> Alteration | None:
+    def variant(self, components: fj.Components, location: str) -> tuple[Alteration, ...]:
+        """A Variant Observation: a sequence variant, a fusion or copy-number change (48019-4),
+        or a fusion with the change it carries (``BCR::ABL1`` with ``ABL1 T315I``)."""
         genes = [g for g in (self.gene(c) for c in components.all(gc.C_GENE)) if g is not None]
         origin = self.origin(components)
         change_type: set[str] = set()
-        for component in components.all(gc.C_CHANGE_TYPE):
+        # mCODE puts the SO term in a "molecular-consequence" component instead of 48019-4.
+        for component in [
+            *components.all(gc.C_CHANGE_TYPE),
+            *components.all(MOLECULAR_CONSEQUENCE),
+        ]:
             concept = component.get("valueCodeableConcept")
             change_type |= fj.codes(concept) | {t.lower() for t in fj.texts(concept)}
         if change_type & (gc.SO_FUSION | gc.SO_COPY_GAIN | gc.SO_COPY_LOSS) or any(
             "fusion" in t for t in change_type
         ):
-            return self.gene_level(components, genes, change_type, origin, location)
-        gene_ = genes[0] if genes else None
+            biomarker = self.gene_level(components, genes, change_type, origin, location)
+            if biomarker is None:
+                return ()
+            if biomarker.kind is BiomarkerKind.FUSION and (
+                components.string(gc.C_CODING_HGVS) or components.string(gc.C_PROTEIN_HGVS)
+            ):
+                change = self.sequence_variant(components, biomarker.gene, origin, location)
+                return (biomarker,) if change is None else (biomarker, change)
+            return (biomarker,)
+        if (
+            change_type & gc.SO_TANDEM_DUPLICATION
+            and genes
+            and genes[0].symbol == "FLT3"
+            and not (components.string(gc.C_CODING_HGVS) or components.string(gc.C_PROTEIN_HGVS))
+        ):
+            # A FLT3 tandem duplication stated without HGVS is the FLT3-ITD class.
+            return (
+                Variant(
+                    gene=genes[0],
+                    origin=origin,
+                    variant_class=VariantClass.ITD,
+                    allele_frequency=self.fraction(components, location),
+                    source_ref=location,
+                ),
+            )
+        found = self.sequence_variant(components, genes[0] if genes else None, origin, location)
+        return () if found is None else (found,)
+
+    def sequence_variant(
+        self, components: fj.Components, gene_: Gene | None, origin: Origin, location: str
+    ) -> Variant | None:
         transcript = components.string(gc.C_TRANSCRIPT)
         hgvs_c = hgvs_p = None
         c_text = components.string(gc.C_CODING_HGVS)
@@ -165,7 +205,16 @@ class _Mapper:
             allele_frequency=fraction,
             depth=depth,
             source_ref=location,
+            classification=self.classification(components),
         )
+
+    def classification(self, components: fj.Components) -> Significance | None:
+        """53037-8 where a sender states it on the Variant (the IG puts it on implications)."""
+        concept = (components.first(gc.C_CLIN_SIG) or {}).get("valueCodeableConcept")
+        for code in fj.codes(concept):
+            if code in gc.CLINICAL_SIGNIFICANCE_TERM:
+                return Significance(gc.CLINICAL_SIGNIFICANCE_TERM[code])
+        return None
 
     def gene_level(
         self,
@@ -461,3 +510,25 @@ def read_fhir_variants(
             # Valid FHIR but values of an unexpected shape inside: one record, not the input.
             sink.add(location, f"could not read: {type(exc).__name__}")
     return sink.finish(result, strict=strict)
+
+
+def genes_studied(data: Any) -> set[str]:
+    """Symbols of every gene a genomic Observation names (48018-6), present or absent.
+
+    A variant reported absent (LOINC LL1971-2 ``LA9634-2``) still means its gene was tested: a
+    negative EGFR result is an EGFR result on file. Genes are read the way
+    :func:`read_fhir_variants` reads them (HGNC display, code or text; upper-case symbols), from
+    every Observation in a Bundle, a resource or a list, whatever its code.
+    """
+    mapper = _Mapper(None, ProblemSink("genes studied"))
+    found: set[str] = set()
+    for count, (_fallback, resource) in enumerate(fj.resources(data), start=1):
+        if count > MAX_RESOURCES:
+            break
+        if resource.get("resourceType") != "Observation":
+            continue
+        for component in fj.Components(resource).all(gc.C_GENE):
+            studied = mapper.gene(component)
+            if studied is not None:
+                found.add(studied.symbol.upper())
+    return found

@@ -30,6 +30,7 @@ from integrations.fhir.clinical_context import (
     iter_resources,
     patient_context_from_resources,
 )
+from integrations.fhir.variant_intake import genes_studied as fhir_genes_studied
 from integrations.fhir.variant_intake import read_fhir_variants
 from integrations.intake import IntakeResult
 from integrations.memo import LruCache, canonical_json
@@ -167,7 +168,7 @@ def interpret_prefetch(
         merged = tuple(dict.fromkeys((*context.context.medications, *extra_medications)))
         context.context = replace(context.context, medications=merged)
     interpretation = interpret(intake.alterations, context.context, genotypes=intake.genotypes)
-    studied = genes_studied(observations)
+    studied = fhir_genes_studied(observations)
     studied.update(g.gene.symbol.upper() for g in intake.genotypes)
     studied.update(a.gene.symbol.upper() for a in interpretation.alterations if a.gene is not None)
     genomics = PatientGenomics(intake, context, interpretation, studied, fingerprint)
