@@ -37,10 +37,11 @@ def with_source(item: Item, location: str) -> Item:
 def add(result: IntakeResult, items: Iterable[Item], location: str) -> None:
     """Append what one line or row named, each with its location."""
     for item in items:
-        if isinstance(item, Genotype):
-            result.genotypes.append(with_source(item, location))  # type: ignore[arg-type]
+        located = item if item.source_ref == location else with_source(item, location)
+        if isinstance(located, Genotype):
+            result.genotypes.append(located)
         else:
-            result.alterations.append(with_source(item, location))  # type: ignore[arg-type]
+            result.alterations.append(located)
 
 
 def build_arg(build: GenomeBuild | str | None) -> GenomeBuild | None:
@@ -55,6 +56,9 @@ def build_arg(build: GenomeBuild | str | None) -> GenomeBuild | None:
 
 def _items(line: str) -> Iterator[str]:
     """Split a line at ``;`` outside brackets (HGVS alleles ``c.[76A>C;83G>C]`` keep theirs)."""
+    if ";" not in line:
+        yield line
+        return
     depth = 0
     current: list[str] = []
     for char in line:
@@ -107,7 +111,7 @@ def parse_text_list(
             location = f"{name}:{number}"
             result.records_read += 1
             try:
-                items = read_line(item_text.strip(), build=default_build)
+                items = read_line(item_text.strip(), build=default_build, source_ref=location)
             except LineError as exc:
                 sink.add(location, f"{exc} (line: {_clip(item_text)})")
                 continue

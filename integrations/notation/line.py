@@ -46,29 +46,35 @@ _POSITION = re.compile(
     r"(?P<ref>[ACGTN]+)\s*(?:>|:|-|/)\s*(?P<alt>[ACGTN]+)$",
     re.IGNORECASE,
 )
+_BEFORE_STAR = re.compile(r"\s*/\s*(?=\*)")
 _DIPLOTYPE = re.compile(r"^\*\w+\s*/\s*\*\w+$")
 C_HGVS: Final = re.compile(r"^[cn]\.[-*]?\d[\w+*_>.()\-?]*$")
 P_HGVS: Final = re.compile(r"^p\.\S+$")
 
 
-def read_line(text: str, *, build: GenomeBuild | None = None) -> tuple[Item, ...]:
+def read_line(
+    text: str, *, build: GenomeBuild | None = None, source_ref: str | None = None
+) -> tuple[Item, ...]:
     """What one pasted line names: usually one item, none for a negative result (``MSS``),
     two for a fusion with a change in it (``BCR-ABL1 T315I``: the fusion and ``ABL1 T315I``).
+
+    ``source_ref`` (``text:3``) is given to every item read.
 
     Raises:
         LineError: the line is not understood (the message says why).
     """
     if len(text) > MAX_LINE_CHARS:
         raise LineError(f"line longer than {MAX_LINE_CHARS} characters")
-    body, qualifiers = strip_qualifiers(_BULLET.sub("", text))
+    body, qualifiers = strip_qualifiers(_BULLET.sub("", text), source_ref)
     build_match = _BUILD_WORD.search(body)
     if build_match:
         build = parse_build(build_match.group(1))
         body = " ".join((body[: build_match.start()] + body[build_match.end() :]).split())
-    body = re.sub(r"\s*/\s*(?=\*)", "/", body)
+    if "*" in body:
+        body = _BEFORE_STAR.sub("/", body)
     if not body:
         raise LineError("nothing but qualifiers on the line")
-    found = genome_wide(body.lower())
+    found = genome_wide(body.lower(), source_ref)
     if found is not NO_MATCH:
         return () if found is None else (found,)  # type: ignore[return-value]  # a Biomarker
     tokens = body.split()
@@ -86,13 +92,13 @@ def read_line(text: str, *, build: GenomeBuild | None = None) -> tuple[Item, ...
     if classed is not None:
         gene_, found_class, exon = classed
         return (_variant(gene_, qualifiers, variant_class=found_class, exon=exon),)
-    biomarker = gene_level(head, rest_text, qualifiers.origin)
+    biomarker = gene_level(head, rest_text, qualifiers.origin, source_ref)
     if biomarker is not None:
         return (biomarker,)
     fusion = split_fusion(head) if len(tokens) > 1 else None
     if fusion is not None:
         # "BCR-ABL1 T315I": the change is in the 3' gene of the fusion; both are findings.
-        fused = gene_level(head, "fusion", qualifiers.origin)
+        fused = gene_level(head, "fusion", qualifiers.origin, source_ref)
         assert fused is not None
         change = _gene_change([fusion[1].symbol, *tokens[1:]], qualifiers)
         return (fused, change)
@@ -100,15 +106,15 @@ def read_line(text: str, *, build: GenomeBuild | None = None) -> tuple[Item, ...
 
 
 def _variant(gene_: Gene | None, qualifiers: Qualifiers, **fields: Any) -> Variant:
-    return replace(
-        Variant(
-            gene=gene_,
-            origin=qualifiers.origin,
-            zygosity=qualifiers.zygosity,
-            allele_frequency=qualifiers.fraction,
-            depth=qualifiers.depth,
-            classification=qualifiers.classification,
-        ),
+    # Built at once (no dataclasses.replace): this runs for most lines of a list.
+    return Variant(
+        gene=gene_,
+        origin=qualifiers.origin,
+        zygosity=qualifiers.zygosity,
+        allele_frequency=qualifiers.fraction,
+        depth=qualifiers.depth,
+        classification=qualifiers.classification,
+        source_ref=qualifiers.source_ref,
         **fields,
     )
 
@@ -139,7 +145,11 @@ def _gene_change(tokens: list[str], qualifiers: Qualifiers) -> Variant | Genotyp
     if len(rest) != 1:
         raise LineError(f"could not understand {' '.join(rest)!r} after the gene")
     if _DIPLOTYPE.match(rest[0]):
-        return Genotype(gene=gene_or_error(head), diplotype=rest[0].replace(" ", ""))
+        return Genotype(
+            gene=gene_or_error(head),
+            diplotype=rest[0].replace(" ", ""),
+            source_ref=qualifiers.source_ref,
+        )
     accession, expression = split_hgvs(rest[0])
     return _hgvs_variant(gene_or_error(head), expression, accession, qualifiers)
 

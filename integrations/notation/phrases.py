@@ -94,32 +94,35 @@ _GLUED = re.compile(
 
 #: What :func:`genome_wide` returns for words that are not its own.
 NO_MATCH: Final = object()
+_FUSION_SEPARATOR = re.compile(r"::|--|-|/")
 
 
-def genome_wide(lowered: str) -> object:
+def genome_wide(lowered: str, source_ref: str | None = None) -> object:
     """MSI / TMB / HRD lines (``None`` for a negative result), else :data:`NO_MATCH`."""
     if _MSI_HIGH.match(lowered):
-        return Biomarker(kind=BiomarkerKind.MSI_HIGH)
+        return Biomarker(kind=BiomarkerKind.MSI_HIGH, source_ref=source_ref)
     if _MSI_NEGATIVE.match(lowered):
         return None
     if _TMB_WORD.match(lowered):
         tmb = _TMB.match(lowered)
         if tmb is None:
             raise LineError("TMB needs a number in mutations/Mb (e.g. 'TMB 12')")
-        return Biomarker(kind=BiomarkerKind.TMB, tmb=float(tmb.group("value")))
+        return Biomarker(
+            kind=BiomarkerKind.TMB, tmb=float(tmb.group("value")), source_ref=source_ref
+        )
     if _HRD_WORD.match(lowered):
-        return _hrd(lowered)
+        return _hrd(lowered, source_ref)
     return NO_MATCH
 
 
-def _hrd(lowered: str) -> Biomarker | None:
+def _hrd(lowered: str, source_ref: str | None) -> Biomarker | None:
     score_match = _HRD_SCORE.search(lowered)
     score = float(score_match.group("score")) if score_match else None
     status = " ".join(_HRD_SCORE.sub(" ", lowered).replace("(", " ").replace(")", " ").split())
     if _HRD_NEGATIVE.match(status):
         return None
     if _HRD_POSITIVE.match(status):
-        return Biomarker(kind=BiomarkerKind.HRD, score=score)
+        return Biomarker(kind=BiomarkerKind.HRD, score=score, source_ref=source_ref)
     # The cut-off belongs to the test (e.g. a genomic-instability score of 42 for one assay):
     # a score alone, or "HRD" alone, is not read as positive.
     raise LineError("HRD needs the lab's status: write 'HRD positive' (optionally 'score 48')")
@@ -131,7 +134,8 @@ def split_fusion(token: str) -> tuple[Gene, Gene] | None:
     ``A-B`` is a fusion only when both parts read as genes and the right one is not a number,
     one letter or a protein change (``NKX2-1``, ``HLA-A`` and ``KRAS-G12C`` are not fusions).
     """
-    parts = [p for p in re.split(r"::|--|-|/", token) if p]
+    separated = "-" in token or ":" in token or "/" in token
+    parts = [p for p in _FUSION_SEPARATOR.split(token) if p] if separated else []
     if len(parts) != 2:
         return None
     if "::" in token or "--" in token:
@@ -150,7 +154,9 @@ def split_fusion(token: str) -> tuple[Gene, Gene] | None:
     return five, three
 
 
-def gene_level(head: str, rest_text: str, origin: Origin) -> Biomarker | None:
+def gene_level(
+    head: str, rest_text: str, origin: Origin, source_ref: str | None = None
+) -> Biomarker | None:
     """Fusion / amplification / deletion lines (``head`` the first token), else ``None``."""
     biomarker_origin = origin if origin is not Origin.UNKNOWN else Origin.SOMATIC
     fusion = split_fusion(head)
@@ -161,11 +167,17 @@ def gene_level(head: str, rest_text: str, origin: Origin) -> Biomarker | None:
         else:
             five, three = None, gene_or_error(head)
         return Biomarker(
-            kind=BiomarkerKind.FUSION, gene=three, fusion_partner=five, origin=biomarker_origin
+            kind=BiomarkerKind.FUSION,
+            gene=three,
+            fusion_partner=five,
+            origin=biomarker_origin,
+            source_ref=source_ref,
         )
     if rest_text in AMP_WORDS or rest_text in DEL_WORDS:
         kind = BiomarkerKind.AMPLIFICATION if rest_text in AMP_WORDS else BiomarkerKind.DELETION
-        return Biomarker(kind=kind, gene=gene_or_error(head), origin=biomarker_origin)
+        return Biomarker(
+            kind=kind, gene=gene_or_error(head), origin=biomarker_origin, source_ref=source_ref
+        )
     return None
 
 

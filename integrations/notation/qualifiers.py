@@ -30,6 +30,14 @@ _SIGNIFICANCE = re.compile(
     r"uncertain\s+significance|pathogenic|benign|vus)\b",
     re.IGNORECASE,
 )
+_HOMOZYGOUS_DELETION = re.compile(r"homozygous\s+deletion", re.IGNORECASE)
+_ORIGIN_ONLY = re.compile(r"\b(germline|somatic)\b", re.IGNORECASE)
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
+_BRACKETED_WORD = re.compile(r"(?<!\S)\((\S+)\)(?!\S)")
+_COMMA = re.compile(r",(\s|$)")
+_SPACES = re.compile(r"\s+")
+#: Cheap pre-checks: most lines carry no significance word and no qualifier at all.
+_SIGNIFICANCE_HINTS: Final = ("path", "benign", "vus", "uncertain")
 SIGNIFICANCE_WORDS: Final = {
     "pathogenic": Significance.PATHOGENIC,
     "likely pathogenic": Significance.LIKELY_PATHOGENIC,
@@ -48,6 +56,8 @@ class Qualifiers:
     fraction: float | None = None
     depth: int | None = None
     classification: Significance | None = None
+    #: Where the line came from (``text:3``), given to every item read from it.
+    source_ref: str | None = None
 
 
 def fraction(value: str, *, percent: bool) -> float:
@@ -58,7 +68,7 @@ def fraction(value: str, *, percent: bool) -> float:
     return number
 
 
-def strip_qualifiers(text: str) -> tuple[str, Qualifiers]:
+def strip_qualifiers(text: str, source_ref: str | None = None) -> tuple[str, Qualifiers]:
     """The line without its qualifiers, and the qualifiers found."""
     found_fraction: float | None = None
     depth: int | None = None
@@ -81,7 +91,7 @@ def strip_qualifiers(text: str) -> tuple[str, Qualifiers]:
 
     def qualifier(found: re.Match[str]) -> str:
         nonlocal origin, zygosity
-        word = re.sub(r"\s+", " ", found.group(1).lower())
+        word = _SPACES.sub(" ", found.group(1).lower())
         if word in ORIGIN_WORDS:
             origin = ORIGIN_WORDS[word]
         elif word in ZYGOSITY_WORDS:
@@ -90,19 +100,23 @@ def strip_qualifiers(text: str) -> tuple[str, Qualifiers]:
 
     def significance(found: re.Match[str]) -> str:
         nonlocal classification
-        classification = SIGNIFICANCE_WORDS[re.sub(r"\s+", " ", found.group(1).lower())]
+        classification = SIGNIFICANCE_WORDS[_SPACES.sub(" ", found.group(1).lower())]
         return " "
 
     # "homozygous deletion" is a copy-number call, not a zygosity qualifier.
-    if not re.search(r"homozygous\s+deletion", text, re.IGNORECASE):
+    if not _HOMOZYGOUS_DELETION.search(text):
         text = _QUALIFIER.sub(qualifier, text)
     else:
-        text = re.sub(r"\b(germline|somatic)\b", qualifier, text, flags=re.IGNORECASE)
-    text = _SIGNIFICANCE.sub(significance, text)
-    # "(germline)" has lost its word above; "(het)" → "het"; HGVS parentheses stay as they are.
-    text = re.sub(r"\(\s*\)|\[\s*\]", " ", text)
-    text = re.sub(r"(?<!\S)\((\S+)\)(?!\S)", r"\1", text)
-    text = re.sub(r",(\s|$)", " ", text)
+        text = _ORIGIN_ONLY.sub(qualifier, text)
+    lowered = text.lower()
+    if any(hint in lowered for hint in _SIGNIFICANCE_HINTS):
+        text = _SIGNIFICANCE.sub(significance, text)
+    if "(" in text or "[" in text:
+        # "(germline)" has lost its word above; "(het)" → "het"; HGVS parentheses stay.
+        text = _EMPTY_BRACKETS.sub(" ", text)
+        text = _BRACKETED_WORD.sub(r"\1", text)
+    if "," in text:
+        text = _COMMA.sub(" ", text)
     return " ".join(text.split()), Qualifiers(
-        origin, zygosity, found_fraction, depth, classification
+        origin, zygosity, found_fraction, depth, classification, source_ref
     )
