@@ -55,7 +55,7 @@ from inference.genomics.model import (
     VariantClass,
     Zygosity,
 )
-from integrations.chromosomes import LA_CHROMOSOME, REFSEQ_CHROMOSOMES
+from integrations.chromosomes import LA_CHROMOSOME, REFSEQ_CHROMOSOMES, accession_problem
 from integrations.errors import IntakeError
 from integrations.fhir import genomics_codes as gc
 from integrations.fhir import variant_intake_json as fj
@@ -311,35 +311,37 @@ class _Mapper:
             return None
         return int(value)
 
+    def stated_build(self, components: fj.Components) -> GenomeBuild | None:
+        """The build the assembly component (62374-4) names, by LA code or by name."""
+        assembly_component = components.first(gc.C_ASSEMBLY)
+        if assembly_component is None:
+            return None
+        concept = assembly_component.get("valueCodeableConcept")
+        found = [gc.ASSEMBLY_BUILD[c] for c in fj.codes(concept) if c in gc.ASSEMBLY_BUILD]
+        found += [b for b in (parse_build(t) for t in fj.texts(concept)) if b is not None]
+        if assembly_component.get("valueString"):
+            value_build = parse_build(str(assembly_component["valueString"]))
+            found += [value_build] if value_build else []
+        return found[0] if found else None
+
     def position(
         self, components: fj.Components, hgvs_g: str | None, location: str
     ) -> GenomicPosition | bool | None:
         """The VCF-style position, ``None`` when not given, ``False`` after a conflict."""
-        build = None
         chrom = None
         refseq_text = components.string(gc.C_GENOMIC_REFSEQ)
         g_accession, g_expression = split_hgvs(hgvs_g) if hgvs_g else (None, "")
         spdi = _spdi(components)
-        refseq = REFSEQ_CHROMOSOMES.get(
-            (refseq_text or g_accession or (spdi.group("acc") if spdi else "")).strip()
-        )
-        assembly_component = components.first(gc.C_ASSEMBLY)
-        if assembly_component is not None:
-            concept = assembly_component.get("valueCodeableConcept")
-            found = [gc.ASSEMBLY_BUILD[c] for c in fj.codes(concept) if c in gc.ASSEMBLY_BUILD]
-            found += [b for b in (parse_build(t) for t in fj.texts(concept)) if b is not None]
-            if assembly_component.get("valueString"):
-                value_build = parse_build(str(assembly_component["valueString"]))
-                found += [value_build] if value_build else []
-            build = found[0] if found else None
+        accession = (refseq_text or g_accession or (spdi.group("acc") if spdi else "")).strip()
+        refseq = REFSEQ_CHROMOSOMES.get(accession)
+        build = self.stated_build(components)
+        # The one accession table: an accession of the other build contradicts the assembly; one
+        # of neither build (NC_000007.12 is GRCh36) cannot be placed (as in HL7 and VCF).
+        conflict = accession_problem(accession, build) if accession else None
+        if conflict is not None:
+            self.sink.add(location, conflict)
+            return False
         if refseq is not None:
-            if build is not None and build is not refseq[0]:
-                self.sink.add(
-                    location,
-                    f"assembly {build.value} contradicts RefSeq {refseq_text or g_accession} "
-                    f"({refseq[0].value})",
-                )
-                return False
             build, chrom = refseq
         chromosome_component = components.first(gc.C_CHROMOSOME)
         if chromosome_component is not None:

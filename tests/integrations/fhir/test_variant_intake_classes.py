@@ -223,3 +223,28 @@ def test_genes_studied_include_absent_results() -> None:
     assert genes_studied(bundle) == {"EGFR", "BRCA2", "KRAS"}
     # The reader itself reports no alteration for the negative EGFR result.
     assert [a.gene.symbol for a in read_fhir_variants(bundle).alterations if a.gene] == ["BRCA2"]
+
+
+def test_chromosome_accession_of_neither_build_is_a_problem() -> None:
+    """The one accession table (issue 13 §4): NC_000007.12 (GRCh36) cannot be placed."""
+    observation = _variant(
+        "old-build",
+        _gene("HGNC:1097", "BRAF"),
+        _component(
+            "48013-7",
+            {"valueCodeableConcept": _cc("http://www.ncbi.nlm.nih.gov/refseq", "NC_000007.12")},
+        ),
+        _component("62374-4", {"valueCodeableConcept": _cc(LOINC, "LA26806-2", "GRCh38")}),
+        _component("48000-4", {"valueCodeableConcept": _cc(LOINC, "LA21260-7", "Chromosome 7")}),
+        _component("69547-8", {"valueString": "A"}),
+        _component("69551-0", {"valueString": "T"}),
+        _component("81254-5", {"valueRange": {"low": {"value": 140753335}}}),
+        _component(
+            "48005-3", {"valueCodeableConcept": _cc("http://varnomen.hgvs.org", "p.Val600Glu")}
+        ),
+    )
+    result = read_fhir_variants([observation, _brca2(GERMLINE)])
+    assert [a.source_ref for a in result.alterations] == ["Observation/brca2"]
+    (problem,) = result.problems
+    assert problem.location == "Observation/old-build"
+    assert "NC_000007.12 is not a GRCh37 or GRCh38 chromosome accession" in problem.reason
