@@ -151,3 +151,21 @@ def test_tmb_and_msi_rows() -> None:
         Biomarker(kind=BiomarkerKind.MSI_HIGH, source_ref="OBR 1 OBX-4 5 81695-9"),
     ]
     assert result.intake.problems == []
+
+
+def test_germline_obx_result_fills_the_hereditary_section() -> None:
+    from inference.genomics import interpret
+    from inference.genomics.model import PatientContext
+
+    def message(source_class: str) -> str:
+        return _message(
+            "CWE|48018-6^Gene studied^LN|2a|HGNC:1101^BRCA2^HGNC",
+            "ST|48005-3^Amino acid change p.HGVS^LN|2a|NP_000050.3:p.Ser1982ArgfsTer22",
+            f"CWE|48002-0^Genomic source class^LN|2a|{source_class}",
+        )
+
+    germline = read_genetic_results(message("LA6683-2^Germline^LN")).intake.alterations
+    hereditary = interpret(germline, PatientContext()).hereditary
+    assert [h.gene.symbol for h in hereditary] == ["BRCA2"]
+    somatic = read_genetic_results(message("LA6684-0^Somatic^LN")).intake.alterations
+    assert interpret(somatic, PatientContext()).hereditary == ()
