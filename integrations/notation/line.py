@@ -88,6 +88,8 @@ def read_line(
                 ),
             )
     head, rest_text = tokens[0], " ".join(tokens[1:]).lower()
+    if head.lower() in {"exon", "ex"}:
+        raise LineError("an exon class without a gene; write e.g. 'EGFR exon 19 deletion'")
     classed = variant_class(head, rest_text)
     if classed is not None:
         gene_, found_class, exon = classed

@@ -73,6 +73,13 @@ _NAMED_EXON_CLASSES: Final = {
     (20, "ins"): VariantClass.EXON20_INSERTION,
     (14, "skip"): VariantClass.EXON14_SKIPPING,
 }
+#: Clinical shorthand for the two EGFR-style exon classes ("EGFR del19", "EGFR 20ins").
+_SHORT_EXON_CLASSES: Final = {
+    "del19": (VariantClass.EXON19_DELETION, 19),
+    "19del": (VariantClass.EXON19_DELETION, 19),
+    "ins20": (VariantClass.EXON20_INSERTION, 20),
+    "20ins": (VariantClass.EXON20_INSERTION, 20),
+}
 _CLASS_WORDS: Final = {
     "itd": VariantClass.ITD,
     "internal tandem duplication": VariantClass.ITD,
@@ -189,9 +196,13 @@ def variant_class(head: str, rest_text: str) -> tuple[Gene, VariantClass, int | 
             return None
         head = glued.group("gene")
         rest_text = (glued.group("word") or glued.group("exon") or "").lower()
-    if head.upper() == "MET" and rest_text in {"ex14", "exon 14", "exon14"}:
-        # "METex14" is the labels' own name for MET exon 14 skipping (e.g. capmatinib, tepotinib).
-        return gene_or_error(head), VariantClass.EXON14_SKIPPING, 14
+    compact = rest_text.replace(" ", "")
+    short = _SHORT_EXON_CLASSES.get(compact)
+    if short is None and head.upper() == "MET" and compact in {"ex14", "exon14"}:
+        # "METex14" is the labels' own name for MET exon 14 skipping (capmatinib, tepotinib).
+        short = (VariantClass.EXON14_SKIPPING, 14)
+    if short is not None:
+        return gene_or_error(head), short[0], short[1]
     exon_match = _EXON.match(rest_text)
     if exon_match is not None:
         number = int(exon_match.group("exon"))
