@@ -195,6 +195,12 @@ def _row(values: dict[str, str], default_build: GenomeBuild | None) -> tuple[Ite
         return read_line(f"TMB {values['tmb']}")
     if "diplotype" in values and symbol:
         return read_line(f"{symbol} {values['diplotype']}")
+    if kind and symbol and not ({"hgvs_c", "hgvs_p", "hgvs_g", "chrom"} & values.keys()):
+        # A class in the kind column ("exon 19 deletion", "ITD"): read like a pasted line.
+        line = f"{symbol} {values['kind']}"
+        if "origin" in values:
+            line += f" {values['origin']}"
+        return tuple(_with_row_numbers(item, values) for item in read_line(line, build=row_build))
     return (_row_variant(values, symbol, row_build),)
 
 

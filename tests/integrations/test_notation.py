@@ -273,3 +273,23 @@ def test_table_reads_notation_with_per_row_and_per_column_origin() -> None:
     (problem,) = result.problems
     assert problem.location == "panel.csv:10"
     assert "not an ACMG term" in problem.reason
+
+
+def test_table_kind_column_names_a_class() -> None:
+    result = read_table(
+        "gene,variant_class,vaf\nEGFR,exon 19 deletion,0.2\nFLT3,ITD,\nKIT,sideways,\n",
+        name="classes.csv",
+    )
+    assert result.alterations == [
+        Variant(
+            gene=Gene("EGFR"),
+            variant_class=VariantClass.EXON19_DELETION,
+            exon=19,
+            allele_frequency=0.2,
+            source_ref="classes.csv:2",
+        ),
+        Variant(gene=Gene("FLT3"), variant_class=VariantClass.ITD, source_ref="classes.csv:3"),
+    ]
+    (problem,) = result.problems
+    assert problem.location == "classes.csv:4"
+    assert "'sideways' is not a c. or p. HGVS change" in problem.reason
