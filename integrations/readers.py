@@ -17,7 +17,6 @@ from inference.genomics.model import GenomeBuild, Origin
 from integrations.errors import IntakeError
 from integrations.intake import IntakeResult, with_default_origin
 from integrations.textlist import parse_text_list
-from integrations.textlist_table import read_table
 from integrations.vcf import read_vcf
 
 Format = Literal["vcf", "fhir", "csv", "tsv", "text"]
@@ -147,5 +146,7 @@ def read_variants(
             read_fhir_variants(parsed, build=build, strict=strict, name=display), origin
         )
     if chosen in {"csv", "tsv"}:
+        from integrations.textlist_table import read_table  # only tables need the csv reader
+
         return read_table(text, build=build, strict=strict, name=display, origin=origin)
     return parse_text_list(text, build=build, strict=strict, name=display, origin=origin)
