@@ -23,15 +23,23 @@ Variant components (Genomics Reporting STU3 ``variant`` profile; reference note 
 allele fraction, ``82121-5`` depth, ``53034-5`` allelic state, ``48000-4`` chromosome,
 ``62374-4`` assembly, ``48013-7`` genomic RefSeq (``NC_`` accession, whose version implies the
 build), ``92822-6`` coordinate system with ``81254-5`` exact start-end, ``69547-8`` ref and
-``69551-0`` alt alleles, ``48019-4`` DNA change type (copy-number gain/loss, gene fusion),
-``82155-3`` copy number, ``81252-9`` variation code (SPDI ``NC_000007.14:140753335:A:T`` as the
-genomics-operations reference implementation sends it; substitutions only).
+``69551-0`` alt alleles, ``48019-4`` DNA change type (copy-number gain/loss, gene fusion with
+both genes, FLT3 tandem duplication as FLT3-ITD; mCODE's ``molecular-consequence`` too; a fusion
+with a c./p. change gives the fusion and the change), ``82155-3`` copy number, ``53037-8`` stated
+significance, ``81252-9`` variation code (SPDI ``NC_000007.14:140753335:A:T`` as the
+genomics-operations reference implementation sends it; substitutions only). Codes come from
+:mod:`.genomics_codes`, chromosomes and accessions from :mod:`integrations.chromosomes`: an
+accession of the other build, or of neither, is a problem.
 
 Positions are converted to VCF's 1-based ``pos``: 0-based interval counting (``LA30100-4``) gives
 ``low + 1``; 1-based counting (``LA30102-0``) gives ``low``. Without a coordinate-system component
 the range itself decides (``high - low == len(ref)`` is a 0-based interval, ``len(ref) - 1`` is
 1-based inclusive); a bare ``low`` is 1-based, the convention of LOINC panel 81247-9. Alleles that
 are not VCF-style (SPDI's empty allele) leave the variant without a position, never a guessed one.
+
+JSON access is in :mod:`.variant_intake_json`, R4 validation (with its caches) in
+:mod:`.variant_intake_validation`. :func:`genes_studied` reads the genes of every result,
+present or absent, the same way.
 """
 
 from __future__ import annotations
