@@ -93,6 +93,11 @@ _G_SNV = re.compile(r"^g\.(\d+)([ACGT])>([ACGT])$")
 # SPDI (NCBI Variation Services) as the genomics-operations reference implementation sends it in
 # the variation-code component; only substitutions (equal, non-empty alleles) map to VCF directly.
 _SPDI = re.compile(r"^(?P<acc>NC_\d+\.\d+):(?P<pos>\d+):(?P<ref>[ACGT]+):(?P<alt>[ACGT]+)$")
+_HRD_NAME = re.compile(r"\bHRD\b|homologous recombination deficien", re.IGNORECASE)
+# SNOMED CT qualifier values labs use for a qualitative result: 10828004 Positive, 260385009
+# Negative; LOINC LA6576-8 Positive, LA6577-6 Negative.
+_POSITIVE: Final = frozenset({"10828004", "LA6576-8"})
+_NEGATIVE: Final = frozenset({"260385009", "LA6577-6"})
 _STAR_DIPLOTYPE = re.compile(r"^(?:(?P<gene>[A-Za-z0-9-]+)\s*)?(?P<dip>\*\w+\s*/\s*\*\w+)$")
 
 
@@ -116,6 +121,8 @@ class _Mapper:
             alteration = self.tmb(resource, location)
         elif gc.CODE_MSI in codes:
             alteration = self.msi(resource, location)
+        elif _names_hrd(resource.get("code")):
+            alteration = self.hrd(resource, location)
         elif codes & {gc.CODE_VARIANT, gc.CODE_MASTER_PANEL, gc.CODE_SIMPLE_VARIANT}:
             components = fj.Components(resource)
             if gc.CODE_VARIANT not in codes and not (
@@ -417,6 +424,26 @@ class _Mapper:
             return None
         return Biomarker(kind=BiomarkerKind.TMB, tmb=float(value), source_ref=location)
 
+    def hrd(self, resource: Json, location: str) -> Biomarker | None:
+        """HRD status as the lab states it (positive or negative), with its score if given.
+
+        A score alone is not read as positive: the cut-off belongs to the test (as for text).
+        """
+        concept = resource.get("valueCodeableConcept")
+        codes = fj.codes(concept)
+        words = " ".join([*fj.texts(concept), str(resource.get("valueString") or "")]).lower()
+        score = None
+        for component in resource.get("component") or []:
+            quantity = fj.quantity(component) if isinstance(component, Mapping) else None
+            if quantity is not None:
+                score = quantity[0]
+        if codes & _NEGATIVE or "negative" in words or "not detected" in words:
+            return None
+        if codes & _POSITIVE or "positive" in words or words.strip() == "detected":
+            return Biomarker(kind=BiomarkerKind.HRD, score=score, source_ref=location)
+        self.sink.add(location, "HRD status not understood (expected positive or negative)")
+        return None
+
     def msi(self, resource: Json, location: str) -> Biomarker | None:
         concept = resource.get("valueCodeableConcept")
         codes = fj.codes(concept)
@@ -425,10 +452,14 @@ class _Mapper:
             return Biomarker(kind=BiomarkerKind.MSI_HIGH, source_ref=location)
         if codes & gc.MSI_NEGATIVE or "stable" in texts or "msi-l" in texts or "low" in texts:
             return None
-        self.sink.add(
-            location, "microsatellite status not understood (expected gc.CODE_MSI-H or stable)"
-        )
+        self.sink.add(location, "microsatellite status not understood (expected MSI-H or stable)")
         return None
+
+
+def _names_hrd(concept: Any) -> bool:
+    """Whether an Observation's code names HRD status. LOINC has no code for it, so labs send a
+    local one: it is recognised by its display or text, nothing else."""
+    return any(_HRD_NAME.search(text) for text in fj.texts(concept))
 
 
 def _spdi(components: fj.Components) -> re.Match[str] | None:

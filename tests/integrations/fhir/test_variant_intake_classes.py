@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from inference.genomics import interpret
 from inference.genomics.model import (
     Biomarker,
@@ -22,6 +24,7 @@ from inference.genomics.model import (
     Variant,
     VariantClass,
 )
+from integrations.errors import IntakeError
 from integrations.fhir.variant_intake import genes_studied, read_fhir_variants
 
 LOINC = "http://loinc.org"
@@ -248,3 +251,45 @@ def test_chromosome_accession_of_neither_build_is_a_problem() -> None:
     (problem,) = result.problems
     assert problem.location == "Observation/old-build"
     assert "NC_000007.12 is not a GRCh37 or GRCh38 chromosome accession" in problem.reason
+
+
+def _status(
+    oid: str, code: dict[str, Any], value: dict[str, Any], *components: Any
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "code": code,
+        **value,
+        "component": list(components),
+    }
+
+
+def test_hrd_status_by_the_labs_local_code() -> None:
+    hrd_code = {"coding": [{"system": "urn:lab:local", "code": "HRD-GIS", "display": "HRD status"}]}
+    score = _component("gis", {"valueQuantity": {"value": 48}}, "urn:lab:local")
+    positive = _status(
+        "hrd-pos",
+        hrd_code,
+        {"valueCodeableConcept": _cc("http://snomed.info/sct", "10828004", "Positive")},
+        score,
+    )
+    negative = _status("hrd-neg", hrd_code, {"valueCodeableConcept": {"text": "Negative"}})
+    score_only = _status("hrd-score", hrd_code, {"valueString": "48"})
+    result = read_fhir_variants([positive, negative, score_only])
+    assert result.alterations == [
+        Biomarker(kind=BiomarkerKind.HRD, score=48.0, source_ref="Observation/hrd-pos")
+    ]
+    (problem,) = result.problems
+    assert problem.location == "Observation/hrd-score"
+    assert problem.reason == "HRD status not understood (expected positive or negative)"
+
+
+def test_msi_status_not_understood_says_what_was_expected() -> None:
+    msi = _status("msi", _cc(LOINC, "81695-9"), {"valueString": "equivocal"})
+    with pytest.raises(IntakeError) as raised:
+        read_fhir_variants([msi])
+    assert raised.value.problems[0].reason == (
+        "microsatellite status not understood (expected MSI-H or stable)"
+    )
