@@ -78,7 +78,7 @@ class Calibration(_Strict):
 class OodStatistics(_Strict):
     """Out-of-distribution guard (see :mod:`inference.imaging.ood`)."""
 
-    feature: Literal["rgb_mean_std"] = "rgb_mean_std"
+    feature: Literal["rgb_mean_tissue_chromaticity"] = "rgb_mean_tissue_chromaticity"
     mean: list[float]
     inverse_covariance: list[list[float]]
     max_distance: float = Field(gt=0)

@@ -6,8 +6,8 @@ A patch is flagged, with a reason, when it is
   the same detector the tiler uses);
 - ``blurred``: the variance of its Laplacian (:func:`tiles.laplacian_variance`) is below
   ``min_laplacian_variance``, half the 0.5th percentile of the training patches;
-- ``colour``: its colour statistics (per-channel mean and standard deviation of RGB in 0..1)
-  lie further from the training patches' than any but the most extreme 0.1 % of training
+- ``colour``: its colour statistics (:func:`colour_features`: mean RGB, and the mean
+  chromaticity of its tissue pixels) lie further from the training patches' than any but the most extreme 0.1 % of training
   patches, times a margin of 1.5. The distance is Mahalanobis (P. C. Mahalanobis, Proc Natl
   Inst Sci India 2:49-55, 1936) under the training covariance, shrunk towards its diagonal so
   a small training set still gives an invertible matrix. Immunohistochemistry (brown DAB on
@@ -35,11 +35,23 @@ _RIDGE: Final = 1e-6
 
 
 def colour_features(patches: NDArray[np.uint8]) -> NDArray[np.float64]:
-    """``(N, 6)``: per-channel RGB mean and standard deviation (0..1) of ``(N, H, W, 3)``."""
+    """``(N, 6)``: mean R, G, B (0..1) of each patch, then the mean chromaticity
+    ``(R, G, B) / (R + G + B)`` of its tissue pixels (all pixels when under 10 are tissue).
+
+    Chromaticity is the stain's hue without its darkness: H&E tissue is pink to purple (green
+    the weakest channel), DAB brown has blue the weakest.
+    """
     if patches.ndim != 4 or patches.shape[-1] != 3 or patches.dtype != np.uint8:
         raise ValueError("expected RGB uint8 patches shaped (N, H, W, 3)")
-    flat = patches.reshape(patches.shape[0], -1, 3).astype(np.float64) / 255.0
-    return np.concatenate([flat.mean(axis=1), flat.std(axis=1)], axis=1)
+    out = np.zeros((patches.shape[0], 6), dtype=np.float64)
+    for i, patch in enumerate(patches):
+        pixels = patch.reshape(-1, 3).astype(np.float64) / 255.0
+        tissue = tissue_mask(patch).mask.reshape(-1)
+        chosen = pixels[tissue] if tissue.sum() >= 10 else pixels
+        chroma = chosen / np.maximum(chosen.sum(axis=1, keepdims=True), 1e-6)
+        out[i, :3] = pixels.mean(axis=0)
+        out[i, 3:] = chroma.mean(axis=0)
+    return out
 
 
 def _distances(

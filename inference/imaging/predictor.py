@@ -28,7 +28,7 @@ from inference.errors import ModelBundleError
 from inference.imaging.bundle import WEIGHTS, BundleInfo, verify_bundle
 from inference.imaging.network import build_network
 from inference.imaging.ood import ood_reasons
-from inference.imaging.transforms import preprocess, to_tensor
+from inference.imaging.transforms import apply, preprocess, to_tensor
 
 if TYPE_CHECKING:
     import torch
@@ -132,7 +132,7 @@ class Predictor:
         out: list[Any] = []
         with torch.inference_mode():
             for start in range(0, len(patches), self.batch_size):
-                batch = self._preprocess(to_tensor(patches[start : start + self.batch_size]))
+                batch = apply(self._preprocess, to_tensor(patches[start : start + self.batch_size]))
                 out.append(self.network(batch.to(self.device)).reshape(-1).float().cpu())
         if not out:
             return np.zeros(0, dtype=np.float32)

@@ -58,6 +58,18 @@ def preprocess() -> Compose:
     )
 
 
+def apply(transform: Compose, tensor: torch.Tensor) -> torch.Tensor:
+    """Run a MONAI transform and return a plain tensor (MONAI wraps results in MetaTensor,
+    whose metadata tracking would slow every later operation on a training or serving path)."""
+    from monai.data.meta_tensor import MetaTensor
+
+    out = transform(tensor)
+    if isinstance(out, MetaTensor):
+        return out.as_tensor()
+    assert isinstance(out, type(tensor))
+    return out
+
+
 def augment(*, colour_jitter: float = 0.1) -> Compose:
     """Training augmentations for one preprocessed ``(3, H, W)`` patch."""
     from monai.transforms.compose import Compose
