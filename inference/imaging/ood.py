@@ -7,10 +7,11 @@ A patch is flagged, with a reason, when it is
 - ``blurred``: the variance of its Laplacian (:func:`tiles.laplacian_variance`) is below
   ``min_laplacian_variance``, half the 0.5th percentile of the training patches;
 - ``colour``: its colour statistics (:func:`colour_features`: mean RGB, and the mean
-  chromaticity of its tissue pixels) lie further from the training patches' than any but the most extreme 0.1 % of training
-  patches, times a margin of 1.5. The distance is Mahalanobis (P. C. Mahalanobis, Proc Natl
-  Inst Sci India 2:49-55, 1936) under the training covariance, shrunk towards its diagonal so
-  a small training set still gives an invertible matrix. Immunohistochemistry (brown DAB on
+  chromaticity of its tissue pixels) lie further from the training patches' than any but
+  the most extreme 0.1 % of training patches, times a margin of 1.5. The distance is
+  Mahalanobis (P. C. Mahalanobis, Proc Natl Inst Sci India 2:49-55, 1936) under the training
+  covariance, shrunk towards its diagonal so a small training set still gives an invertible
+  matrix. Immunohistochemistry (brown DAB on
   blue haematoxylin) or an unstained slide sits far from H&E's pink and purple.
 
 The statistics are fitted on the training split by ``training`` and stored in the bundle

@@ -31,7 +31,7 @@ def test_point_metrics_of_the_four_point_case() -> None:
     assert m["sensitivity"] == pytest.approx(0.5)
     assert m["specificity"] == pytest.approx(1.0)
     assert m["balanced_accuracy"] == pytest.approx(0.75)
-    # Brier: (0.1^2 + 0.4^2 + 0.65^2 + 0.2^2) / 4.
+    # Brier score: the mean squared gap, squares of 0.1, 0.4, 0.65 and 0.2 averaged.
     assert m["brier"] == pytest.approx((0.01 + 0.16 + 0.4225 + 0.04) / 4)
     # 15 bins: each probability alone in its bin, so ECE = mean |y - p|.
     assert m["ece"] == pytest.approx((0.1 + 0.4 + 0.65 + 0.2) / 4)
