@@ -263,7 +263,31 @@ def train_network(
     progress: ProgressFn = _quiet,
     stop_after: int | None = None,
 ) -> TrainedModel:
-    """Train (or resume) and return the best network by validation ROC-AUC."""
+    """Train (or resume) and return the best network by validation ROC-AUC.
+
+    torch's determinism flag and thread count are process-wide: they are restored on return,
+    so a caller in the same process (a test session, a notebook) gets its own settings back.
+    """
+    import torch
+
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    threads = torch.get_num_threads()
+    try:
+        return _train_network(config, train, validation, progress=progress, stop_after=stop_after)
+    finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.set_num_threads(threads)
+
+
+def _train_network(
+    config: Config,
+    train: PatchArrays,
+    validation: PatchArrays,
+    *,
+    progress: ProgressFn,
+    stop_after: int | None,
+) -> TrainedModel:
     from sklearn.metrics import roc_auc_score
 
     session = _Session(config, train)
