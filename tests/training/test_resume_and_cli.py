@@ -6,6 +6,7 @@ The data is the small mixed set of :mod:`tests.training.patches` (machinery only
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,12 @@ def test_a_checkpoint_of_another_config_is_refused(
 ) -> None:
     data = build_patch_set(tmp_path / "data", patients=6, per_class=4)
     first = write_config(tmp_path / "a.toml", data, tmp_path / "out", epochs=2)
-    assert main(["train", str(first), "--progress", "none", "--stop-after", "1"]) == 0
+    assert main(["train", str(first), "--progress", "json", "--stop-after", "1"]) == 0
+    # Under CI: one JSON object per line, per event (no per-step noise).
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [e["event"] for e in events] == ["epoch_start", "epoch_end", "paused"]
+    assert events[1]["epoch"] == 1
+    assert 0.0 <= events[1]["val_auc"] <= 1.0
     other = write_config(tmp_path / "b.toml", data, tmp_path / "out", epochs=2)
     other.write_text(other.read_text().replace("learning_rate = 0.003", "learning_rate = 0.01"))
     assert main(["train", str(other), "--progress", "none"]) == 2
