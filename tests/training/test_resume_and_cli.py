@@ -95,3 +95,31 @@ def test_missing_config_and_missing_data(tmp_path: Path) -> None:
     assert "no such config file" in missing.stderr
     config = write_config(tmp_path / "c.toml", tmp_path / "nowhere", tmp_path / "out")
     assert main(["train", str(config), "--progress", "none"]) == 2
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda(), reason="needs CUDA")
+def test_the_same_config_trains_on_a_gpu_with_amp(tmp_path: Path) -> None:
+    data = build_patch_set(tmp_path / "data", patients=6, per_class=4)
+    config = write_config(tmp_path / "c.toml", data, tmp_path / "out")
+    config.write_text(config.read_text().replace("threads = 1", 'threads = 1\ndevice = "cuda:0"'))
+    assert main(["train", str(config), "--progress", "none"]) == 0
+    assert (tmp_path / "out" / "bundle" / "models" / "model.pt").is_file()
+
+
+def test_cuda_requested_without_cuda_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if _cuda():
+        pytest.skip("CUDA is available here")
+    data = build_patch_set(tmp_path / "data", patients=6, per_class=4)
+    config = write_config(tmp_path / "c.toml", data, tmp_path / "out")
+    config.write_text(config.read_text().replace("threads = 1", 'threads = 1\ndevice = "cuda:0"'))
+    assert main(["train", str(config), "--progress", "none"]) == 2
+    assert "train.device: cuda:0 requested but CUDA is not available" in capsys.readouterr().err
