@@ -85,3 +85,23 @@ def test_wrong_sized_patches_are_skipped(tmp_path: Path) -> None:
     found = discover(DataConfig(root=root))
     assert found.wrong_size == 1
     assert all(not r.path.endswith("edge_class0.png") for r in found.records)
+
+
+def test_labels_csv_layout(tmp_path: Path) -> None:
+    root = build_patch_set(tmp_path / "data", patients=3, per_class=2, duplicate=False)
+    files = sorted(root.rglob("*.png"))
+    labels = tmp_path / "labels.csv"
+    rows = ["path,patient,label"] + [
+        f"{f.relative_to(root).as_posix()},site-{f.parent.parent.name},{f.parent.name}"
+        for f in files
+    ]
+    labels.write_text("\n".join(rows) + "\n")
+    found = discover(DataConfig(root=root, labels_csv=labels))
+    assert len(found.records) == len(files)
+    assert {r.patient for r in found.records} == {"site-8863", "site-p00", "site-p01", "site-p02"}
+    labels.write_text("path,patient,label\n../outside.png,x,1\n")
+    with pytest.raises(DataError, match="line 2: path outside the data root"):
+        discover(DataConfig(root=root, labels_csv=labels))
+    labels.write_text("path,patient,label\na.png,x,2\n")
+    with pytest.raises(DataError, match=r"line 2: label 0\|1"):
+        discover(DataConfig(root=root, labels_csv=labels))
