@@ -151,6 +151,11 @@ class _Session:
             self.determinism["pretrained_tensors"] = load_pretrained(
                 self.network, weights, network_name=config.network.name
             )
+            self.determinism["pretrained_from"] = {
+                "file": weights.name,
+                "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+                "package": config.network.pretrained_package,
+            }
         self.network.to(self.device)
         steps = math.ceil(len(train.labels) / cfg.batch_size)
         self.steps = min(steps, cfg.max_steps_per_epoch or steps)

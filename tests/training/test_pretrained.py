@@ -90,6 +90,10 @@ def test_a_tiny_run_starts_from_the_package_weights(tmp_path: Path) -> None:
     assert main(["train", str(config_path), "--progress", "none"]) == 0
     meta = json.loads((tmp_path / "out" / "bundle" / "configs" / "metadata.json").read_text())
     assert meta["training"]["determinism"]["pretrained_tensors"] == 294
+    source = meta["training"]["determinism"]["pretrained_from"]
+    assert source["file"] == "efficientnet-lite0-57934424.pth"
+    assert source["package"] == LITE0_PACKAGE
+    assert source["sha256"].startswith("57934424")  # the file names its own hash prefix
     assert meta["network"]["_target_"] == "inference.imaging.network.EfficientNetLite"
 
 
