@@ -182,6 +182,35 @@ def test_intermediate_metabolizer_order_reduces_the_dose_without_removal(cds: Cd
     assert "Reduce" in card["detail"] or "reduce" in card["detail"]
 
 
+def test_a_normal_gene_does_not_hide_an_abnormal_one_for_the_same_drug(cds: CdsClient) -> None:
+    """Thiopurines depend on TPMT and NUDT15 (CPIC 2018, PMID 30447069): a normal TPMT result
+    listed first still leaves the NUDT15 intermediate metabolizer card."""
+    body = order_sign(
+        [medication_request("mr1", "mercaptopurine")],
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("TPMT", "*1/*1"), genotype_observation("NUDT15", "*1/*3")],
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert card["summary"].startswith("NUDT15 *1/*3 (NUDT15 intermediate metabolizer)")
+    assert card["indicator"] == "critical"
+
+
+def test_another_drug_s_pharmacogene_does_not_hide_this_drug_s(cds: CdsClient) -> None:
+    """A TPMT poor metabolizer (thiopurines) listed before DPYD: capecitabine's DPYD card stays."""
+    body = order_sign(
+        [medication_request("mr1", "capecitabine")],
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=[
+            genotype_observation("TPMT", "*3A/*3A"),
+            genotype_observation("DPYD", "*2A/*2A"),
+        ],
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert card["summary"].startswith("DPYD *2A/*2A")
+
+
 def test_untested_pharmacogene_asks_for_the_test(cds: CdsClient) -> None:
     body = order_sign(
         [medication_request("mr1", "capecitabine")], observations=[], conditions=[COLORECTAL]
