@@ -194,6 +194,8 @@ def test_a_normal_gene_does_not_hide_an_abnormal_one_for_the_same_drug(cds: CdsC
     (card,) = cards(cds, "targeted-therapy-check", body)
     assert card["summary"].startswith("NUDT15 *1/*3 (NUDT15 intermediate metabolizer)")
     assert card["indicator"] == "critical"
+    # NUDT15 phenotypes have no activity score (CPIC function model): none is printed
+    assert card["detail"].startswith("**NUDT15 *1/*3**: NUDT15 intermediate metabolizer.\n\n")
 
 
 def test_another_drug_s_pharmacogene_does_not_hide_this_drug_s(cds: CdsClient) -> None:
@@ -229,6 +231,33 @@ def test_gene_with_a_negative_result_counts_as_studied() -> None:
     assert genes_studied([variant("EGFR", present=False)]) == {"EGFR"}
     assert genes_studied([variant("EGFR", "p.Thr790Met")]) == {"EGFR"}
     assert genes_studied([{"resourceType": "Condition", "component": []}]) == set()
+
+
+def _gene_component(value: dict[str, Any], code: str = "48018-6") -> dict[str, Any]:
+    return {"code": _cc(LOINC, code), "valueCodeableConcept": value}
+
+
+def test_genes_studied_reads_the_gene_component_only() -> None:
+    """48018-6 "Gene studied": HGNC symbol as a coding's display or as the concept's text,
+    upper-cased; other components and non-Observation resources name no gene studied."""
+    observation = {"resourceType": "Observation", "component": []}
+    by_text = {**observation, "component": [_gene_component({"text": "kras"})]}
+    by_display = {
+        **observation,
+        "component": [_gene_component(_cc("http://www.genenames.org", "HGNC:1097", "braf"))],
+    }
+    other_component = {
+        **observation,
+        "component": [_gene_component({"text": "TP53"}, code="48005-3")],
+    }
+    not_observation = {**by_text, "resourceType": "ServiceRequest"}
+    assert genes_studied([by_text]) == {"KRAS"}
+    assert genes_studied([by_display]) == {"BRAF"}
+    assert genes_studied([other_component, not_observation]) == set()
+    assert genes_studied([by_text, by_display, other_component]) == {"KRAS", "BRAF"}
+    no_value = {**observation, "component": [{"code": _cc(LOINC, "48018-6")}]}
+    no_code = {**observation, "component": [{"valueCodeableConcept": {"text": "ALK"}}]}
+    assert genes_studied([no_value, no_code, {"resourceType": "Observation"}]) == set()
 
 
 def test_negative_egfr_test_suppresses_the_missing_test_card(cds: CdsClient) -> None:
