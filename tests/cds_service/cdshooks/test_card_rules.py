@@ -178,7 +178,8 @@ def test_intermediate_metabolizer_order_reduces_the_dose_without_removal(cds: Cd
     """CPIC: intermediate metabolizer → reduce the starting dose (not "avoid"): no removal."""
     (card,) = cards(cds, "targeted-therapy-check", capecitabine_order("*1/*2A"))
     assert card["indicator"] == "critical"
-    assert "suggestions" not in card or not card["suggestions"]
+    assert "suggestions" not in card
+    assert "selectionBehavior" not in card  # CDS Hooks 2.0: only with suggestions
     assert "Reduce" in card["detail"] or "reduce" in card["detail"]
 
 
@@ -255,6 +256,16 @@ def test_genes_studied_reads_the_gene_component_only() -> None:
     assert genes_studied([by_display]) == {"BRAF"}
     assert genes_studied([other_component, not_observation]) == set()
     assert genes_studied([by_text, by_display, other_component]) == {"KRAS", "BRAF"}
+    # what is skipped does not end the reading: later resources and components still count
+    assert genes_studied([not_observation, other_component, by_display]) == {"BRAF"}
+    both = {
+        **observation,
+        "component": [
+            _gene_component({"text": "TP53"}, code="48005-3"),
+            _gene_component({"text": "kras"}),
+        ],
+    }
+    assert genes_studied([both]) == {"KRAS"}
     no_value = {**observation, "component": [{"code": _cc(LOINC, "48018-6")}]}
     no_code = {**observation, "component": [{"valueCodeableConcept": {"text": "ALK"}}]}
     assert genes_studied([no_value, no_code, {"resourceType": "Observation"}]) == set()
