@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from cds_service.cdshooks.services import BUILTIN_SERVICES
-from cds_service.cdshooks.services.genomic_common import genes_studied
+from integrations.fhir.variant_intake import genes_studied
 from tests.cds_service.cdshooks.conftest import CdsClient
 from tests.cds_service.cdshooks.test_genomic_services import (
     COLORECTAL,
