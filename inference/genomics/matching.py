@@ -115,6 +115,10 @@ def _class_keys(
         found.append(keys.deleterious(gene))
         if variant.origin in {Origin.GERMLINE, Origin.SOMATIC}:
             found.append(keys.deleterious(gene, variant.origin.value))
+        else:
+            # Origin not stated: the origin-specific facts are found, then shown as not
+            # matched for want of the origin (:func:`inference.genomics.interpret._therapeutic`).
+            found.extend(keys.deleterious(gene, origin) for origin in sorted(keys.ORIGINS))
     # A c. substitution alone may be synonymous: only indels and splice sites count from c.
     changed = (change is not None and change.kind is not ChangeKind.SYNONYMOUS) or (
         coding is not None and (coding.net not in (None, 0) or classes.canonical_splice(coding))

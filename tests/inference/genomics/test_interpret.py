@@ -204,11 +204,22 @@ def test_dabrafenib_trametinib_label_excludes_colorectal() -> None:
     thyroid = _regimens(interpret([braf], context("THPA")))[("dabrafenib", "trametinib")]
     assert "TAFINLAR-SOLID-BRAF-V600E" in {e.id for e in thyroid.evidence}
     assert thyroid.tier == TIER_IA
-    colon = _regimens(interpret([braf], context("COAD")))[("dabrafenib", "trametinib")]
+    in_colon = interpret([braf], context("COAD"))
+    assert ("dabrafenib", "trametinib") not in _regimens(in_colon, Response.SENSITIVE)
+    # The labels' Limitations of Use ("not indicated for colorectal cancer"): a row of its own,
+    # cited with label and section, holding the CIViC sensitivity it outweighs.
+    colon = _regimens(in_colon, Response.RESISTANT)[("dabrafenib", "trametinib")]
     assert "TAFINLAR-SOLID-BRAF-V600E" not in {e.id for e in colon.evidence}
+    assert "TAFINLAR-COADREAD-BRAF-V600E-NOT" in {e.id for e in colon.evidence}
+    assert colon.tier == TIER_IA
     assert not colon.fda_approved_for_tumour
     assert colon.context_note is not None
     assert "excludes this tumour type" in colon.context_note
+    assert "FDA label TAFINLAR section 1" in colon.context_note
+    assert any(c.response is Response.SENSITIVE for c in colon.conflicts)
+    # "Not indicated" names the doublet: the triplet with panitumumab (CIViC EID6123) stays.
+    triplet = _regimens(in_colon, Response.SENSITIVE)[("dabrafenib", "panitumumab", "trametinib")]
+    assert "EID6123" in {e.id for e in triplet.evidence}
 
 
 def test_erbb2_amplification_breast_trastuzumab() -> None:
@@ -334,6 +345,11 @@ def test_each_row_states_its_own_disease_and_a_label_only_for_it() -> None:
 
     kb = load_knowledge_base()
     label_tumour = {s["evidence_id"]: s["tumour"] for s in kb.statements if s["source"] == "FDA"}
+    # A label (BRAFTOVI) has facts in several tumours: the row's own tumour must be one of them.
+    label_tumours: dict[str, set[str]] = {}
+    for s in kb.statements:
+        if s["source"] == "FDA" and s.get("label_id"):
+            label_tumours.setdefault(s["label_id"], set()).add(s["tumour"])
     result = _braf_crc()
     checked = 0
     for row in result.therapeutic:
@@ -344,14 +360,16 @@ def test_each_row_states_its_own_disease_and_a_label_only_for_it() -> None:
                 assert label_tumour[ev.id] == row.tumour_code, (row.disease, ev.id)
                 checked += 1
         if row.label_id is not None:
-            assert label_tumour[row.label_id] == row.tumour_code
+            assert row.tumour_code in label_tumours[row.label_id], (row.disease, row.label_id)
     assert checked >= 3  # CRC, melanoma and NSCLC labels are all among the rows
     melanoma = [r for r in _rows(result, "binimetinib", "encorafenib") if r.tumour_code == "MEL"]
-    assert melanoma[0].label_id == "FDA-BRAFTOVI-MEKTOVI-MEL"
+    assert melanoma[0].label_id == "BRAFTOVI"
+    assert "BRAFTOVI-MEL-BRAF-V600-BINIMETINIB" in {e.id for e in melanoma[0].evidence}
     assert not melanoma[0].fda_approved_for_tumour
     (crc,) = _rows(result, "cetuximab", "encorafenib")
-    assert crc.label_id == "FDA-BRAFTOVI-CRC"
-    assert crc.disease == "Colorectal adenocarcinoma"
+    assert crc.label_id == "BRAFTOVI"
+    assert "BRAFTOVI-COADREAD-BRAF-V600E-1L" in {e.id for e in crc.evidence}
+    assert crc.disease == "Colorectal Adenocarcinoma"  # the OncoTree name
 
 
 def test_every_row_has_a_regulatory_status() -> None:
@@ -450,7 +468,7 @@ def test_required_tests_for_osimertinib_in_nsclc_name_egfr_with_the_label() -> N
     kb = load_knowledge_base()
     tests = required_tests(kb, Medication("Osimertinib"), context("NSCLC"))
     assert "EGFR" in tests
-    assert tests["EGFR"].source_id.startswith("FDA-TAGRISSO")
+    assert tests["EGFR"].source_id.startswith("TAGRISSO-NSCLC-EGFR")
     assert "TAGRISSO" in tests["EGFR"].label
     assert tests["EGFR"].url.startswith("https://")
     assert required_tests(kb, Medication("osimertinib"), context("COAD")) == {}
