@@ -108,6 +108,8 @@ class _Group:
     label_id: str | None = None
     levels: set[str] = field(default_factory=set)
     withdrawn_label: bool = False
+    #: A current (not withdrawn) FDA indication of the regimen is among the group's facts.
+    current_label: bool = False
     #: Resistance from a CIViC "A AND B" profile the patient meets (more specific evidence).
     co_occurring: bool = False
     #: Kinds of the views grouped (``predictive``, label exclusion, withdrawn label).
@@ -208,7 +210,7 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
         if relation is Relation.EXCLUDED and view.kind == "predictive"
     }
     evidence_of, refs_of = kb.statement_evidence, kb.statement_refs
-    #: Regimens an FDA label names for this alteration (in any tumour type).
+    #: Regimens an FDA label names for this alteration in another tumour type.
     labelled: set[tuple[str, ...]] = set()
     for view, relation in predictive:
         if relation is Relation.EXCLUDED:
@@ -260,6 +262,7 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
                 continue
             if statement.get("effect", "indicated") != "indicated":
                 continue
+            group.current_label = True
             if view.origin is not None and origin is not Origin(view.origin):
                 group.notes.append(
                     f"FDA label ({view.id}) requires a {view.origin} variant; origin not stated"
@@ -268,8 +271,10 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
             group.label_id = group.label_id or str(
                 statement.get("label_id") or statement["evidence_id"]
             )
-            labelled.add(view.drugs)
             if relation is not Relation.MATCH:
+                # "Approved in another tumour type" only from a label about another tumour: a
+                # label for this one whose conditions are not stated is noted, not "elsewhere".
+                labelled.add(view.drugs)
                 continue
             missing = context_missing(list(view.context), context.clinical_context)
             if missing:
@@ -311,7 +316,9 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
             drugs,
             approved_here=approved_here,
             labelled_elsewhere=drugs in labelled,
-            withdrawn_label=group.withdrawn_label,
+            # A withdrawn indication beside a current one (olaparib: gBRCA later-line ovarian
+            # withdrawn, first-line maintenance current) leaves the regimen approved.
+            withdrawn_label=group.withdrawn_label and not group.current_label,
         )
         finding = TherapeuticFinding(
             alteration_id=alteration_id,
