@@ -29,8 +29,12 @@ $(STAMP): pyproject.toml | $(PY)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# torch first, pinned: the CPU wheel on the build machines' disk. Left to resolve the [ml]
+# extra on its own, pip may pick a CUDA build of several GB. The runtime install (make run)
+# needs no torch: the API imports it lazily, only when an imaging model bundle is used.
 $(DEVSTAMP): pyproject.toml | $(PY)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev,ml]'
 	touch $(STAMP) $@
 
 install: $(STAMP)
@@ -80,7 +84,7 @@ migrations-check: $(DEVSTAMP)
 	$(PY) -m cds_service.db.migration_check
 
 pytest: $(DEVSTAMP) system-deps
-	$(BIN)/pytest --cov=cds_service --cov=integrations --cov=inference --cov-report=term:skip-covered
+	$(BIN)/pytest --cov=cds_service --cov=integrations --cov=inference --cov=training --cov-report=term:skip-covered
 
 test: lint typecheck contracts migrations-check pytest
 

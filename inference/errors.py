@@ -7,7 +7,9 @@
     │   ├── KnowledgeBaseSourceError    a source file is missing, altered (sha256) or malformed
     │   └── KnowledgeBaseFormatError    the compiled file is unreadable or of another format
     ├── UnknownTumourTypeError      a tumour type not in the curated table; carries close matches
-    └── InputTooLargeError          more alterations or genotypes than one interpretation takes
+    ├── InputTooLargeError          more alterations or genotypes than one interpretation takes
+    └── ModelBundleError            an imaging model bundle is missing files, altered (sha256)
+                                    or its metadata breaks the contract (inference/imaging/bundle)
 
 Messages name files, codes and ids, never patient data. ``cds_service`` maps these to its own
 errors (CLI: one line and exit code 2; HTTP: OperationOutcome).
@@ -48,3 +50,7 @@ class UnknownTumourTypeError(InferenceError):
 
 class InputTooLargeError(InferenceError):
     """More alterations or genotypes than one call to ``interpret`` accepts."""
+
+
+class ModelBundleError(InferenceError):
+    """An imaging model bundle is incomplete, altered or does not meet the metadata contract."""

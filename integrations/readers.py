@@ -15,8 +15,8 @@ from typing import Final, Literal
 
 from inference.genomics.model import GenomeBuild, Origin
 from integrations.errors import IntakeError
-from integrations.intake import IntakeResult
-from integrations.textlist import parse_text_list, read_table
+from integrations.intake import IntakeResult, with_default_origin
+from integrations.textlist import parse_text_list
 from integrations.vcf import read_vcf
 
 Format = Literal["vcf", "fhir", "csv", "tsv", "text"]
@@ -94,7 +94,9 @@ def read_variants(
         fmt: ``vcf``, ``fhir``, ``csv``, ``tsv`` or ``text``; detected when omitted.
         build: genome build for inputs that do not state it (VCF header, FHIR 62374-4, …).
         strict: raise :class:`IntakeError` with every problem instead of keeping good records.
-        origin: VCF only: origin for every variant (e.g. somatic for a tumour-normal callset).
+        origin: origin of every variant whose record states none: VCF (e.g. somatic for a
+            tumour-normal callset), text lists and tables (``germline`` for a hereditary
+            panel), FHIR Observations without a genomic source class (48002-0).
         sample: VCF only: tumour sample column.
         name: name used in problem locations (defaults to the file name, or ``input``).
 
@@ -140,7 +142,11 @@ def read_variants(
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:
             raise IntakeError(f"{display}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
-        return read_fhir_variants(parsed, build=build, strict=strict, name=display)
+        return with_default_origin(
+            read_fhir_variants(parsed, build=build, strict=strict, name=display), origin
+        )
     if chosen in {"csv", "tsv"}:
-        return read_table(text, build=build, strict=strict, name=display)
-    return parse_text_list(text, build=build, strict=strict, name=display)
+        from integrations.textlist_table import read_table  # only tables need the csv reader
+
+        return read_table(text, build=build, strict=strict, name=display, origin=origin)
+    return parse_text_list(text, build=build, strict=strict, name=display, origin=origin)

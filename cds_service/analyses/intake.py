@@ -19,6 +19,7 @@ from inference.genomics.model import Origin
 from integrations.errors import IntakeError, RecordProblem
 from integrations.fhir.clinical_context import iter_resources, patient_context_from_resources
 from integrations.fhir.variant_intake import read_fhir_variants
+from integrations.intake import with_default_origin
 from integrations.readers import read_variants
 
 _CONTENT_TYPES: Final = {
@@ -96,6 +97,10 @@ def interpret_upload(upload: AnalysisInput) -> UploadResult:
         part.strip() for part in (upload.clinical_context or "").split(",") if part.strip()
     )
     fmt = _format(upload)
+    try:
+        origin = Origin(upload.origin) if upload.origin else None
+    except ValueError as exc:
+        raise BadRequestError("origin must be somatic, germline or unknown") from exc
     resources: list[dict[str, object]] = []
     try:
         if fmt == "fhir":
@@ -104,9 +109,11 @@ def interpret_upload(upload: AnalysisInput) -> UploadResult:
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise BadRequestError("the body is not valid JSON") from exc
             resources = list(iter_resources(parsed))
-            intake = read_fhir_variants(parsed, build=upload.build, name="request body")
+            # 48002-0 in an Observation wins; the caller's origin fills in where it is absent.
+            intake = with_default_origin(
+                read_fhir_variants(parsed, build=upload.build, name="request body"), origin
+            )
         else:
-            origin = Origin(upload.origin) if upload.origin else None
             intake = read_variants(
                 upload.body, fmt=fmt, build=upload.build, origin=origin, name="request body"
             )

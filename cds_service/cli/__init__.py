@@ -36,6 +36,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo_cmd",
     "hl7_cmd",
     "compliance_cmd",
+    "train_cmd",
+    "model_cmd",
 )
 
 

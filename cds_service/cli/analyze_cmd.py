@@ -49,7 +49,8 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--origin",
         choices=[o.value for o in Origin],
-        help="VCF: origin of every variant (a tumour-normal callset is somatic)",
+        help="origin of every variant whose input states none (germline for a hereditary panel; "
+        "a tumour-normal VCF is somatic); a line's own germline/somatic wins",
     )
     parser.add_argument(
         "--context",

@@ -15,76 +15,73 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, TypeVar
 
 from inference.genomics.hgvs import protein_change_key
 from inference.genomics.model import (
+    Alteration,
+    Biomarker,
+    BiomarkerKind,
     Gene,
     GenomeBuild,
     GenomicPosition,
     Origin,
+    Significance,
     Variant,
+    VariantClass,
     Zygosity,
 )
+from integrations.chromosomes import accession_problem, refseq_chromosome
 from integrations.errors import RecordProblem
+from integrations.fhir import genomics_codes as gc
 from integrations.hl7v2.parsing import components, field_text, parse_message
 from integrations.intake import IntakeResult
+from integrations.normalise import parse_build
+from integrations.notation import LineError, read_line
 
-# LOINC codes (panel 81247-9 and its simple-variant panel 81250-3).
-PANEL: Final = "81247-9"
-ASSEMBLY: Final = "62374-4"
-GENE: Final = "48018-6"
-HGVS_C: Final = "48004-6"
-HGVS_P: Final = "48005-3"
-HGVS_G: Final = "81290-9"
-TRANSCRIPT: Final = "51958-7"
-GENOMIC_REFSEQ: Final = "48013-7"
-REF_ALLELE: Final = "69547-8"
-ALT_ALLELE: Final = "69551-0"
-START_END: Final = "81254-5"
-SOURCE_CLASS: Final = "48002-0"
-ALLELE_FREQUENCY: Final = "81258-6"
-READ_DEPTH: Final = "82121-5"
-ALLELIC_STATE: Final = "53034-5"
-ASSESSMENT: Final = "69548-6"
-VARIANT_CATEGORY: Final = "83005-9"
-DISPLAY_NAME: Final = "47998-0"
+# LOINC codes (panel 81247-9 and its simple-variant panel 81250-3): the one table, shared with
+# the FHIR reader and writer.
+PANEL: Final = gc.CODE_MASTER_PANEL
+ASSEMBLY: Final = gc.C_ASSEMBLY
+GENE: Final = gc.C_GENE
+HGVS_C: Final = gc.C_CODING_HGVS
+HGVS_P: Final = gc.C_PROTEIN_HGVS
+HGVS_G: Final = gc.C_GENOMIC_HGVS
+TRANSCRIPT: Final = gc.C_TRANSCRIPT
+GENOMIC_REFSEQ: Final = gc.C_GENOMIC_REFSEQ
+REF_ALLELE: Final = gc.C_REF_ALLELE
+ALT_ALLELE: Final = gc.C_ALT_ALLELE
+START_END: Final = gc.C_EXACT_START_END
+SOURCE_CLASS: Final = gc.C_SOURCE_CLASS
+ALLELE_FREQUENCY: Final = gc.C_AF
+READ_DEPTH: Final = gc.C_DEPTH
+ALLELIC_STATE: Final = gc.C_ALLELIC_STATE
+ASSESSMENT: Final = gc.CODE_VARIANT
+VARIANT_CATEGORY: Final = gc.C_VARIANT_CATEGORY
+DISPLAY_NAME: Final = gc.C_DISPLAY_NAME
+CHANGE_TYPE: Final = gc.C_CHANGE_TYPE
+COPY_NUMBER: Final = gc.C_COPY_NUMBER
+CLINICAL_SIGNIFICANCE: Final = gc.C_CLIN_SIG
+TMB: Final = gc.CODE_TMB
+MSI: Final = gc.CODE_MSI
 
 #: OBX codes whose value names the condition (LOINC panel 81247-9, see
 #: shared/reference/genomics.md §6.1): 81259-4 associated phenotype (the variant panel's
 #: condition; the FHIR Genomics IG uses the same code for the phenotypic treatment context) and
 #: 51967-8 genetic disease assessed (overall study). OBR-31 (reason for study) and DG1-3 are
 #: read as well.
-DIAGNOSIS_CODES: Final = frozenset({"81259-4", "51967-8"})
+DIAGNOSIS_CODES: Final = frozenset({gc.C_PHENOTYPE, gc.C_DISEASE_ASSESSED})
 
 VARIANT_CODES: Final = frozenset(
     {GENE, HGVS_C, HGVS_P, HGVS_G, REF_ALLELE, ALT_ALLELE, START_END, VARIANT_CATEGORY}
 )
+#: Genome-wide biomarkers reported as rows of their own (LOINC 94076-7 TMB, 81695-9 MSI).
+BIOMARKER_CODES: Final = frozenset({TMB, MSI})
 
-# LOINC answer lists.
-_BUILDS: Final = {
-    "LA26806-2": GenomeBuild.GRCH38,
-    "LA14029-5": GenomeBuild.GRCH37,
-    "GRCH38": GenomeBuild.GRCH38,
-    "GRCH37": GenomeBuild.GRCH37,
-}
-_ORIGINS: Final = {
-    "LA6684-0": Origin.SOMATIC,
-    "LA6683-2": Origin.GERMLINE,
-    "SOMATIC": Origin.SOMATIC,
-    "GERMLINE": Origin.GERMLINE,
-}
-_ZYGOSITY: Final = {
-    "LA6706-1": Zygosity.HETEROZYGOUS,
-    "LA6705-3": Zygosity.HOMOZYGOUS,
-    "LA6707-9": Zygosity.HEMIZYGOUS,
-}
-_ABSENT: Final = "LA9634-2"
 _E = TypeVar("_E", Origin, Zygosity)
-_NC_ACCESSION = re.compile(r"^NC_0+(\d+)\.\d+$")
 _ALLELE = re.compile(r"^[ACGTN]+$")
-_CHROMOSOMES: Final = {**{str(n): str(n) for n in range(1, 23)}, "23": "X", "24": "Y"}
+_ORIGIN_WORDS: Final = {"SOMATIC": Origin.SOMATIC, "GERMLINE": Origin.GERMLINE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +203,9 @@ def read_genetic_results(text: str) -> GeneticResultMessage:
                 result.diagnoses.append(
                     CodedDiagnosis(padded[0], padded[1], padded[2], f"OBX {row.code}")
                 )
-        if order.code != PANEL and not any(row.code in VARIANT_CODES for row in order.rows):
+        if order.code != PANEL and not any(
+            row.code in VARIANT_CODES or row.code in BIOMARKER_CODES for row in order.rows
+        ):
             continue
         result.genetic_orders.append(order.set_id)
         _read_order(order, result.intake)
@@ -263,22 +262,48 @@ def _read_order(order: _Order, intake: IntakeResult) -> None:
         root = row.sub_id.split(".")[0]
         groups.setdefault(root, []).append(row)
     for sub_id, rows in groups.items():
+        location = f"OBR {order.set_id} OBX-4 {sub_id or '(empty)'}"
+        for row in rows:
+            if row.code in BIOMARKER_CODES:
+                intake.records_read += 1
+                _genome_wide(row, f"{location} {row.code}", intake)
         if not any(row.code in VARIANT_CODES for row in rows):
             continue
         intake.records_read += 1
-        location = f"OBR {order.set_id} OBX-4 {sub_id or '(empty)'}"
         try:
-            variant = _variant(rows, build, location, intake.problems)
+            alterations = _group(rows, build, location, intake.problems)
         except ValueError as exc:
             intake.problems.append(RecordProblem(location, str(exc)))
             continue
-        if variant is not None:
-            intake.alterations.append(variant)
+        intake.alterations.extend(alterations)
+
+
+def _genome_wide(row: _Obx, location: str, intake: IntakeResult) -> None:
+    """TMB (94076-7, NM in mutations/Mb) and MSI (81695-9, CWE) rows."""
+    value = [part.strip() for part in row.value]
+    if row.code == TMB:
+        try:
+            tmb = float(value[0])
+        except ValueError:
+            intake.problems.append(RecordProblem(location, "94076-7 TMB is not a number"))
+            return
+        if tmb < 0:
+            intake.problems.append(RecordProblem(location, "94076-7 TMB is negative"))
+            return
+        intake.alterations.append(Biomarker(kind=BiomarkerKind.TMB, tmb=tmb, source_ref=location))
+        return
+    text = " ".join(value[:2]).lower()
+    if gc.MSI_HIGH[0] in value[:1] or "msi-h" in text or "high" in text:
+        intake.alterations.append(Biomarker(kind=BiomarkerKind.MSI_HIGH, source_ref=location))
+    elif not (set(value[:1]) & gc.MSI_NEGATIVE or "stable" in text or "low" in text):
+        intake.problems.append(
+            RecordProblem(location, "81695-9 microsatellite status not understood")
+        )
 
 
 def _build(value: list[str]) -> GenomeBuild | None:
     for part in value[:2]:
-        found = _BUILDS.get(part.strip().upper()) or _BUILDS.get(part.strip())
+        found = gc.ASSEMBLY_BUILD.get(part.strip()) or parse_build(part)
         if found is not None:
             return found
     return None
@@ -299,13 +324,113 @@ def _text(rows: list[_Obx], code: str) -> str | None:
     return text or None
 
 
-def _variant(
+def _group(
     rows: list[_Obx], build: GenomeBuild | None, location: str, problems: list[RecordProblem]
-) -> Variant | None:
+) -> list[Alteration]:
+    """One variant group (one OBX-4 root): a variant, a fusion or copy-number change, or the
+    classes a display name states (``EGFR exon 19 deletion``, ``FLT3-ITD``)."""
     assessment = _first(rows, ASSESSMENT)
-    if assessment is not None and assessment[0].strip() == _ABSENT:
-        return None  # the lab reports the variant as tested and absent (LOINC 69548-6)
-    gene = _gene(_first(rows, GENE))
+    if assessment is not None and assessment[0].strip() in gc.VARIANT_NOT_PRESENT:
+        return []  # the lab reports the variant as tested and absent (LOINC 69548-6)
+    genes = [g for g in (_gene(row.value) for row in rows if row.code == GENE) if g is not None]
+    origin = _origin(_first(rows, SOURCE_CLASS))
+    change_type = {
+        part.strip().lower() if not part.strip().upper().startswith("SO:") else part.strip()
+        for row in rows
+        if row.code == CHANGE_TYPE
+        for part in row.value[:2]
+        if part.strip()
+    }
+    if change_type & (gc.SO_FUSION | gc.SO_COPY_GAIN | gc.SO_COPY_LOSS):
+        return [_gene_level(rows, genes, change_type, origin, location)]
+    variant = _variant(rows, genes[0] if genes else None, origin, build, location, problems)
+    if variant is None:
+        return []
+    if (
+        change_type & gc.SO_TANDEM_DUPLICATION
+        and variant.gene is not None
+        and variant.gene.symbol == "FLT3"
+        and not (variant.hgvs_c or variant.hgvs_p)
+    ):
+        # A FLT3 tandem duplication reported without HGVS is the FLT3-ITD class.
+        return [replace(variant, variant_class=VariantClass.ITD)]
+    if variant.hgvs_c or variant.hgvs_p or variant.hgvs_g or variant.position is not None:
+        return [variant]
+    return _display_name(rows, variant, location)
+
+
+def _display_name(rows: list[_Obx], variant: Variant, location: str) -> list[Alteration]:
+    """A group with a gene but no HGVS or position: its display name (47998-0) may state a
+    class (``EGFR exon 19 deletion``); otherwise the gene-level variant as before."""
+    display = _text(rows, DISPLAY_NAME)
+    if display is None or variant.gene is None:
+        return [variant]
+    text = (
+        display
+        if display.upper().startswith(variant.gene.symbol)
+        else (f"{variant.gene.symbol} {display}")
+    )
+    try:
+        items = read_line(text)
+    except LineError:
+        return [variant]
+    found: list[Alteration] = []
+    for item in items:
+        if isinstance(item, Variant):
+            found.append(
+                replace(
+                    variant,
+                    variant_class=item.variant_class,
+                    exon=item.exon,
+                    hgvs_p=item.hgvs_p,
+                    protein_change=item.protein_change,
+                    hgvs_c=item.hgvs_c,
+                )
+            )
+        elif isinstance(item, Biomarker):
+            found.append(replace(item, source_ref=location))
+    return found or [variant]
+
+
+def _gene_level(
+    rows: list[_Obx], genes: list[Gene], change_type: set[str], origin: Origin, location: str
+) -> Biomarker:
+    """A fusion or copy-number change stated by 48019-4 (same reading as the FHIR intake)."""
+    biomarker_origin = origin if origin is not Origin.UNKNOWN else Origin.SOMATIC
+    if not genes:
+        raise ValueError("structural variant without a gene studied (48018-6)")
+    if change_type & gc.SO_FUSION:
+        return Biomarker(
+            kind=BiomarkerKind.FUSION,
+            gene=genes[-1],
+            fusion_partner=genes[0] if len(genes) >= 2 else None,
+            origin=biomarker_origin,
+            source_ref=location,
+        )
+    copies_text = _text(rows, COPY_NUMBER)
+    try:
+        copies = float(copies_text) if copies_text is not None else None
+    except ValueError as exc:
+        raise ValueError("82155-3 copy number is not a number") from exc
+    return Biomarker(
+        kind=BiomarkerKind.AMPLIFICATION
+        if change_type & gc.SO_COPY_GAIN
+        else BiomarkerKind.DELETION,
+        gene=genes[0],
+        copy_number=copies,
+        origin=biomarker_origin,
+        source_ref=location,
+    )
+
+
+def _variant(  # noqa: PLR0917 - the group's already-read parts
+    rows: list[_Obx],
+    gene: Gene | None,
+    origin: Origin,
+    build: GenomeBuild | None,
+    location: str,
+    problems: list[RecordProblem],
+) -> Variant | None:
     hgvs_c = _text(rows, HGVS_C)
     hgvs_p = _text(rows, HGVS_P)
     hgvs_g = _text(rows, HGVS_G)
@@ -313,8 +438,11 @@ def _variant(
     if transcript is None and hgvs_c and ":" in hgvs_c:
         transcript = hgvs_c.split(":", 1)[0]
     position = _position(rows, build, location, problems)
+    if position is False:
+        return None
     if gene is None and not (hgvs_c or hgvs_p or hgvs_g) and position is None:
         raise ValueError("variant group has no gene (48018-6), HGVS or genomic coordinates")
+    significance = _first(rows, CLINICAL_SIGNIFICANCE)
     return Variant(
         gene=gene,
         hgvs_c=hgvs_c,
@@ -322,13 +450,31 @@ def _variant(
         hgvs_g=hgvs_g,
         transcript=transcript,
         protein_change=protein_change_key(hgvs_p),
-        position=position,
-        origin=_coded(_first(rows, SOURCE_CLASS), _ORIGINS, Origin.UNKNOWN),
-        zygosity=_coded(_first(rows, ALLELIC_STATE), _ZYGOSITY, Zygosity.UNKNOWN),
+        position=position if isinstance(position, GenomicPosition) else None,
+        origin=origin,
+        zygosity=_coded(_first(rows, ALLELIC_STATE), gc.ALLELIC_STATE_ZYGOSITY, Zygosity.UNKNOWN),
         allele_frequency=_allele_frequency(_text(rows, ALLELE_FREQUENCY)),
         depth=_depth(_text(rows, READ_DEPTH)),
         source_ref=location,
+        classification=_significance(significance),
     )
+
+
+def _origin(value: list[str] | None) -> Origin:
+    if value is None:
+        return Origin.UNKNOWN
+    for part in value[:2]:
+        found = gc.SOURCE_CLASS_ORIGIN.get(part.strip()) or _ORIGIN_WORDS.get(part.strip().upper())
+        if found is not None:
+            return found
+    return Origin.UNKNOWN
+
+
+def _significance(value: list[str] | None) -> Significance | None:
+    if value is None:
+        return None
+    term = gc.CLINICAL_SIGNIFICANCE_TERM.get(value[0].strip())
+    return Significance(term) if term is not None else None
 
 
 def _gene(value: list[str] | None) -> Gene | None:
@@ -378,27 +524,32 @@ def _depth(text: str | None) -> int | None:
 
 
 def _chromosome(accession: str) -> str | None:
-    accession = accession.strip()
-    if accession.startswith("NC_012920"):
-        return "MT"
-    match = _NC_ACCESSION.match(accession)
-    if match:
-        return _CHROMOSOMES.get(str(int(match.group(1))))
-    bare = accession.removeprefix("chr")
-    if bare in _CHROMOSOMES.values() or bare == "MT":
+    found = refseq_chromosome(accession)
+    if found is not None:
+        return found.chrom
+    bare = accession.strip().removeprefix("chr")
+    if bare in {*(str(n) for n in range(1, 23)), "X", "Y", "MT"}:
         return bare
     return None
 
 
 def _position(
     rows: list[_Obx], build: GenomeBuild | None, location: str, problems: list[RecordProblem]
-) -> GenomicPosition | None:
+) -> GenomicPosition | bool | None:
+    """The VCF-style position, ``None`` when not given or unusable, ``False`` after a conflict
+    (the RefSeq accession's version names the other build: the group is not read, as in the
+    FHIR intake)."""
     start_value = _first(rows, START_END)
     ref = _text(rows, REF_ALLELE)
     alt = _text(rows, ALT_ALLELE)
     if start_value is None and ref is None and alt is None:
         return None
     refseq = _text(rows, GENOMIC_REFSEQ)
+    if refseq is not None:
+        conflict = accession_problem(refseq, build)
+        if conflict is not None:
+            problems.append(RecordProblem(location, f"48013-7 {conflict}; variant not read"))
+            return False
     reason: str | None = None
     chrom = _chromosome(refseq) if refseq else None
     start_text = (start_value or [""])[0].split("-")[0].strip()

@@ -52,6 +52,7 @@ from inference.genomics.model import (
     Variant,
     Zygosity,
 )
+from integrations.chromosomes import accession_problem, refseq_chromosome
 from integrations.errors import IntakeError, RecordProblem
 from integrations.intake import IntakeResult
 from integrations.normalise import (
@@ -357,7 +358,13 @@ class VcfReader:
     def _chrom(self, text: str) -> str | None:
         if text in self._chrom_cache:
             return self._chrom_cache[text]
-        chrom = normalise_chrom(text)
+        accession = refseq_chromosome(text) if text.startswith("NC_") else None
+        if accession is not None:
+            # CHROM as a RefSeq accession (NC_000007.14): its version must be the file's build.
+            problem = accession_problem(text, self.build)
+            if problem is not None:
+                raise _RecordError(f"CHROM {problem}")
+        chrom = accession.chrom if accession is not None else normalise_chrom(text)
         if len(self._chrom_cache) < _CACHE_LIMIT:  # bounded: junk files must not grow it
             self._chrom_cache[text] = chrom
         return chrom

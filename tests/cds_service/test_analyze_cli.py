@@ -153,3 +153,64 @@ def test_unknown_tumour_code_error_stays_short(capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err.strip()
     assert err.startswith("oncocds: error: unknown tumour type")
     assert len(err) < 400
+
+
+# The BRCA founder frameshifts (issue 12): c. forms as hereditary panels write them, and the
+# protein changes they predict (BRCA1 c.68_69delAG p.Glu23ValfsTer17, c.5266dupC
+# p.Gln1756ProfsTer74; BRCA2 c.5946delT p.Ser1982ArgfsTer22; ClinVar VCV000017662,
+# VCV000017677, VCV000009325).
+FOUNDERS_C = "BRCA1 c.68_69delAG\nBRCA1 c.5266dupC\nBRCA2 c.5946delT\n"
+FOUNDERS_P = "BRCA1 p.Glu23ValfsTer17\nBRCA1 Q1756Pfs*74\nBRCA2 S1982Rfs*22\n"
+
+
+def test_origin_germline_reaches_the_variants_of_a_text_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = tmp_path / "panel.txt"
+    listing.write_text(FOUNDERS_C)
+    document = _analyze_json(capsys, str(listing), "--tumor-type", "BRCA", "--origin", "germline")
+    assert [(a["hgvs_c"], a["origin"]) for a in document["alterations"]] == [  # type: ignore[attr-defined]
+        ("c.68_69delAG", "germline"),
+        ("c.5266dupC", "germline"),
+        ("c.5946delT", "germline"),
+    ]
+
+
+def test_origin_germline_fills_the_hereditary_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = tmp_path / "panel.txt"
+    listing.write_text(FOUNDERS_P)
+    somatic_unknown = _analyze_json(capsys, str(listing), "--tumor-type", "BRCA")
+    assert somatic_unknown["hereditary"] == []
+    germline = _analyze_json(capsys, str(listing), "--tumor-type", "BRCA", "--origin", "germline")
+    hereditary = germline["hereditary"]
+    assert [h["gene"]["symbol"] for h in hereditary] == ["BRCA1", "BRCA1", "BRCA2"]  # type: ignore[attr-defined,index]
+
+
+def test_notation_labs_write_is_read_by_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = tmp_path / "report.txt"
+    listing.write_text(
+        "EGFR E746_A750del\nEGFR exon 19 deletion\nEML4-ALK\nERBB2 amp\nMSI-H\n"
+        "TMB 12 mut/Mb\nFLT3-ITD\nHRD positive\nEGFR exon 2 deletion\n"
+    )
+    document = _analyze_json(capsys, str(listing), "--tumor-type", "NSCLC")
+    labels = [
+        a.get("protein_change") or a.get("variant_class") or a.get("kind")
+        for a in document["alterations"]
+    ]  # type: ignore[attr-defined]
+    assert labels == [
+        "E746_A750del",
+        "exon 19 deletion",
+        "fusion",
+        "amplification",
+        "msi-high",
+        "tmb",
+        "internal tandem duplication",
+        "hrd",
+    ]
+    (problem,) = document["problems"]  # type: ignore[misc]
+    assert "report.txt:9" in str(problem)
+    assert "exon 2 deletion is not a class this reader knows" in str(problem)

@@ -387,6 +387,12 @@ EXEMPT_CLI: dict[tuple[str, ...], str] = {
     ("kb", "info"): "prints knowledge-base metadata; no patient data",
     ("analyze",): "interprets a file the operator already holds and prints the result: no "
     "database read or write, nothing stored, so no stored record to account for",
+    ("train",): "offline training on a de-identified image dataset folder; no service database "
+    "or EHR record is read",
+    ("evaluate",): "offline evaluation of a bundle on a de-identified dataset folder; no service "
+    "database or EHR record is read",
+    ("model", "verify"): "checks a model bundle's files and metadata; no patient data",
+    ("model", "info"): "prints a model bundle's metadata; no patient data",
 }
 
 

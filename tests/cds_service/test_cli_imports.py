@@ -49,6 +49,9 @@ COMMANDS = (
     "mllp",
     "hl7",
     "compliance",
+    "train",
+    "evaluate",
+    "model",
 )
 
 _PROBE = """

@@ -16,7 +16,8 @@ from inference.genomics.model import (
     Zygosity,
 )
 from integrations.errors import IntakeError
-from integrations.textlist import parse_text_list, read_table
+from integrations.textlist import parse_text_list
+from integrations.textlist_table import read_table
 
 PASTED = """\
 TP53:c.818G>A
@@ -113,7 +114,7 @@ def test_three_and_one_letter_lines_meet() -> None:
 
 BAD = """\
 BRAF V600E
-EGFR exon 19 deletion
+EGFR exon 2 deletion
 V600E
 TMB high
 chr7-140753336-A-T
@@ -132,7 +133,7 @@ def test_bad_lines_are_problems_with_line_numbers() -> None:
         "paste:5",
         "paste:6",
     ]
-    assert "exon-level" in result.problems[0].reason
+    assert "exon 2 deletion is not a class this reader knows" in result.problems[0].reason
     assert "without a gene" in result.problems[1].reason
     assert "needs the build" in result.problems[3].reason
     with pytest.raises(IntakeError) as raised:
@@ -183,7 +184,7 @@ TSV = (
     "BRCA1\tc.68_69delAG\tgermline\n"
     "\tMSI-H\t\n"
     "DPYD\t*1/*2A\t\n"
-    "EGFR\texon 19 deletion\t\n"
+    "EGFR\texon 2 deletion\t\n"
 )
 
 

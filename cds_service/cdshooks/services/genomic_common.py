@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -32,6 +32,7 @@ from integrations.fhir.clinical_context import (
     iter_resources,
     patient_context_from_resources,
 )
+from integrations.fhir.variant_intake import genes_studied as fhir_genes_studied
 from integrations.fhir.variant_intake import read_fhir_variants
 from integrations.intake import IntakeResult
 from integrations.memo import LruCache, canonical_json
@@ -39,7 +40,6 @@ from integrations.memo import LruCache, canonical_json
 #: Code system of ``source.topic``: the kind of card, for feedback summaries.
 CARD_KIND_SYSTEM: Final = "urn:oncocds:card-kind"
 LOINC: Final = "http://loinc.org"
-HGNC_GENE_COMPONENT: Final = "48018-6"
 SOURCE_LABEL: Final = "OncoCDS precision oncology"
 NOT_A_DIAGNOSIS: Final = "_Decision support, not a diagnosis. Verify against the full report._"
 
@@ -101,26 +101,6 @@ def prefetched_resources(request: ResolvedRequest, *keys: str) -> list[dict[str,
         if value is not None:
             found.extend(iter_resources(value))
     return found
-
-
-def genes_studied(resources: Iterable[Mapping[str, Any]]) -> set[str]:
-    """Genes the patient has any genomic result for (present or absent), from 48018-6 components."""
-    genes: set[str] = set()
-    for resource in resources:
-        if resource.get("resourceType") != "Observation":
-            continue
-        for component in resource.get("component") or []:
-            codings = (component.get("code") or {}).get("coding") or []
-            if not any(c.get("code") == HGNC_GENE_COMPONENT for c in codings):
-                continue
-            value = component.get("valueCodeableConcept") or {}
-            for coding in value.get("coding") or []:
-                display = coding.get("display")
-                if isinstance(display, str):
-                    genes.add(display.upper())
-            if isinstance(value.get("text"), str):
-                genes.add(value["text"].upper())
-    return genes
 
 
 @dataclass(slots=True)
@@ -187,7 +167,7 @@ def interpret_prefetch(
         merged = tuple(dict.fromkeys((*context.context.medications, *extra_medications)))
         context.context = replace(context.context, medications=merged)
     interpretation = interpret(intake.alterations, context.context, genotypes=intake.genotypes)
-    studied = genes_studied(observations)
+    studied = fhir_genes_studied(observations)
     studied.update(g.gene.symbol.upper() for g in intake.genotypes)
     studied.update(a.gene.symbol.upper() for a in interpretation.alterations if a.gene is not None)
     genomics = PatientGenomics(intake, context, interpretation, studied, fingerprint)

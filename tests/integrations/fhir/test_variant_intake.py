@@ -261,13 +261,13 @@ def _fixture_observations() -> list[dict[str, Any]]:
 def _whole_resource_problem(resource: dict[str, Any]) -> str | None:
     import pydantic
 
-    from integrations.fhir import variant_intake
     from integrations.fhir.resources import Observation
+    from integrations.fhir.variant_intake_validation import validation_reason
 
     try:
         Observation.model_validate(resource)
     except pydantic.ValidationError as exc:
-        return variant_intake._validation_reason(exc)
+        return validation_reason(exc)
     return None
 
 
@@ -305,11 +305,8 @@ def _broken_variants(resource: dict[str, Any]) -> list[dict[str, Any]]:
 def _forget_validations() -> None:
     from integrations.fhir import variant_intake
 
-    for cache in (
-        variant_intake._known_problems,
-        variant_intake._known_shells,
-        variant_intake._known_components,
-    ):
+    caches = variant_intake.VALIDATION_CACHES
+    for cache in (caches.problems, caches.shells, caches.components):
         cache.clear()
 
 
@@ -318,6 +315,9 @@ def test_component_wise_validation_agrees_with_whole_resource_validation() -> No
     once per content); the verdict and the reason reported must be the ones validating the whole
     Observation at once gives, valid or not, with the part caches cold or warm."""
     from integrations.fhir import variant_intake
+    from integrations.fhir.variant_intake_validation import validation_problem
+
+    caches = variant_intake.VALIDATION_CACHES
 
     observations = _fixture_observations()
     with_components = [o for o in observations if o.get("component")]
@@ -335,10 +335,10 @@ def test_component_wise_validation_agrees_with_whole_resource_validation() -> No
     for resource in cases:
         expected = _whole_resource_problem(resource)
         _forget_validations()
-        assert variant_intake._validation_problem(resource) == expected
+        assert validation_problem(resource, caches) == expected
         # Again with its parts known (another patient's copy of the same result).
-        variant_intake._known_problems.clear()
-        assert variant_intake._validation_problem(copy.deepcopy(resource)) == expected
+        caches.problems.clear()
+        assert validation_problem(copy.deepcopy(resource), caches) == expected
         invalid += expected is not None
     assert invalid >= 5 * 11  # every broken copy really is invalid
 

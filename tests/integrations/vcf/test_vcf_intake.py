@@ -347,3 +347,18 @@ def test_records_stream_without_reading_the_whole_file() -> None:
     assert stream.served < len(data) // 10
     assert sum(1 for _ in records) == 49_999
     assert stream.served == len(data)
+
+
+def test_refseq_chrom_is_read_through_the_chromosome_table_and_checked_against_the_build() -> None:
+    """CHROM written as a RefSeq accession (issue 13 §4): the version must be the file's build."""
+    data = _vcf(
+        "NC_000007.14\t140753336\t.\tA\tT\t.\tPASS\t.\n"
+        "NC_000007.13\t140453136\t.\tA\tT\t.\tPASS\t.\n",
+        "##reference=GRCh38\n" + COLUMNS_NO_SAMPLE,
+    )
+    result = read_vcf(data, name="refseq.vcf")
+    keys = [v.position.key for v in result.alterations if isinstance(v, Variant) and v.position]
+    assert keys == ["GRCh38:7:140753336:A:T"]
+    (problem,) = result.problems
+    assert problem.location == "refseq.vcf:5"
+    assert "assembly GRCh38 contradicts RefSeq NC_000007.13 (GRCh37)" in problem.reason

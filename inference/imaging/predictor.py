@@ -1,0 +1,151 @@
+"""The predictor: a verified bundle loaded once, on an explicit device, in eval mode.
+
+Pre-process → predict → post-process (STYLE.md "The model half"):
+
+1. :func:`~inference.imaging.transforms.to_tensor` and
+   :func:`~inference.imaging.transforms.preprocess` (the same transforms training used);
+2. the network, batched, under ``torch.inference_mode()``;
+3. calibration: ``sigmoid(logit / temperature)`` with the bundle's temperature, the bundle's
+   threshold, and the OOD guard's reasons (:mod:`inference.imaging.ood`).
+
+The weights are read once, hashed, and compared with the bundle's manifest before
+``torch.load(weights_only=True)`` sees them, so the bytes that are loaded are the bytes that
+were verified. Load a predictor per worker process at start-up, never on a request path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from inference.errors import ModelBundleError
+from inference.imaging.bundle import WEIGHTS, BundleInfo, verify_bundle
+from inference.imaging.network import build_network
+from inference.imaging.ood import ood_reasons
+from inference.imaging.transforms import apply, preprocess, to_tensor
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+@dataclass(frozen=True, slots=True)
+class PatchPredictions:
+    """Per patch: raw logit, calibrated probability, above the threshold, OOD reason or None."""
+
+    logits: NDArray[np.float32]
+    probabilities: NDArray[np.float32]
+    positive: NDArray[np.bool_]
+    indeterminate: tuple[str | None, ...]
+    threshold: float
+
+    def __len__(self) -> int:
+        return len(self.logits)
+
+
+def calibrated_probability(logits: NDArray[np.float32], temperature: float) -> NDArray[np.float32]:
+    """``sigmoid(logit / temperature)`` (Guo et al., ICML 2017, arXiv:1706.04599)."""
+    scaled = logits.astype(np.float64) / temperature
+    return (1.0 / (1.0 + np.exp(-scaled))).astype(np.float32)
+
+
+def load_state_dict(network: nn.Module, data: bytes, *, device: torch.device) -> None:
+    """Load ``torch.save``'d state-dict bytes into ``network`` (tensors only, strict)."""
+    import torch
+
+    try:
+        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+        network.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        message = str(exc).splitlines()[0][:200]
+        raise ModelBundleError(f"{WEIGHTS}: does not fit network_def ({message})") from exc
+
+
+class Predictor:
+    """A bundle's network ready to classify ``(N, H, W, 3)`` uint8 patches."""
+
+    def __init__(
+        self,
+        info: BundleInfo,
+        network: nn.Module,
+        *,
+        device: torch.device,
+        batch_size: int = 256,
+    ) -> None:
+        self.info = info
+        self.network = network
+        self.device = device
+        self.batch_size = batch_size
+        self._preprocess = preprocess()
+        self.temperature = info.metadata.calibration.temperature
+        self.threshold = info.metadata.calibration.threshold
+        self.patch_size = info.metadata.preprocessing.patch_size
+
+    @classmethod
+    def load(
+        cls,
+        path: Path | str,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        batch_size: int = 256,
+    ) -> Predictor:
+        """Verify the bundle at ``path`` and load its network on ``device`` in eval mode.
+
+        Args:
+            path: the bundle directory.
+            device: a torch device string (``cpu``, ``cuda:0``); never chosen implicitly.
+            threads: torch intra-op threads for this process (None leaves torch's default).
+            batch_size: patches per forward pass.
+
+        Raises:
+            ModelBundleError: the bundle fails verification or its weights do not load.
+        """
+        import torch
+
+        info = verify_bundle(path)
+        data = (info.path / WEIGHTS).read_bytes()
+        if hashlib.sha256(data).hexdigest() != info.weights_sha256:
+            raise ModelBundleError(f"{WEIGHTS}: changed after verification")
+        if threads is not None:
+            torch.set_num_threads(threads)
+        target = torch.device(device)
+        network = build_network(dict(info.inference["network_def"]))
+        load_state_dict(network, data, device=target)
+        network.to(target).eval()
+        return cls(info, network, device=target, batch_size=batch_size)
+
+    def logits(self, patches: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Raw logits of ``(N, H, W, 3)`` uint8 patches at the bundle's patch size."""
+        import torch
+
+        if patches.ndim != 4 or patches.shape[1:3] != (self.patch_size, self.patch_size):
+            raise ValueError(
+                f"expected patches shaped (N, {self.patch_size}, {self.patch_size}, 3)"
+            )
+        out: list[Any] = []
+        with torch.inference_mode():
+            for start in range(0, len(patches), self.batch_size):
+                batch = apply(self._preprocess, to_tensor(patches[start : start + self.batch_size]))
+                out.append(self.network(batch.to(self.device)).reshape(-1).float().cpu())
+        if not out:
+            return np.zeros(0, dtype=np.float32)
+        return torch.cat(out).numpy().astype(np.float32)
+
+    def predict(self, patches: NDArray[np.uint8]) -> PatchPredictions:
+        """Calibrated probabilities, threshold decisions and OOD reasons per patch."""
+        logits = self.logits(patches)
+        probabilities = calibrated_probability(logits, self.temperature)
+        return PatchPredictions(
+            logits=logits,
+            probabilities=probabilities,
+            positive=probabilities >= self.threshold,
+            indeterminate=tuple(ood_reasons(patches, self.info.metadata.ood)),
+            threshold=self.threshold,
+        )
