@@ -210,6 +210,8 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
         if relation is Relation.EXCLUDED and view.kind == "predictive"
     }
     evidence_of, refs_of = kb.statement_evidence, kb.statement_refs
+    #: Line-specific label exclusions, by regimen: notes only.
+    line_exclusions: dict[tuple[str, ...], list[str]] = {}
     #: Regimens an FDA label names for this alteration in another tumour type.
     labelled: set[tuple[str, ...]] = set()
     for view, relation in predictive:
@@ -224,6 +226,16 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
         if view.kind == NOT_INDICATED_VIEW:
             if relation is not Relation.MATCH:
                 continue  # an exclusion speaks only about the label's own tumour type
+            if statement.get("line") not in {None, "any"}:
+                # "Not indicated first-line" (ICLUSIG in newly diagnosed CML, checkpoint
+                # inhibitors first-line in EGFR-mutant NSCLC) is no resistance: a note on the
+                # regimen's rows, never a row that outweighs a later-line indication.
+                line_exclusions.setdefault(view.drugs, []).append(
+                    f"FDA label {statement.get('label_id') or view.id} section "
+                    f"{statement.get('section') or '?'} ({view.id}): not indicated "
+                    f"{statement['line']}"
+                )
+                continue
             response = Response.RESISTANT.value
         tier, order = tier_and_rank(view.level, relation)
         group_key = (view.drugs, response, view.tumour or _disease_key(statement))
@@ -293,6 +305,7 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
         group.scored.sort()
         top = kb.statements[group.scored[0][2]]
         notes = list(dict.fromkeys(group.notes))
+        notes.extend(line_exclusions.get(drugs, ()))
         if drugs in excluded_regimens:
             notes.append(
                 f"the FDA label ({excluded_regimens[drugs]}) excludes this tumour type for "

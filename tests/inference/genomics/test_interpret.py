@@ -670,3 +670,15 @@ def test_an_approval_naming_the_alteration_leads_a_gene_level_one() -> None:
     approved = [tuple(d.name for d in f.drugs) for f in rows if f.fda_approved_for_tumour]
     assert ("datopotamab deruxtecan",) in approved
     assert approved.index(("osimertinib",)) < approved.index(("datopotamab deruxtecan",))
+
+
+def test_line_specific_exclusion_is_a_note_not_resistance() -> None:
+    """ICLUSIG: not indicated for newly diagnosed chronic-phase CML, indicated later: ponatinib
+    stays an approved option for BCR::ABL1 CML, with the first-line exclusion stated."""
+    fusion = biomarker(BiomarkerKind.FUSION, "ABL1", partner="BCR")
+    result = interpret([fusion], context("CML"))
+    assert ("ponatinib",) not in _regimens(result, Response.RESISTANT)
+    ponatinib = _regimens(result)[("ponatinib",)]
+    assert ponatinib.fda_approved_for_tumour
+    assert ponatinib.context_note is not None
+    assert "(ICLUSIG-CML-BCRABL1-1L-NOT): not indicated first-line" in ponatinib.context_note
