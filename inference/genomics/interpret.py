@@ -668,27 +668,27 @@ def _resistance_across_alterations(
     regimens containing every drug of the resistant row (erlotinib, gefitinib, afatinib; not
     osimertinib). Each removed row is stated once, cited, in the ``conflicts`` of the strongest
     such resistant row. Runs after every alteration's (memoised) findings are collected."""
-    resistant = [
-        f
-        for _, f in therapeutic
-        if f.response is Response.RESISTANT
-        and f.tier.tier is Tier.I
-        and genes.get(f.alteration_id) is not None
-    ]
+    # Only genes with resistance on one alteration and findings on another are looked at.
+    resistant: dict[str, list[tuple[TherapeuticFinding, frozenset[str]]]] = {}
+    for _, f in therapeutic:
+        gene = genes.get(f.alteration_id)
+        if gene is not None and f.response is Response.RESISTANT and f.tier.tier is Tier.I:
+            resistant.setdefault(gene, []).append((f, _names(f)))
     if not resistant:
         return therapeutic
     dropped: set[int] = set()
     added: dict[int, list[Conflict]] = {}
     for _, s in therapeutic:
-        if s.response is not Response.SENSITIVE or genes.get(s.alteration_id) is None:
+        if s.response is not Response.SENSITIVE:
+            continue
+        candidates = resistant.get(genes.get(s.alteration_id) or "")
+        if not candidates:
             continue
         s_names = _names(s)
         against = [
             r
-            for r in resistant
-            if r.alteration_id != s.alteration_id
-            and genes[r.alteration_id] == genes[s.alteration_id]
-            and _names(r) <= s_names
+            for r, r_names in candidates
+            if r.alteration_id != s.alteration_id and r_names <= s_names
         ]
         if against:
             winner = min(against, key=lambda r: (rank(r.tier), r.disease))
@@ -696,6 +696,8 @@ def _resistance_across_alterations(
             added.setdefault(id(winner), []).append(
                 _conflict(s, winner, ", on another alteration of the same gene in this patient")
             )
+    if not dropped:
+        return therapeutic
     out = []
     for position, finding in therapeutic:
         if id(finding) in dropped:
@@ -837,7 +839,7 @@ def interpret(
             i
             for i in kb.statements_for(match.keys)
             if (views[i].all_of is None or _co_occurrence_met(views[i].all_of, own, patient_keys))
-            and not _outside_label_tumour(views[i], own, relate)
+            and (views[i].source != "FDA" or not _outside_label_tumour(views[i], own, relate))
         )
         _collect(
             out,
