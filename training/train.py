@@ -38,6 +38,7 @@ from inference.imaging.transforms import apply, augment, preprocess, to_tensor
 from training.config import Config
 from training.data import PatchArrays, assign_splits, discover, load_split
 from training.errors import ConfigError, DataError
+from training.pretrained import load_pretrained, package_weights_path
 
 if TYPE_CHECKING:
     import torch
@@ -104,22 +105,6 @@ def predict_logits(
     return torch.cat(out).numpy().astype(np.float32) if out else np.zeros(0, np.float32)
 
 
-def _load_pretrained(network: nn.Module, path: Path) -> int:
-    """Copy tensors of matching name and shape from a local state_dict; returns how many."""
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise ConfigError(f"network.pretrained_weights: cannot load {path} ({exc})") from exc
-    own = network.state_dict()
-    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not matched:
-        raise ConfigError(f"network.pretrained_weights: no tensor of {path} fits the network")
-    network.load_state_dict(matched, strict=False)
-    return len(matched)
-
-
 def _batches(
     labels: NDArray[np.int64], *, batch_size: int, balance: str, generator: torch.Generator
 ) -> list[torch.Tensor]:
@@ -159,10 +144,18 @@ class _Session:
         torch.manual_seed(cfg.seed)
         self.definition = network_def(config.network.name, config.network.params)
         self.network = build_network(self.definition)
-        if config.network.pretrained_weights is not None:
-            self.determinism["pretrained_tensors"] = _load_pretrained(
-                self.network, config.network.pretrained_weights
+        weights = config.network.pretrained_weights
+        if config.network.pretrained_package is not None:
+            weights = package_weights_path(config.network.pretrained_package)
+        if weights is not None:
+            self.determinism["pretrained_tensors"] = load_pretrained(
+                self.network, weights, network_name=config.network.name
             )
+            self.determinism["pretrained_from"] = {
+                "file": weights.name,
+                "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+                "package": config.network.pretrained_package,
+            }
         self.network.to(self.device)
         steps = math.ceil(len(train.labels) / cfg.batch_size)
         self.steps = min(steps, cfg.max_steps_per_epoch or steps)

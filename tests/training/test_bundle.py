@@ -125,6 +125,23 @@ def test_tampered_weights_fail_verification_and_loading(
     assert "models/model.pt: sha256 does not match" in out.stderr
 
 
+def test_weights_short_of_a_tensor_are_refused_even_with_fresh_checksums(
+    trained_run: TrainedRun, tmp_path: Path
+) -> None:
+    """The Predictor builds the network on ``meta`` and assigns the weights: a tensor the file
+    lacks must fail loudly, never stay uninitialised."""
+    import torch
+
+    copy = _copy(trained_run, tmp_path)
+    state = torch.load(copy / layout.WEIGHTS, weights_only=True)
+    del state[next(k for k in state if k.endswith("running_mean"))]
+    torch.save(state, copy / layout.WEIGHTS)
+    layout.write_checksums(copy)
+    layout.verify_bundle(copy)  # the bytes are as listed; the network cannot take them
+    with pytest.raises(ModelBundleError, match=r"models/model.pt: does not fit network_def"):
+        Predictor.load(copy)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

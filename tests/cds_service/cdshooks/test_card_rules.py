@@ -1,0 +1,465 @@
+"""The clinical rules of the genomic cards, one behaviour per test (issue 13 items 1-2).
+
+These hold whatever the card wording: who gets a card, which kind, how urgent, and what it must
+never claim. Several encode issue 12 item 5 ("cards state only what is true"); on the code of
+issue 13's start they fail, which is the point: they name the rule the card logic must meet.
+Facts cited: CPIC DPYD guideline (Amstutz et al. 2018, PMID 29152729: *2A no function, *1/*1
+normal metabolizer); FDA Tagrisso label (EGFR T790M, https://www.accessdata.fda.gov/drugsatfda_docs/label/2020/208065s021lbl.pdf);
+ACMG SF v3.2 (PMID 37347242, BRCA1 hereditary breast and ovarian cancer).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cds_service.cdshooks.services import BUILTIN_SERVICES
+from cds_service.cdshooks.services.genomic_common import genes_studied
+from tests.cds_service.cdshooks.conftest import CdsClient
+from tests.cds_service.cdshooks.test_genomic_services import (
+    COLORECTAL,
+    condition,
+    genotype_observation,
+    medication_request,
+    order_sign,
+    patient_view,
+)
+
+LOINC = "http://loinc.org"
+NSCLC = condition("http://snomed.info/sct", "254637007")
+BREAST = condition("http://hl7.org/fhir/sid/icd-10-cm", "C50.911")
+HGNC = {"EGFR": "HGNC:3236", "BRAF": "HGNC:1097", "BRCA1": "HGNC:1100", "TP53": "HGNC:11998"}
+
+
+def _cc(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    coding = {"system": system, "code": code} | ({"display": display} if display else {})
+    return {"coding": [coding]}
+
+
+def variant(
+    gene: str,
+    protein: str | None = None,
+    *,
+    present: bool = True,
+    origin: str = "somatic",
+    c_hgvs: str | None = None,
+    oid: str = "v1",
+) -> dict[str, Any]:
+    """A Genomics Reporting Variant Observation as a lab report states it (gene, HGVS, origin)."""
+    components: list[dict[str, Any]] = [
+        {
+            "code": _cc(LOINC, "48018-6", "Gene studied"),
+            "valueCodeableConcept": _cc("http://www.genenames.org", HGNC[gene], gene),
+        }
+    ]
+    if c_hgvs:
+        components.append(
+            {
+                "code": _cc(LOINC, "48004-6"),
+                "valueCodeableConcept": _cc("http://varnomen.hgvs.org", c_hgvs),
+            }
+        )
+    if protein:
+        components.append(
+            {
+                "code": _cc(LOINC, "48005-3"),
+                "valueCodeableConcept": _cc("http://varnomen.hgvs.org", protein),
+            }
+        )
+    source = ("LA6683-2", "Germline") if origin == "germline" else ("LA6684-0", "Somatic")
+    components.append({"code": _cc(LOINC, "48002-0"), "valueCodeableConcept": _cc(LOINC, *source)})
+    value = ("LA9633-4", "Present") if present else ("LA9634-2", "Absent")
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "category": [
+            _cc("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory")
+        ],
+        "code": _cc(LOINC, "69548-6", "Genetic variant assessment"),
+        "subject": {"reference": "Patient/p1"},
+        "valueCodeableConcept": _cc(LOINC, *value),
+        "component": components,
+    }
+
+
+BRAF_V600E = variant("BRAF", "p.Val600Glu")
+EGFR_T790M = variant("EGFR", "p.Thr790Met")
+
+
+@pytest.fixture
+def cds(make_cds_client: Callable[..., CdsClient], sqlite_url: str) -> CdsClient:
+    return make_cds_client(services=BUILTIN_SERVICES, database_url=sqlite_url)
+
+
+def cards(cds: CdsClient, service: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    response = cds.call(service, body)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["cards"]
+    return found
+
+
+def kinds(found: list[dict[str, Any]]) -> list[str]:
+    return [c["source"]["topic"]["code"] for c in found]
+
+
+def on_capecitabine(diplotype: str) -> dict[str, Any]:
+    return patient_view(
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("DPYD", diplotype)],
+        medications=[medication_request("m1", "capecitabine", status="active")],
+    )
+
+
+def capecitabine_order(diplotype: str, observations: list[dict[str, Any]] | None = None) -> Any:
+    return order_sign(
+        [medication_request("mr1", "capecitabine")],
+        observations=observations or [],
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("DPYD", diplotype)],
+    )
+
+
+# ------------------------------------------------------------------ pharmacogenomics (CPIC DPYD)
+
+
+def test_normal_dpyd_metabolizer_on_capecitabine_gets_no_card(cds: CdsClient) -> None:
+    """*1/*1 is a normal metabolizer: nothing to act on (the filter in oncology_genomics)."""
+    assert cards(cds, "oncology-genomics", on_capecitabine("*1/*1")) == []
+
+
+def test_normal_dpyd_metabolizer_ordering_capecitabine_gets_no_card(cds: CdsClient) -> None:
+    """No pharmacogenomic card, and DPYD counts as tested (the filter in targeted_therapy_check)."""
+    assert cards(cds, "targeted-therapy-check", capecitabine_order("*1/*1")) == []
+
+
+def test_intermediate_metabolizer_on_capecitabine_is_critical(cds: CdsClient) -> None:
+    found = cards(cds, "oncology-genomics", on_capecitabine("*1/*2A"))
+    assert kinds(found)[0] == "pharmacogenomic-risk"
+    assert found[0]["indicator"] == "critical"
+    assert "intermediate metabolizer" in found[0]["summary"]
+    assert found[0]["summary"].startswith("Current medication affected")
+    assert "activity score 1" in found[0]["detail"]
+    assert "cpicpgx.org" in found[0]["detail"]
+
+
+def test_intermediate_metabolizer_not_on_the_drug_is_a_warning(cds: CdsClient) -> None:
+    body = patient_view(
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("DPYD", "*1/*2A")],
+    )
+    found = cards(cds, "oncology-genomics", body)
+    assert kinds(found) == ["pharmacogenomic-risk", "genomic-report"]
+    assert found[0]["indicator"] == "warning"
+    assert not found[0]["summary"].startswith("Current medication")
+
+
+def test_poor_metabolizer_order_is_critical_and_offers_removal(cds: CdsClient) -> None:
+    (card,) = cards(cds, "targeted-therapy-check", capecitabine_order("*2A/*2A"))
+    assert card["indicator"] == "critical"
+    assert "poor metabolizer" in card["summary"]
+    assert card["selectionBehavior"] == "at-most-one"
+    (suggestion,) = card["suggestions"]
+    assert suggestion["actions"] == [
+        {
+            "type": "delete",
+            "description": "Remove the draft capecitabine order",
+            "resourceId": "MedicationRequest/mr1",
+        }
+    ]
+
+
+def test_intermediate_metabolizer_order_reduces_the_dose_without_removal(cds: CdsClient) -> None:
+    """CPIC: intermediate metabolizer → reduce the starting dose (not "avoid"): no removal."""
+    (card,) = cards(cds, "targeted-therapy-check", capecitabine_order("*1/*2A"))
+    assert card["indicator"] == "critical"
+    assert "suggestions" not in card
+    assert "selectionBehavior" not in card  # CDS Hooks 2.0: only with suggestions
+    assert "Reduce" in card["detail"] or "reduce" in card["detail"]
+
+
+def test_a_normal_gene_does_not_hide_an_abnormal_one_for_the_same_drug(cds: CdsClient) -> None:
+    """Thiopurines depend on TPMT and NUDT15 (CPIC 2018, PMID 30447069): a normal TPMT result
+    listed first still leaves the NUDT15 intermediate metabolizer card."""
+    body = order_sign(
+        [medication_request("mr1", "mercaptopurine")],
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("TPMT", "*1/*1"), genotype_observation("NUDT15", "*1/*3")],
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert card["summary"].startswith("NUDT15 *1/*3 (NUDT15 intermediate metabolizer)")
+    assert card["indicator"] == "critical"
+    # NUDT15 phenotypes have no activity score (CPIC function model): none is printed
+    assert card["detail"].startswith("**NUDT15 *1/*3**: NUDT15 intermediate metabolizer.\n\n")
+
+
+def test_another_drug_s_pharmacogene_does_not_hide_this_drug_s(cds: CdsClient) -> None:
+    """A TPMT poor metabolizer (thiopurines) listed before DPYD: capecitabine's DPYD card stays."""
+    body = order_sign(
+        [medication_request("mr1", "capecitabine")],
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=[
+            genotype_observation("TPMT", "*3A/*3A"),
+            genotype_observation("DPYD", "*2A/*2A"),
+        ],
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert card["summary"].startswith("DPYD *2A/*2A")
+
+
+def test_untested_pharmacogene_asks_for_the_test(cds: CdsClient) -> None:
+    body = order_sign(
+        [medication_request("mr1", "capecitabine")], observations=[], conditions=[COLORECTAL]
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert kinds([card]) == ["missing-biomarker-test"]
+    assert card["summary"] == "No DPYD result on file; capecitabine depends on it"
+    assert "CPIC dosing by DPYD genotype" in card["detail"]
+
+
+# ------------------------------------------------------------------ required tests
+
+
+def test_gene_with_a_negative_result_counts_as_studied() -> None:
+    """An Absent (LA9634-2) EGFR result is still an EGFR result: EGFR was studied."""
+    assert genes_studied([variant("EGFR", present=False)]) == {"EGFR"}
+    assert genes_studied([variant("EGFR", "p.Thr790Met")]) == {"EGFR"}
+    assert genes_studied([{"resourceType": "Condition", "component": []}]) == set()
+
+
+def _gene_component(value: dict[str, Any], code: str = "48018-6") -> dict[str, Any]:
+    return {"code": _cc(LOINC, code), "valueCodeableConcept": value}
+
+
+def test_genes_studied_reads_the_gene_component_only() -> None:
+    """48018-6 "Gene studied": HGNC symbol as a coding's display or as the concept's text,
+    upper-cased; other components and non-Observation resources name no gene studied."""
+    observation = {"resourceType": "Observation", "component": []}
+    by_text = {**observation, "component": [_gene_component({"text": "kras"})]}
+    by_display = {
+        **observation,
+        "component": [_gene_component(_cc("http://www.genenames.org", "HGNC:1097", "braf"))],
+    }
+    other_component = {
+        **observation,
+        "component": [_gene_component({"text": "TP53"}, code="48005-3")],
+    }
+    not_observation = {**by_text, "resourceType": "ServiceRequest"}
+    assert genes_studied([by_text]) == {"KRAS"}
+    assert genes_studied([by_display]) == {"BRAF"}
+    assert genes_studied([other_component, not_observation]) == set()
+    assert genes_studied([by_text, by_display, other_component]) == {"KRAS", "BRAF"}
+    # what is skipped does not end the reading: later resources and components still count
+    assert genes_studied([not_observation, other_component, by_display]) == {"BRAF"}
+    both = {
+        **observation,
+        "component": [
+            _gene_component({"text": "TP53"}, code="48005-3"),
+            _gene_component({"text": "kras"}),
+        ],
+    }
+    assert genes_studied([both]) == {"KRAS"}
+    no_value = {**observation, "component": [{"code": _cc(LOINC, "48018-6")}]}
+    no_code = {**observation, "component": [{"valueCodeableConcept": {"text": "ALK"}}]}
+    assert genes_studied([no_value, no_code, {"resourceType": "Observation"}]) == set()
+
+
+def test_negative_egfr_test_suppresses_the_missing_test_card(cds: CdsClient) -> None:
+    body = order_sign(
+        [medication_request("mr1", "osimertinib")],
+        observations=[variant("EGFR", present=False)],
+        conditions=[NSCLC],
+    )
+    assert "missing-biomarker-test" not in kinds(cards(cds, "targeted-therapy-check", body))
+
+
+def test_no_egfr_result_asks_for_the_egfr_test(cds: CdsClient) -> None:
+    body = order_sign(
+        [medication_request("mr1", "osimertinib")], observations=[], conditions=[NSCLC]
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "No EGFR result on file; osimertinib depends on it"
+    order = card["suggestions"][0]["actions"][0]["resource"]
+    assert order["resourceType"] == "ServiceRequest"
+    assert order["code"] == {"text": "EGFR testing"}
+    assert order["subject"] == {"reference": "Patient/p1"}
+
+
+def test_unknown_variant_is_no_card_but_counts_as_a_result(cds: CdsClient) -> None:
+    unknown = variant("EGFR", "p.Ala1118Thr")
+    view = patient_view(observations=[unknown], conditions=[NSCLC])
+    assert cards(cds, "oncology-genomics", view) == []
+    order = order_sign(
+        [medication_request("mr1", "osimertinib")], observations=[unknown], conditions=[NSCLC]
+    )
+    assert cards(cds, "targeted-therapy-check", order) == []
+
+
+# ------------------------------------------------------------------ resistance and support
+
+
+def test_resistance_to_an_ordered_single_agent_is_critical(cds: CdsClient) -> None:
+    body = order_sign(
+        [medication_request("mr1", "panitumumab")],
+        observations=[BRAF_V600E],
+        conditions=[COLORECTAL],
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert card["indicator"] == "critical"
+    assert card["summary"] == "BRAF V600E predicts resistance to panitumumab"
+    labels = [s["label"] for s in card["suggestions"]]
+    assert 1 <= len(labels) <= 3
+    assert all("panitumumab" not in label for label in labels)
+    assert all(s["actions"][0]["type"] == "delete" for s in card["suggestions"])
+
+
+def test_supported_order_is_info(cds: CdsClient) -> None:
+    body = order_sign(
+        [medication_request("mr1", "osimertinib")], observations=[EGFR_T790M], conditions=[NSCLC]
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert card["indicator"] == "info"
+    assert card["summary"].startswith("osimertinib is supported by EGFR T790M (Tier I")
+    assert "FDA-approved for this tumour type" in card["detail"]
+
+
+def test_regimen_resistance_is_no_current_medication_card_for_one_of_its_drugs(
+    cds: CdsClient,
+) -> None:
+    """Issue 12 item 5: on capecitabine alone, evidence about bevacizumab + capecitabine +
+    oxaliplatin is a report row, not a card saying the patient is on that regimen."""
+    body = patient_view(
+        observations=[BRAF_V600E],
+        conditions=[COLORECTAL],
+        medications=[medication_request("m1", "capecitabine", status="active")],
+    )
+    found = cards(cds, "oncology-genomics", body)
+    current = [c for c in found if c["source"]["topic"]["code"] == "resistance-current-medication"]
+    assert current == [], [c["summary"] for c in current]
+
+
+def test_regimen_resistance_is_no_order_card_for_one_of_its_drugs(cds: CdsClient) -> None:
+    """Issue 12 item 5 (order-sign): a regimen's evidence is not a claim about one of its drugs."""
+    found = cards(cds, "targeted-therapy-check", capecitabine_order("*1/*1", [BRAF_V600E]))
+    assert "resistance" not in kinds(found), [c["summary"] for c in found]
+
+
+def test_single_agent_current_medication_resistance_is_critical(cds: CdsClient) -> None:
+    body = patient_view(
+        observations=[BRAF_V600E],
+        conditions=[COLORECTAL],
+        medications=[medication_request("m1", "cetuximab", status="active")],
+    )
+    found = cards(cds, "oncology-genomics", body)
+    assert found[0]["indicator"] == "critical"
+    assert found[0]["summary"] == "BRAF V600E predicts resistance to current cetuximab"
+    # Issue 12 item 5: the patient takes cetuximab alone, not "cetuximab + FOLFOX-4".
+    current = [c["summary"] for c in found if "current" in c["summary"]]
+    assert current == ["BRAF V600E predicts resistance to current cetuximab"]
+
+
+# ------------------------------------------------------------------ germline vs somatic
+
+
+#: BRCA1 185delAG (c.68_69delAG, p.Glu23fs), the Ashkenazi founder frameshift.
+BRCA1_PROTEIN = "p.Glu23fs"
+BRCA1_C = "NM_007294.4:c.68_69del"
+
+
+def test_germline_loss_of_function_gives_a_hereditary_card_with_a_referral(
+    cds: CdsClient,
+) -> None:
+    body = patient_view(
+        observations=[variant("BRCA1", BRCA1_PROTEIN, origin="germline", c_hgvs=BRCA1_C)],
+        conditions=[BREAST],
+    )
+    found = cards(cds, "oncology-genomics", body)
+    assert kinds(found) == ["hereditary-risk", "genomic-report"]
+    card = found[0]
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("Germline BRCA1 E23fs")
+    assert "Hereditary breast and ovarian cancer syndrome" in card["detail"]
+    referral = card["suggestions"][0]["actions"][0]["resource"]
+    assert referral["resourceType"] == "ServiceRequest"
+    assert referral["status"] == "draft"
+    assert referral["subject"] == {"reference": "Patient/p1"}
+
+
+def test_somatic_variant_gives_no_hereditary_card(cds: CdsClient) -> None:
+    body = patient_view(
+        observations=[variant("BRCA1", BRCA1_PROTEIN, origin="somatic", c_hgvs=BRCA1_C)],
+        conditions=[BREAST],
+    )
+    assert "hereditary-risk" not in kinds(cards(cds, "oncology-genomics", body))
+
+
+def test_no_actionable_finding_gives_no_cards(cds: CdsClient) -> None:
+    body = patient_view(observations=[variant("TP53", "p.Arg175Cys")], conditions=[COLORECTAL])
+    response = cds.call("oncology-genomics", body)
+    assert response.json() == {"cards": []}
+
+
+# ------------------------------------------------------------------ what a card may say
+
+
+def test_conflicting_evidence_offers_no_drug_the_variant_makes_resistant(cds: CdsClient) -> None:
+    """Issue 12 item 5: EGFR T790M in NSCLC: erlotinib and afatinib have Tier I resistance
+    evidence, so no row offers them as sensitive at a lower level."""
+    found = cards(
+        cds, "oncology-genomics", patient_view(observations=[EGFR_T790M], conditions=[NSCLC])
+    )
+    card = found[0]
+    assert card["source"]["topic"]["code"] == "actionable-finding"
+    assert "osimertinib" in card["summary"]
+    sensitive_rows = [
+        row for row in card["detail"].splitlines() if row.startswith("|") and "| sensitive |" in row
+    ]
+    offered = " ".join(sensitive_rows)
+    assert "erlotinib" not in offered
+    assert "afatinib" not in offered
+
+
+def test_no_doubled_words_in_a_summary(cds: CdsClient) -> None:
+    """Issue 12 item 5: "DPYD DPYD intermediate metabolizer" is a doubled word."""
+    found = cards(cds, "oncology-genomics", on_capecitabine("*1/*2A"))
+    for card in found:
+        assert not re.search(r"\b(\w+) \1\b", card["summary"]), card["summary"]
+
+
+def test_star_alleles_are_escaped_in_markdown(cds: CdsClient) -> None:
+    """Issue 12 item 5: "*2A" in GitHub Flavored Markdown opens emphasis unless escaped."""
+    found = cards(cds, "oncology-genomics", on_capecitabine("*1/*2A"))
+    detail = found[0]["detail"]
+    assert "\\*1/\\*2A" in detail, detail
+
+
+def test_a_therapy_card_is_short(cds: CdsClient) -> None:
+    """Issue 12 item 5: at most about five therapy rows on a card; the rest is in the report."""
+    body = patient_view(observations=[BRAF_V600E], conditions=[COLORECTAL])
+    card = next(
+        c
+        for c in cards(cds, "oncology-genomics", body)
+        if c["source"]["topic"]["code"] == "actionable-finding"
+    )
+    rows = [r for r in card["detail"].splitlines() if r.startswith("| ") and "Tier" in r]
+    assert 1 <= len(rows) - 1 <= 5, len(rows) - 1  # minus the header row
+
+
+def test_no_alternative_is_a_drug_the_variant_makes_resistant(cds: CdsClient) -> None:
+    """Erlotinib ordered with EGFR T790M: afatinib has Tier I resistance evidence for T790M
+    (CIViC EID1863), so it is no "order instead" suggestion, whatever its weaker support."""
+    body = order_sign(
+        [medication_request("mr1", "erlotinib")], observations=[EGFR_T790M], conditions=[NSCLC]
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    labels = [s["label"] for s in card["suggestions"]]
+    assert labels[0] == "Order osimertinib instead (Tier I - Level A)"
+    assert not any("afatinib" in label for label in labels), labels
