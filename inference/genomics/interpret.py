@@ -21,12 +21,18 @@ inherits a G12C-only drug.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from inference.errors import InputTooLargeError
-from inference.genomics.kb.store import KnowledgeBase, StatementView, load_knowledge_base
+from inference.genomics.kb.store import (
+    NOT_INDICATED_VIEW,
+    WITHDRAWN_VIEW,
+    KnowledgeBase,
+    StatementView,
+    load_knowledge_base,
+)
 from inference.genomics.matching import (
     Match,
     annotated,
@@ -102,6 +108,12 @@ class _Group:
     label_id: str | None = None
     levels: set[str] = field(default_factory=set)
     withdrawn_label: bool = False
+    #: A current (not withdrawn) FDA indication of the regimen is among the group's facts.
+    current_label: bool = False
+    #: Resistance from a CIViC "A AND B" profile the patient meets (more specific evidence).
+    co_occurring: bool = False
+    #: Kinds of the views grouped (``predictive``, label exclusion, withdrawn label).
+    kinds: set[str] = field(default_factory=set)
 
 
 def _add_evidence(group: _Group, order: tuple[int, int], evidence: Evidence) -> None:
@@ -109,6 +121,9 @@ def _add_evidence(group: _Group, order: tuple[int, int], evidence: Evidence) -> 
     if key not in group.evidence or order < group.evidence[key][0]:
         group.evidence[key] = (order, evidence)
 
+
+#: Statement views read as therapy evidence (:mod:`inference.genomics.kb.store`).
+_THERAPY_VIEWS: Final = frozenset({"predictive", NOT_INDICATED_VIEW, WITHDRAWN_VIEW})
 
 #: CIViC level D is preclinical evidence (cell lines, animal models).
 _PRECLINICAL_LEVELS: Final = frozenset({"D"})
@@ -159,15 +174,23 @@ def _takes(kb: KnowledgeBase, drug: str, medications: frozenset[str]) -> bool:
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _therapeutic(  # noqa: PLR0912, PLR0915 - grouping, exclusion and notes in one pass
+def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, notes in one pass
     kb: KnowledgeBase,
     alteration_id: str,
     indices: tuple[int, ...],
     context: PatientContext,
     medications: frozenset[str],
+    origin: Origin | None = None,
 ) -> tuple[TherapeuticFinding, ...]:
     """Therapeutic findings for one alteration's statements: one row per regimen, response and
     disease, conflicts resolved (:func:`resolve_conflicts`).
+
+    FDA label exclusions (``not-indicated``) that match in the patient's tumour type are rows of
+    their own (resistant, cited with the label section) that outweigh sensitivity evidence for
+    the regimen from any source, except a combination labelled for this alteration at the same
+    tier. Withdrawn indications never make a row approved; they mark the row withdrawn. An FDA
+    fact requiring a germline (somatic) variant does not match a variant of the other origin
+    and, when the origin is not stated, is shown with a note and not as an approval.
 
     A pure function of immutable arguments, so it is memoised (``functools.lru_cache`` is
     thread-safe). Alteration ids derive from the variant's content, so the same hotspot in the
@@ -177,27 +200,65 @@ def _therapeutic(  # noqa: PLR0912, PLR0915 - grouping, exclusion and notes in o
     groups: dict[tuple[tuple[str, ...], str, str], _Group] = {}
     views = kb.views
     predictive = [
-        (view, relate(view)) for view in [views[i] for i in indices] if view.kind == "predictive"
+        (view, relate(view)) for view in [views[i] for i in indices] if view.kind in _THERAPY_VIEWS
     ]
     # A label that excludes the patient's tumour (dabrafenib + trametinib: not colorectal) also
     # overrides pan-cancer statements about the same regimen from other sources.
     excluded_regimens = {
-        view.drugs: view.id for view, relation in predictive if relation is Relation.EXCLUDED
+        view.drugs: view.id
+        for view, relation in predictive
+        if relation is Relation.EXCLUDED and view.kind == "predictive"
     }
     evidence_of, refs_of = kb.statement_evidence, kb.statement_refs
-    #: Regimens an FDA label names for this alteration (in any tumour type).
+    #: Line-specific label exclusions, by regimen: notes only.
+    line_exclusions: dict[tuple[str, ...], list[str]] = {}
+    #: Regimens an FDA label names for this alteration in another tumour type.
     labelled: set[tuple[str, ...]] = set()
     for view, relation in predictive:
         if relation is Relation.EXCLUDED:
             continue
         if excluded_regimens and view.drugs in excluded_regimens and view.tumour in PAN_CANCER:
             continue
+        if view.origin is not None and origin not in {None, Origin.UNKNOWN, Origin(view.origin)}:
+            continue  # a germline-only fact says nothing about a somatic variant (and vice versa)
         statement = kb.statements[view.index]
+        response = view.response or ""
+        if view.kind == NOT_INDICATED_VIEW:
+            if relation is not Relation.MATCH:
+                continue  # an exclusion speaks only about the label's own tumour type
+            if statement.get("line") not in {None, "any"}:
+                # "Not indicated first-line" (ICLUSIG in newly diagnosed CML, checkpoint
+                # inhibitors first-line in EGFR-mutant NSCLC) is no resistance: a note on the
+                # regimen's rows, never a row that outweighs a later-line indication.
+                line_exclusions.setdefault(view.drugs, []).append(
+                    f"FDA label {statement.get('label_id') or view.id} section "
+                    f"{statement.get('section') or '?'} ({view.id}): not indicated "
+                    f"{statement['line']}"
+                )
+                continue
+            response = Response.RESISTANT.value
         tier, order = tier_and_rank(view.level, relation)
-        group_key = (view.drugs, view.response or "", view.tumour or _disease_key(statement))
+        group_key = (view.drugs, response, view.tumour or _disease_key(statement))
         group = groups.get(group_key)
         if group is None:
             group = groups[group_key] = _Group()
+        group.kinds.add(view.kind)
+        if view.kind == WITHDRAWN_VIEW:
+            # Evidence of the row, never its tier nor an approval.
+            group.withdrawn_label = True
+            withdrawn = statement.get("withdrawn")
+            group.notes.append(
+                f"FDA indication {view.id} withdrawn" + (f" ({withdrawn})" if withdrawn else "")
+            )
+            _add_evidence(group, order, evidence_of[view.index])
+            continue
+        if view.kind == NOT_INDICATED_VIEW:
+            group.notes.append(
+                f"FDA label {statement.get('label_id') or view.id} section "
+                f"{statement.get('section') or '?'} ({view.id}): {statement['disease']}"
+            )
+        if view.all_of is not None and response == Response.RESISTANT.value:
+            group.co_occurring = True
         group.tiers.append(tier)
         group.levels.add(view.level)
         group.scored.append((order, view.id, view.index))
@@ -213,11 +274,19 @@ def _therapeutic(  # noqa: PLR0912, PLR0915 - grouping, exclusion and notes in o
                 continue
             if statement.get("effect", "indicated") != "indicated":
                 continue
+            group.current_label = True
+            if view.origin is not None and origin is not Origin(view.origin):
+                group.notes.append(
+                    f"FDA label ({view.id}) requires a {view.origin} variant; origin not stated"
+                )
+                continue
             group.label_id = group.label_id or str(
                 statement.get("label_id") or statement["evidence_id"]
             )
-            labelled.add(view.drugs)
             if relation is not Relation.MATCH:
+                # "Approved in another tumour type" only from a label about another tumour: a
+                # label for this one whose conditions are not stated is noted, not "elsewhere".
+                labelled.add(view.drugs)
                 continue
             missing = context_missing(list(view.context), context.clinical_context)
             if missing:
@@ -229,16 +298,20 @@ def _therapeutic(  # noqa: PLR0912, PLR0915 - grouping, exclusion and notes in o
                 group.fda_for_tumour = True
             group.line = group.line or statement.get("line")
     findings = []
+    co_occurring, exact = [], []
     for (drugs, response, _), group in groups.items():
+        if not group.scored:
+            continue  # only withdrawn indications: nothing to offer
         group.scored.sort()
         top = kb.statements[group.scored[0][2]]
         notes = list(dict.fromkeys(group.notes))
+        notes.extend(line_exclusions.get(drugs, ()))
         if drugs in excluded_regimens:
             notes.append(
                 f"the FDA label ({excluded_regimens[drugs]}) excludes this tumour type for "
                 "this regimen"
             )
-        if top["source"] != "CIViC":
+        if top["source"] != "CIViC" and top.get("effect") != "not-indicated":
             # Curated statements carry their text: the FDA indication or the resistance rule.
             prefix = (
                 "FDA indication: " if top["level"] == "label" and response == "sensitive" else ""
@@ -256,34 +329,41 @@ def _therapeutic(  # noqa: PLR0912, PLR0915 - grouping, exclusion and notes in o
             drugs,
             approved_here=approved_here,
             labelled_elsewhere=drugs in labelled,
-            withdrawn_label=group.withdrawn_label,
+            # A withdrawn indication beside a current one (olaparib: gBRCA later-line ovarian
+            # withdrawn, first-line maintenance current) leaves the regimen approved.
+            withdrawn_label=group.withdrawn_label and not group.current_label,
         )
-        findings.append(
-            TherapeuticFinding(
-                alteration_id=alteration_id,
-                drugs=drug_meds,
-                response=Response(response),
-                tier=best(group.tiers),
-                evidence=tuple(
-                    ev for _, ev in sorted(group.evidence.values(), key=lambda x: (x[0], x[1].id))
-                ),
-                disease=_disease_name(top, kb),
-                fda_approved_for_tumour=approved_here,
-                line_of_therapy=group.line,
-                context_note="; ".join(n for n in notes if n) or None,
-                current_medication=current,
-                tumour_code=top.get("tumour"),
-                source=str(top["source"]),
-                label_id=group.label_id,
-                regulatory_status=status,
-                preclinical=group.levels <= _PRECLINICAL_LEVELS
-                or status is RegulatoryStatus.PRECLINICAL,
-            )
+        finding = TherapeuticFinding(
+            alteration_id=alteration_id,
+            drugs=drug_meds,
+            response=Response(response),
+            tier=best(group.tiers),
+            evidence=tuple(
+                ev for _, ev in sorted(group.evidence.values(), key=lambda x: (x[0], x[1].id))
+            ),
+            disease=_disease_name(top, kb),
+            fda_approved_for_tumour=approved_here,
+            line_of_therapy=group.line,
+            context_note="; ".join(n for n in notes if n) or None,
+            current_medication=current,
+            tumour_code=top.get("tumour"),
+            source=str(top["source"]),
+            label_id=group.label_id,
+            regulatory_status=status,
+            preclinical=group.levels <= _PRECLINICAL_LEVELS
+            or status is RegulatoryStatus.PRECLINICAL,
         )
-    return resolve_conflicts(findings)
+        findings.append(finding)
+        if group.co_occurring:
+            co_occurring.append(finding)
+        if group.kinds <= {NOT_INDICATED_VIEW, WITHDRAWN_VIEW}:
+            exact.append(finding)
+    return resolve_conflicts(findings, co_occurring=co_occurring, exact=exact)
 
 
-def _conflict(finding: TherapeuticFinding, winner: TherapeuticFinding) -> Conflict:
+def _conflict(
+    finding: TherapeuticFinding, winner: TherapeuticFinding, reason: str = ""
+) -> Conflict:
     return Conflict(
         drugs=finding.drugs,
         response=finding.response,
@@ -293,12 +373,17 @@ def _conflict(finding: TherapeuticFinding, winner: TherapeuticFinding) -> Confli
         resolution=(
             f"{finding.response.value} evidence ({finding.tier.label}; {finding.disease}) "
             f"outweighed by {winner.response.value} evidence ({winner.tier.label}; "
-            f"{winner.disease})"
+            f"{winner.disease}){reason}"
         ),
     )
 
 
-def resolve_conflicts(findings: Sequence[TherapeuticFinding]) -> tuple[TherapeuticFinding, ...]:
+def resolve_conflicts(
+    findings: Sequence[TherapeuticFinding],
+    *,
+    co_occurring: Collection[TherapeuticFinding] = (),
+    exact: Collection[TherapeuticFinding] = (),
+) -> tuple[TherapeuticFinding, ...]:
     """Resolve sensitivity and resistance evidence about the same drug (one alteration).
 
     Resistance to a regimen R concerns a sensitive row S when every drug of R is in S
@@ -312,7 +397,15 @@ def resolve_conflicts(findings: Sequence[TherapeuticFinding]) -> tuple[Therapeut
     - R weaker than S and about the very same regimen: R is not listed; it is kept in the
       ``conflicts`` of the strongest such S.
     - R weaker than S and a part of it (cetuximab vs encorafenib + cetuximab): both stay.
+    - R in ``co_occurring`` (a profile requiring an alteration the patient also carries, CIViC
+      "BCR::ABL1 AND ABL1 T315I") is more specific than any S about the alteration alone: it
+      wins over every S it concerns, whatever the tiers.
+    - R in ``exact`` (only FDA label exclusions: "not indicated" names a regimen) concerns only
+      S of the very same regimen: TAFINLAR + MEKINIST are not indicated in colorectal cancer,
+      which says nothing of dabrafenib + trametinib + panitumumab.
     """
+    specific = {id(f) for f in co_occurring}
+    same_regimen_only = {id(f) for f in exact}
     # (finding, drug names, rank) once each: the pairs below are many (50 x 50 for BRAF V600E).
     resistant = [
         (f, frozenset(d.name for d in f.drugs), rank(f.tier))
@@ -334,6 +427,8 @@ def resolve_conflicts(findings: Sequence[TherapeuticFinding]) -> tuple[Therapeut
     dropped: set[int] = set()
     added: dict[int, list[Conflict]] = {}
     for r, r_names, r_rank in resistant:
+        if id(r) in specific:
+            continue
         stronger = [c for c in sensitive if c[1] == r_names and c[2] < r_rank]
         if stronger:
             winner = strongest(stronger)
@@ -346,12 +441,18 @@ def resolve_conflicts(findings: Sequence[TherapeuticFinding]) -> tuple[Therapeut
         against = [
             c
             for c in standing
-            if c[1] <= s_names and (c[2] < s_rank or (c[2] == s_rank and c[1] == s_names))
+            if (c[1] == s_names or (c[1] <= s_names and id(c[0]) not in same_regimen_only))
+            and (id(c[0]) in specific or c[2] < s_rank or (c[2] == s_rank and c[1] == s_names))
         ]
         if against:
             winner = strongest(against)
+            reason = (
+                ", which requires an alteration the patient also carries"
+                if id(winner) in specific
+                else ""
+            )
             dropped.add(id(s))
-            added.setdefault(id(winner), []).append(_conflict(s, winner))
+            added.setdefault(id(winner), []).append(_conflict(s, winner, reason))
     out = []
     for finding in findings:
         if id(finding) in dropped:
@@ -524,6 +625,89 @@ def _pgx(genotype: Genotype, kb: KnowledgeBase) -> PharmacogenomicFinding | Unkn
 # ------------------------------------------------------------------ entry point
 
 
+def _outside_label_tumour(view: StatementView, own: frozenset[str], relate: _Relations) -> bool:
+    """An FDA fact that says nothing for this alteration in this tumour type:
+
+    - matched only through a gene-level "any mutation" key (``MUT|KRAS``, AVMAPKI in LGSOC)
+      outside the label's own tumour type: an unknown variant is never made actionable
+      elsewhere by a gene-level rule;
+    - a label exclusion outside the label's tumour type.
+    """
+    if view.source != "FDA":
+        return False
+    if view.kind == NOT_INDICATED_VIEW or view.specific.isdisjoint(own):
+        return relate(view) is not Relation.MATCH
+    return False
+
+
+@functools.lru_cache(maxsize=4)
+def _gene_level_ids(kb: KnowledgeBase) -> frozenset[str]:
+    """Ids of the FDA facts keyed on gene-level "any mutation" keys only."""
+    return frozenset(v.id for v in kb.views if v.source == "FDA" and not v.specific)
+
+
+def _gene_level_approval(finding: TherapeuticFinding, kb: KnowledgeBase) -> bool:
+    """An approval resting only on gene-level facts ("EGFR-mutated"): listed after approvals
+    whose label names the patient's alteration (osimertinib for T790M before datopotamab
+    deruxtecan for any EGFR mutation, at the same tier)."""
+    if not finding.fda_approved_for_tumour:
+        return False
+    gene_level = _gene_level_ids(kb)
+    return all(e.id in gene_level for e in finding.evidence if e.source == "FDA")
+
+
+def _names(finding: TherapeuticFinding) -> frozenset[str]:
+    return frozenset(d.name for d in finding.drugs)
+
+
+def _resistance_across_alterations(
+    therapeutic: list[tuple[int, TherapeuticFinding]], genes: dict[str, str | None]
+) -> list[tuple[int, TherapeuticFinding]]:
+    """Tier I resistance on one alteration of a gene (an acquired-resistance mutation, EGFR
+    T790M) removes the sensitive rows of another alteration of the same gene (EGFR L858R) for
+    regimens containing every drug of the resistant row (erlotinib, gefitinib, afatinib; not
+    osimertinib). Each removed row is stated once, cited, in the ``conflicts`` of the strongest
+    such resistant row. Runs after every alteration's (memoised) findings are collected."""
+    # Only genes with resistance on one alteration and findings on another are looked at.
+    resistant: dict[str, list[tuple[TherapeuticFinding, frozenset[str]]]] = {}
+    for _, f in therapeutic:
+        gene = genes.get(f.alteration_id)
+        if gene is not None and f.response is Response.RESISTANT and f.tier.tier is Tier.I:
+            resistant.setdefault(gene, []).append((f, _names(f)))
+    if not resistant:
+        return therapeutic
+    dropped: set[int] = set()
+    added: dict[int, list[Conflict]] = {}
+    for _, s in therapeutic:
+        if s.response is not Response.SENSITIVE:
+            continue
+        candidates = resistant.get(genes.get(s.alteration_id) or "")
+        if not candidates:
+            continue
+        s_names = _names(s)
+        against = [
+            r
+            for r, r_names in candidates
+            if r.alteration_id != s.alteration_id and r_names <= s_names
+        ]
+        if against:
+            winner = min(against, key=lambda r: (rank(r.tier), r.disease))
+            dropped.add(id(s))
+            added.setdefault(id(winner), []).append(
+                _conflict(s, winner, ", on another alteration of the same gene in this patient")
+            )
+    if not dropped:
+        return therapeutic
+    out = []
+    for position, finding in therapeutic:
+        if id(finding) in dropped:
+            continue
+        extra = added.get(id(finding))
+        kept = replace(finding, conflicts=(*finding.conflicts, *extra)) if extra else finding
+        out.append((position, kept))
+    return out
+
+
 def _unknown_reason(match: Match, kb: KnowledgeBase) -> str:
     if match.gene is None:
         return f"{NOT_IN_KB}: no gene and no known genomic position"
@@ -567,7 +751,8 @@ def _collect(
 ) -> None:
     """Add one alteration's findings (or its UnknownResult) to ``out``."""
     label = alteration.label
-    found = _therapeutic(kb, alteration_id, statements, context, _medications(context))
+    origin = alteration.origin if isinstance(alteration, Variant) else None
+    found = _therapeutic(kb, alteration_id, statements, context, _medications(context), origin)
     for finding in found:
         if finding.current_medication:
             out.warnings.append(
@@ -646,13 +831,15 @@ def interpret(
         matched.append((position, alteration, alteration_id, match))
     # CIViC "A AND B" profiles need every part somewhere in the patient's alterations.
     patient_keys = frozenset(k for *_, match in matched for k in match.keys)
+    relate = _Relations(context)
     for position, alteration, alteration_id, match in matched:
         own = frozenset(match.keys)
         views = kb.views
         statements = tuple(
             i
             for i in kb.statements_for(match.keys)
-            if views[i].all_of is None or _co_occurrence_met(views[i].all_of, own, patient_keys)
+            if (views[i].all_of is None or _co_occurrence_met(views[i].all_of, own, patient_keys))
+            and (views[i].source != "FDA" or not _outside_label_tumour(views[i], own, relate))
         )
         _collect(
             out,
@@ -664,6 +851,8 @@ def interpret(
             kb=kb,
             context=context,
         )
+    genes = {alteration_id: match.gene for _, _, alteration_id, match in matched}
+    out.therapeutic = _resistance_across_alterations(out.therapeutic, genes)
     therapeutic, diagnostic, unknown = out.therapeutic, out.diagnostic, out.unknown
     pgx: list[PharmacogenomicFinding] = []
     for genotype in genotypes:
@@ -677,6 +866,7 @@ def interpret(
             rank(item[1].tier),
             item[1].response != Response.SENSITIVE,
             not item[1].fda_approved_for_tumour,
+            _gene_level_approval(item[1], kb),
             item[0],
             tuple(d.name for d in item[1].drugs),
             item[1].disease,

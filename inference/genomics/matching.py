@@ -115,6 +115,10 @@ def _class_keys(
         found.append(keys.deleterious(gene))
         if variant.origin in {Origin.GERMLINE, Origin.SOMATIC}:
             found.append(keys.deleterious(gene, variant.origin.value))
+        else:
+            # Origin not stated: the origin-specific facts are found, then shown as not
+            # matched for want of the origin (:func:`inference.genomics.interpret._therapeutic`).
+            found.extend(keys.deleterious(gene, origin) for origin in sorted(keys.ORIGINS))
     # A c. substitution alone may be synonymous: only indels and splice sites count from c.
     changed = (change is not None and change.kind is not ChangeKind.SYNONYMOUS) or (
         coding is not None and (coding.net not in (None, 0) or classes.canonical_splice(coding))
@@ -163,7 +167,18 @@ def biomarker_match(biomarker: Biomarker, kb: KnowledgeBase) -> Match:
 
 
 def is_loss_of_function(variant: Variant, protein: str | None) -> bool:
-    """Nonsense, frameshift or canonical ±1/2 splice-site variant (ACMG/AMP PVS1 classes)."""
+    """Nonsense, frameshift or canonical ±1/2 splice-site variant (ACMG/AMP PVS1 classes).
+
+    From the protein change, or from the c. change alone (:func:`classes.is_truncating`): a
+    coding deletion, duplication or insertion whose length is not a multiple of three is a
+    frameshift (BRCA1 c.68_69delAG, c.5266dupC); a nonsense change needs the p. change.
+    """
     if protein is not None and (protein.endswith(("*", "fs"))):
         return not protein.startswith("M1")
-    return bool(variant.hgvs_c and _SPLICE.search(variant.hgvs_c))
+    if variant.hgvs_c and _SPLICE.search(variant.hgvs_c):
+        return True
+    hgvs_c = variant.hgvs_c
+    if hgvs_c and variant.transcript and ":" not in hgvs_c:
+        hgvs_c = f"{variant.transcript}:{hgvs_c}"
+    change = parse_protein_change(protein) if protein else None
+    return classes.is_truncating(change, classes.parse_coding(hgvs_c))

@@ -188,6 +188,24 @@ def test_origin_germline_fills_the_hereditary_section(
     assert [h["gene"]["symbol"] for h in hereditary] == ["BRCA1", "BRCA1", "BRCA2"]  # type: ignore[attr-defined,index]
 
 
+def test_c_forms_with_origin_germline_reach_hereditary_and_parp_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The founder frameshifts in c. form only (no p.): loss of function from the indel length."""
+    listing = tmp_path / "panel.txt"
+    listing.write_text(FOUNDERS_C)
+    document = _analyze_json(capsys, str(listing), "--tumor-type", "PRAD", "--origin", "germline")
+    hereditary = document["hereditary"]
+    assert [h["gene"]["symbol"] for h in hereditary] == ["BRCA1", "BRCA1", "BRCA2"]  # type: ignore[attr-defined,index]
+    assert document["unknown"] == []
+    approved = {
+        tuple(d["name"] for d in f["drugs"])  # type: ignore[index]
+        for f in document["therapeutic"]  # type: ignore[attr-defined]
+        if f["fda_approved_for_tumour"]  # type: ignore[index]
+    }
+    assert {("olaparib",), ("rucaparib",)} <= approved
+
+
 def test_notation_labs_write_is_read_by_the_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -71,6 +71,11 @@ class StatementView:
     all_of: tuple[frozenset[str], ...] | None = None
     #: (tumour, excludes, context): what the tumour relation depends on, as one hashable key.
     site: tuple[str | None, tuple[str, ...], tuple[str, ...]] = (None, (), ())
+    #: The statement's matchers other than gene-level ``MUT|gene`` ("any mutation") keys: an
+    #: alteration matching none of them matches the statement at gene level only.
+    specific: frozenset[str] = frozenset()
+    #: The patient origin an FDA fact requires (``germline``/``somatic``); ``None``: any.
+    origin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +169,10 @@ class KnowledgeBase:
                     tuple(s.get("excludes", ())),
                     tuple(s.get("context", ())),
                 ),
+                specific=frozenset(
+                    m for m in s["matchers"] if not m.startswith(_GENE_LEVEL_PREFIX)
+                ),
+                origin=s.get("origin") if s.get("origin") in keys.ORIGINS else None,
             )
             for i, s in enumerate(self.statements)
         )
@@ -252,9 +261,12 @@ class KnowledgeBase:
 
 
 _CIVIC_EVIDENCE_URL = "https://civicdb.org/links/evidence_items/{}"
-#: View kinds of FDA statements the interpreter does not (yet) read as therapy evidence: a label
-#: exclusion (``response = "not-indicated"``) and a withdrawn indication. The statements keep
-#: ``kind = "predictive"`` in the KB; only their views are kept off the therapy path.
+#: Gene-level "any mutation" keys (``MUT|gene``, :func:`keys.mutation`).
+_GENE_LEVEL_PREFIX: Final = keys.KeyKind.MUTATION.value + "|"
+#: View kinds of FDA statements the interpreter reads apart from indications: a label exclusion
+#: (``response = "not-indicated"``: the regimen is not to be offered for the matching alteration
+#: in the label's tumour) and a withdrawn indication (never offered as approved). The
+#: statements keep ``kind = "predictive"`` in the KB; :mod:`..interpret` reads the views.
 NOT_INDICATED_VIEW: Final = "label-exclusion"
 WITHDRAWN_VIEW: Final = "withdrawn-label"
 

@@ -82,7 +82,8 @@ def test_text_upload_with_origin_germline() -> None:
         _upload(b"BRCA2 S1982Rfs*22\nBRCA1 c.68_69delAG\n", input_format="text", origin="germline")
     )
     assert _origins(result) == [Origin.GERMLINE, Origin.GERMLINE]
-    assert [h.gene.symbol for h in result.interpretation.hereditary] == ["BRCA2"]
+    # c.68_69delAG is a frameshift (2 bases): loss of function from the c. form alone.
+    assert [h.gene.symbol for h in result.interpretation.hereditary] == ["BRCA2", "BRCA1"]
 
 
 def test_unknown_origin_is_a_bad_request() -> None:

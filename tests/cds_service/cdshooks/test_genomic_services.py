@@ -538,7 +538,7 @@ def test_demo_patient_cards_have_no_doubled_words_and_escaped_markdown(
     assert "**DPYD \\*1/\\*2A**" in pgx["detail"]  # renders as *1/*2A, not as emphasis
     assert "[CPIC DPYD-fluoropyrimidines](" in pgx["detail"]
     (braf,) = _by_topic(cards, "actionable-finding")
-    assert "[FDA-BRAFTOVI-CRC (level FDA label)](" in braf["detail"]
+    assert "[FDA BRAFTOVI-COADREAD-BRAF-V600E-1L (level FDA label)](" in braf["detail"]
     assert "FDA FDA" not in braf["detail"]
 
 

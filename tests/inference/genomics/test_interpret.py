@@ -27,6 +27,7 @@ from inference.genomics.model import (
     Gene,
     Genotype,
     Medication,
+    Origin,
     RegulatoryStatus,
     TierAssignment,
 )
@@ -204,11 +205,22 @@ def test_dabrafenib_trametinib_label_excludes_colorectal() -> None:
     thyroid = _regimens(interpret([braf], context("THPA")))[("dabrafenib", "trametinib")]
     assert "TAFINLAR-SOLID-BRAF-V600E" in {e.id for e in thyroid.evidence}
     assert thyroid.tier == TIER_IA
-    colon = _regimens(interpret([braf], context("COAD")))[("dabrafenib", "trametinib")]
+    in_colon = interpret([braf], context("COAD"))
+    assert ("dabrafenib", "trametinib") not in _regimens(in_colon, Response.SENSITIVE)
+    # The labels' Limitations of Use ("not indicated for colorectal cancer"): a row of its own,
+    # cited with label and section, holding the CIViC sensitivity it outweighs.
+    colon = _regimens(in_colon, Response.RESISTANT)[("dabrafenib", "trametinib")]
     assert "TAFINLAR-SOLID-BRAF-V600E" not in {e.id for e in colon.evidence}
+    assert "TAFINLAR-COADREAD-BRAF-V600E-NOT" in {e.id for e in colon.evidence}
+    assert colon.tier == TIER_IA
     assert not colon.fda_approved_for_tumour
     assert colon.context_note is not None
     assert "excludes this tumour type" in colon.context_note
+    assert "FDA label TAFINLAR section 1" in colon.context_note
+    assert any(c.response is Response.SENSITIVE for c in colon.conflicts)
+    # "Not indicated" names the doublet: the triplet with panitumumab (CIViC EID6123) stays.
+    triplet = _regimens(in_colon, Response.SENSITIVE)[("dabrafenib", "panitumumab", "trametinib")]
+    assert "EID6123" in {e.id for e in triplet.evidence}
 
 
 def test_erbb2_amplification_breast_trastuzumab() -> None:
@@ -281,6 +293,16 @@ def test_civic_and_profile_needs_every_part() -> None:
     assert resistant.context_note is not None
     assert "BCR::ABL1 AND ABL1 T315I" in resistant.context_note
     assert "EID234" in {e.id for e in resistant.evidence}
+    # More specific than the fusion-only GLEEVEC label (Tier I-A): it wins, stated once, cited.
+    assert ("imatinib",) not in _regimens(both)
+    outweighed = [
+        c
+        for f in both.therapeutic
+        for c in f.conflicts
+        if "GLEEVEC-CML-BCRABL1-1L" in {e.id for e in c.evidence}
+    ]
+    assert len(outweighed) == 1
+    assert "requires an alteration the patient also carries" in outweighed[0].resolution
     fusion_only = interpret([fusion], context("CML"))
     alone = _regimens(fusion_only, Response.RESISTANT).get(("imatinib",))
     assert alone is None or "EID234" not in {e.id for e in alone.evidence}
@@ -334,6 +356,11 @@ def test_each_row_states_its_own_disease_and_a_label_only_for_it() -> None:
 
     kb = load_knowledge_base()
     label_tumour = {s["evidence_id"]: s["tumour"] for s in kb.statements if s["source"] == "FDA"}
+    # A label (BRAFTOVI) has facts in several tumours: the row's own tumour must be one of them.
+    label_tumours: dict[str, set[str]] = {}
+    for s in kb.statements:
+        if s["source"] == "FDA" and s.get("label_id"):
+            label_tumours.setdefault(s["label_id"], set()).add(s["tumour"])
     result = _braf_crc()
     checked = 0
     for row in result.therapeutic:
@@ -344,14 +371,16 @@ def test_each_row_states_its_own_disease_and_a_label_only_for_it() -> None:
                 assert label_tumour[ev.id] == row.tumour_code, (row.disease, ev.id)
                 checked += 1
         if row.label_id is not None:
-            assert label_tumour[row.label_id] == row.tumour_code
+            assert row.tumour_code in label_tumours[row.label_id], (row.disease, row.label_id)
     assert checked >= 3  # CRC, melanoma and NSCLC labels are all among the rows
     melanoma = [r for r in _rows(result, "binimetinib", "encorafenib") if r.tumour_code == "MEL"]
-    assert melanoma[0].label_id == "FDA-BRAFTOVI-MEKTOVI-MEL"
+    assert melanoma[0].label_id == "BRAFTOVI"
+    assert "BRAFTOVI-MEL-BRAF-V600-BINIMETINIB" in {e.id for e in melanoma[0].evidence}
     assert not melanoma[0].fda_approved_for_tumour
     (crc,) = _rows(result, "cetuximab", "encorafenib")
-    assert crc.label_id == "FDA-BRAFTOVI-CRC"
-    assert crc.disease == "Colorectal adenocarcinoma"
+    assert crc.label_id == "BRAFTOVI"
+    assert "BRAFTOVI-COADREAD-BRAF-V600E-1L" in {e.id for e in crc.evidence}
+    assert crc.disease == "Colorectal Adenocarcinoma"  # the OncoTree name
 
 
 def test_every_row_has_a_regulatory_status() -> None:
@@ -450,7 +479,7 @@ def test_required_tests_for_osimertinib_in_nsclc_name_egfr_with_the_label() -> N
     kb = load_knowledge_base()
     tests = required_tests(kb, Medication("Osimertinib"), context("NSCLC"))
     assert "EGFR" in tests
-    assert tests["EGFR"].source_id.startswith("FDA-TAGRISSO")
+    assert tests["EGFR"].source_id.startswith("TAGRISSO-NSCLC-EGFR")
     assert "TAGRISSO" in tests["EGFR"].label
     assert tests["EGFR"].url.startswith("https://")
     assert required_tests(kb, Medication("osimertinib"), context("COAD")) == {}
@@ -487,3 +516,169 @@ def test_variants_by_tier_counts_each_variant_once() -> None:
     counts = variants_by_tier(result)
     assert counts == {"Tier I": 1, "Tier II": 1, "Tier III": 0, "Tier IV": 0, "Unknown": 1}
     assert len(result.therapeutic) > 3  # rows are many; variants are three
+
+
+# ------------------------------------------------------------------ FDA label rules (issue 12)
+# Each test names the rule it guards; each was seen to fail with the rule removed (README).
+
+
+def test_gene_level_label_matches_only_in_its_own_tumour() -> None:
+    """AVMAPKI FAKZYNJA (avutometinib + defactinib) names "KRAS-mutated" LGSOC, no variant:
+    in LGSOC any KRAS mutation matches it; elsewhere an unknown KRAS variant stays unknown."""
+    l19f = variant("KRAS", protein="L19F")
+    lgsoc = _regimens(interpret([l19f], context("LGSOC")))[("avutometinib", "defactinib")]
+    assert lgsoc.fda_approved_for_tumour
+    assert lgsoc.tier == TIER_IA
+    elsewhere = interpret([l19f], context("COAD"))
+    assert not elsewhere.therapeutic
+    assert elsewhere.unknown[0].reason.startswith("not in knowledge base")
+
+
+def test_label_exclusion_is_a_cited_row_that_outweighs_sensitivity() -> None:
+    """ERBITUX section 1.2: not indicated for RAS-mutant colorectal cancer. KRAS G13D: no
+    cetuximab offered (CIViC EID306 reports G13D sensitivity); the labelled G12C combination
+    stays; outside colorectal cancer the exclusion says nothing."""
+    g13d = interpret([variant("KRAS", protein="G13D")], context("COAD"))
+    offered = [
+        f for f in g13d.therapeutic if f.response is Response.SENSITIVE and not f.preclinical
+    ]
+    assert not [f for f in offered if {"cetuximab"} & {d.name for d in f.drugs}]
+    cetuximab = _regimens(g13d, Response.RESISTANT)[("cetuximab",)]
+    assert "ERBITUX-COADREAD-RAS-NOT" in {e.id for e in cetuximab.evidence}
+    assert cetuximab.context_note is not None
+    assert "FDA label ERBITUX section 1.2" in cetuximab.context_note
+    assert cetuximab.tier == TIER_IA
+    stated = [c for f in g13d.therapeutic for c in f.conflicts if "EID306" in str(c.evidence)]
+    assert len(stated) == 1  # the outweighed sensitivity, once, cited
+    g12c = interpret([variant("KRAS", protein="G12C")], context("COAD"))
+    combo = _regimens(g12c)[("adagrasib", "cetuximab")]
+    assert combo.fda_approved_for_tumour
+    lung = interpret([variant("KRAS", protein="G13D")], context("NSCLC"))
+    assert not [e for f in lung.therapeutic for e in f.evidence if e.id.endswith("-RAS-NOT")]
+
+
+def test_withdrawn_indication_is_never_approved() -> None:
+    """BALVERSA's FGFR2 urothelial indication was withdrawn (FGFR3 stays): erdafitinib for an
+    FGFR2 fusion in bladder cancer is marked withdrawn; a withdrawn indication beside a current
+    one (LYNPARZA gBRCA later-line ovarian, withdrawn; first-line maintenance, current) does not
+    make olaparib withdrawn."""
+    fusion = biomarker(BiomarkerKind.FUSION, "FGFR2", partner="BICC1")
+    rows = [
+        r
+        for r in interpret([fusion], context("BLCA")).therapeutic
+        if "BALVERSA-UC-FGFR2-LATER" in {e.id for e in r.evidence}
+    ]
+    assert rows
+    for row in rows:
+        assert row.regulatory_status is RegulatoryStatus.WITHDRAWN
+        assert not row.fda_approved_for_tumour
+        assert row.context_note is not None
+        assert "withdrawn" in row.context_note
+    brca2 = variant("BRCA2", hgvs_c="c.5946delT", origin=Origin.GERMLINE)
+    (ovary,) = [
+        r
+        for r in _rows(interpret([brca2], context("PRAD")), "olaparib")
+        if "LYNPARZA-OVARY-BRCA-1L-MAINT" in {e.id for e in r.evidence}
+    ]
+    assert ovary.regulatory_status is RegulatoryStatus.APPROVED_OTHER_TUMOUR
+
+
+def test_germline_label_needs_a_germline_variant() -> None:
+    """TALZENNA (talazoparib): germline BRCA-mutated HER2-negative breast cancer."""
+    her2_negative = context("BRCA", tags=("HER2-",))
+
+    def talazoparib(origin: Origin) -> TherapeuticFinding | None:
+        found = interpret([variant("BRCA2", hgvs_c="c.5946delT", origin=origin)], her2_negative)
+        return _regimens(found).get(("talazoparib",))
+
+    germline = talazoparib(Origin.GERMLINE)
+    assert germline is not None
+    assert germline.fda_approved_for_tumour
+    assert germline.regulatory_status is RegulatoryStatus.APPROVED_FOR_TUMOUR
+    unstated = talazoparib(Origin.UNKNOWN)
+    assert unstated is not None
+    assert not unstated.fda_approved_for_tumour
+    assert unstated.context_note is not None
+    assert "requires a germline variant; origin not stated" in unstated.context_note
+    somatic = talazoparib(Origin.SOMATIC)
+    assert somatic is None or "TALZENNA-BREAST-GBRCA" not in {e.id for e in somatic.evidence}
+
+
+def test_acquired_resistance_mutation_removes_sensitivity_of_the_same_gene() -> None:
+    """EGFR L858R + T790M in NSCLC: T790M's Tier I resistance to erlotinib, gefitinib and
+    afatinib removes L858R's sensitive rows for them (stated once each, cited); osimertinib
+    stays approved. L858R alone keeps erlotinib."""
+    l858r = variant("EGFR", protein="L858R")
+    alone = _regimens(interpret([l858r], context("NSCLC")))
+    assert alone[("erlotinib",)].tier == TIER_IA
+    assert alone[("erlotinib",)].fda_approved_for_tumour
+    both = interpret([l858r, variant("EGFR", protein="T790M")], context("NSCLC"))
+    sensitive = _regimens(both)
+    for drug in ("erlotinib", "gefitinib", "afatinib"):
+        assert (drug,) not in sensitive, drug
+        resistant = _regimens(both, Response.RESISTANT)[(drug,)]
+        assert resistant.tier.tier is Tier.I
+        moved = [
+            c
+            for f in both.therapeutic
+            for c in f.conflicts
+            if c.drugs == resistant.drugs and "another alteration of the same gene" in c.resolution
+        ]
+        # Each removed row (one per disease) is stated once, cited; the label row among them.
+        assert moved, drug
+        assert len({c.disease for c in moved}) == len(moved), drug
+        assert all(c.evidence for c in moved)
+        alone_rows = [
+            f
+            for f in interpret([l858r], context("NSCLC")).therapeutic
+            if f.drugs == resistant.drugs and f.response is Response.SENSITIVE
+        ]
+        assert len(moved) == len(alone_rows), drug
+    assert sensitive[("osimertinib",)].fda_approved_for_tumour
+
+
+def test_truncating_c_forms_reach_hereditary_and_parp_labels() -> None:
+    """Founder frameshifts written as c. only (no p.), germline, in breast and prostate cancer."""
+    founders = [
+        variant("BRCA1", hgvs_c="c.68_69delAG", origin=Origin.GERMLINE),
+        variant("BRCA1", hgvs_c="c.5266dupC", origin=Origin.GERMLINE),
+        variant("BRCA2", hgvs_c="NM_000059.4:c.5946delT", origin=Origin.GERMLINE),
+    ]
+    breast = interpret(founders, context("BRCA", tags=("HER2-",)))
+    assert not breast.unknown
+    assert [h.gene.symbol for h in breast.hereditary] == ["BRCA1", "BRCA1", "BRCA2"]
+    assert all("PVS1" in h.classification for h in breast.hereditary)
+    approved = {
+        tuple(d.name for d in f.drugs) for f in breast.therapeutic if f.fda_approved_for_tumour
+    }
+    assert {("olaparib",), ("talazoparib",)} <= approved
+    prostate = interpret(founders[2:], context("PRAD"))
+    assert ("olaparib",) in {
+        tuple(d.name for d in f.drugs) for f in prostate.therapeutic if f.fda_approved_for_tumour
+    }
+    # An in-frame c. deletion is not truncating: no hereditary finding from the rule.
+    in_frame = interpret(
+        [variant("BRCA2", hgvs_c="c.100_102del", origin=Origin.GERMLINE)], context("BRCA")
+    )
+    assert not in_frame.hereditary
+
+
+def test_an_approval_naming_the_alteration_leads_a_gene_level_one() -> None:
+    """T790M in NSCLC: TAGRISSO names T790M; DATROWAY names "EGFR-mutated" (gene level). Both
+    are Tier I-A approvals for this tumour; the one naming the alteration comes first."""
+    rows = [f for f in _t790m().therapeutic if f.response is Response.SENSITIVE]
+    approved = [tuple(d.name for d in f.drugs) for f in rows if f.fda_approved_for_tumour]
+    assert ("datopotamab deruxtecan",) in approved
+    assert approved.index(("osimertinib",)) < approved.index(("datopotamab deruxtecan",))
+
+
+def test_line_specific_exclusion_is_a_note_not_resistance() -> None:
+    """ICLUSIG: not indicated for newly diagnosed chronic-phase CML, indicated later: ponatinib
+    stays an approved option for BCR::ABL1 CML, with the first-line exclusion stated."""
+    fusion = biomarker(BiomarkerKind.FUSION, "ABL1", partner="BCR")
+    result = interpret([fusion], context("CML"))
+    assert ("ponatinib",) not in _regimens(result, Response.RESISTANT)
+    ponatinib = _regimens(result)[("ponatinib",)]
+    assert ponatinib.fda_approved_for_tumour
+    assert ponatinib.context_note is not None
+    assert "(ICLUSIG-CML-BCRABL1-1L-NOT): not indicated first-line" in ponatinib.context_note

@@ -157,8 +157,11 @@ def _keys_carried(key: str) -> set[str]:
     elif kind in {"CLS", "EX"}:
         keys.add(f"MUT|{parts[0]}")
     elif kind == "DLT":
-        # A c. frameshift: truncating, deleterious (with and without its origin), a mutation.
+        # A c. frameshift: truncating, deleterious (with and without its origin), a mutation;
+        # with the origin not stated, both origin keys (the facts are then found, not approved).
         keys |= {f"DLT|{parts[0]}", f"MUT|{parts[0]}", f"CLS|{parts[0]}|truncating"}
+        if len(parts) == 1:
+            keys |= {f"DLT|{parts[0]}|germline", f"DLT|{parts[0]}|somatic"}
     return keys
 
 
