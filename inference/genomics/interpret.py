@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from inference.errors import InputTooLargeError
+from inference.genomics.kb import keys
 from inference.genomics.kb.store import (
     NOT_INDICATED_VIEW,
     WITHDRAWN_VIEW,
@@ -55,6 +56,7 @@ from inference.genomics.model import (
     PharmacogenomicFinding,
     RegulatoryStatus,
     Response,
+    Significance,
     TherapeuticFinding,
     Tier,
     TierAssignment,
@@ -625,19 +627,43 @@ def _pgx(genotype: Genotype, kb: KnowledgeBase) -> PharmacogenomicFinding | Unkn
 # ------------------------------------------------------------------ entry point
 
 
-def _outside_label_tumour(view: StatementView, own: frozenset[str], relate: _Relations) -> bool:
+def _outside_label_tumour(
+    view: StatementView, own: frozenset[str], relate: _Relations, *, recognised: bool
+) -> bool:
     """An FDA fact that says nothing for this alteration in this tumour type:
 
     - matched only through a gene-level "any mutation" key (``MUT|KRAS``, AVMAPKI in LGSOC)
       outside the label's own tumour type: an unknown variant is never made actionable
       elsewhere by a gene-level rule;
+    - matched only through a gene-level key, in the label's tumour type, by a variant nothing
+      else in the knowledge base recognises and no stated classification calls pathogenic
+      (EGFR A1118T is not "EGFR-mutated" for DATROWAY: unknown is said as unknown);
     - a label exclusion outside the label's tumour type.
     """
     if view.source != "FDA":
         return False
-    if view.kind == NOT_INDICATED_VIEW or view.specific.isdisjoint(own):
+    gene_level_only = view.specific.isdisjoint(own)
+    if gene_level_only and view.kind != NOT_INDICATED_VIEW and not recognised:
+        return True
+    if view.kind == NOT_INDICATED_VIEW or gene_level_only:
         return relate(view) is not Relation.MATCH
     return False
+
+
+_PATHOGENIC: Final = frozenset({Significance.PATHOGENIC, Significance.LIKELY_PATHOGENIC})
+
+
+def _recognised(alteration: Alteration, own: frozenset[str], kb: KnowledgeBase) -> bool:
+    """The knowledge base knows this alteration by more than its gene (any statement matched
+    by a specific key: allele, codon, class, exon, fusion, copy number...), or the report
+    states it pathogenic / likely pathogenic."""
+    if isinstance(alteration, Variant) and alteration.classification in _PATHOGENIC:
+        return True
+    specific = [k for k in own if not k.startswith(_MUTATION_PREFIX)]
+    return bool(kb.statements_for(specific))
+
+
+_MUTATION_PREFIX: Final = keys.mutation("X").removesuffix("X")
 
 
 @functools.lru_cache(maxsize=4)
@@ -834,12 +860,16 @@ def interpret(
     relate = _Relations(context)
     for position, alteration, alteration_id, match in matched:
         own = frozenset(match.keys)
+        recognised = _recognised(alteration, own, kb)
         views = kb.views
         statements = tuple(
             i
             for i in kb.statements_for(match.keys)
             if (views[i].all_of is None or _co_occurrence_met(views[i].all_of, own, patient_keys))
-            and (views[i].source != "FDA" or not _outside_label_tumour(views[i], own, relate))
+            and (
+                views[i].source != "FDA"
+                or not _outside_label_tumour(views[i], own, relate, recognised=recognised)
+            )
         )
         _collect(
             out,

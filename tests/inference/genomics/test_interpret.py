@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
@@ -29,6 +30,7 @@ from inference.genomics.model import (
     Medication,
     Origin,
     RegulatoryStatus,
+    Significance,
     TierAssignment,
 )
 from inference.genomics.queries import (
@@ -524,11 +526,16 @@ def test_variants_by_tier_counts_each_variant_once() -> None:
 
 def test_gene_level_label_matches_only_in_its_own_tumour() -> None:
     """AVMAPKI FAKZYNJA (avutometinib + defactinib) names "KRAS-mutated" LGSOC, no variant:
-    in LGSOC any KRAS mutation matches it; elsewhere an unknown KRAS variant stays unknown."""
-    l19f = variant("KRAS", protein="L19F")
-    lgsoc = _regimens(interpret([l19f], context("LGSOC")))[("avutometinib", "defactinib")]
+    in LGSOC a KRAS mutation the knowledge base knows (G12D) or a report calls pathogenic
+    matches it; a variant nothing recognises (L19F) stays unknown, there and elsewhere."""
+    g12d = variant("KRAS", protein="G12D")
+    lgsoc = _regimens(interpret([g12d], context("LGSOC")))[("avutometinib", "defactinib")]
     assert lgsoc.fda_approved_for_tumour
     assert lgsoc.tier == TIER_IA
+    l19f = variant("KRAS", protein="L19F")
+    assert not interpret([l19f], context("LGSOC")).therapeutic
+    stated = replace(l19f, classification=Significance.LIKELY_PATHOGENIC)
+    assert ("avutometinib", "defactinib") in _regimens(interpret([stated], context("LGSOC")))
     elsewhere = interpret([l19f], context("COAD"))
     assert not elsewhere.therapeutic
     assert elsewhere.unknown[0].reason.startswith("not in knowledge base")
