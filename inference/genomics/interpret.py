@@ -110,6 +110,8 @@ class _Group:
     label_id: str | None = None
     levels: set[str] = field(default_factory=set)
     withdrawn_label: bool = False
+    #: A label for this tumour type matched, but a condition it names is not stated.
+    conditional_here: bool = False
     #: A current (not withdrawn) FDA indication of the regimen is among the group's facts.
     current_label: bool = False
     #: Resistance from a CIViC "A AND B" profile the patient meets (more specific evidence).
@@ -138,11 +140,14 @@ def _regulatory_status(
     approved_here: bool,
     labelled_elsewhere: bool,
     withdrawn_label: bool,
+    conditional_here: bool = False,
 ) -> RegulatoryStatus:
     if approved_here:
         return RegulatoryStatus.APPROVED_FOR_TUMOUR
     if withdrawn_label:
         return RegulatoryStatus.WITHDRAWN
+    if conditional_here:
+        return RegulatoryStatus.APPROVED_FOR_TUMOUR_IF
     status = _drugs_status(kb, drugs)
     if labelled_elsewhere and status is RegulatoryStatus.APPROVED_OFF_LABEL:
         return RegulatoryStatus.APPROVED_OTHER_TUMOUR
@@ -281,6 +286,7 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
                 group.notes.append(
                     f"FDA label ({view.id}) requires a {view.origin} variant; origin not stated"
                 )
+                group.conditional_here |= relation is Relation.MATCH
                 continue
             group.label_id = group.label_id or str(
                 statement.get("label_id") or statement["evidence_id"]
@@ -296,6 +302,7 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
                     f"FDA label requires {'/'.join(view.context)}; "
                     f"not stated in the patient context: {', '.join(missing)}"
                 )
+                group.conditional_here = True
             else:
                 group.fda_for_tumour = True
             group.line = group.line or statement.get("line")
@@ -334,6 +341,7 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
             # A withdrawn indication beside a current one (olaparib: gBRCA later-line ovarian
             # withdrawn, first-line maintenance current) leaves the regimen approved.
             withdrawn_label=group.withdrawn_label and not group.current_label,
+            conditional_here=group.conditional_here and response == "sensitive",
         )
         finding = TherapeuticFinding(
             alteration_id=alteration_id,

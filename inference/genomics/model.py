@@ -341,6 +341,9 @@ class RegulatoryStatus(StrEnum):
     """
 
     APPROVED_FOR_TUMOUR = "fda-approved-this-tumour"
+    #: An FDA label names this regimen for this biomarker in this tumour type, but a condition
+    #: of the label (HER2-, germline origin...) is not stated for the patient: see the note.
+    APPROVED_FOR_TUMOUR_IF = "fda-approved-this-tumour-conditions-unstated"
     #: An FDA label names this regimen for this biomarker, in another tumour type.
     APPROVED_OTHER_TUMOUR = "fda-approved-other-tumour"
     #: Every drug is FDA-approved (some indication), but no label names this regimen for this
@@ -356,9 +359,20 @@ class RegulatoryStatus(StrEnum):
     def display(self) -> str:
         return _REGULATORY_DISPLAY[self]
 
+    @property
+    def for_this_tumour(self) -> bool:
+        """An FDA label names the regimen for this biomarker in the patient's tumour type."""
+        return self in {
+            RegulatoryStatus.APPROVED_FOR_TUMOUR,
+            RegulatoryStatus.APPROVED_FOR_TUMOUR_IF,
+        }
+
 
 _REGULATORY_DISPLAY: dict[RegulatoryStatus, str] = {
     RegulatoryStatus.APPROVED_FOR_TUMOUR: "FDA-approved for this tumour type",
+    RegulatoryStatus.APPROVED_FOR_TUMOUR_IF: (
+        "FDA-approved for this tumour type if the label's conditions hold (not stated; see note)"
+    ),
     RegulatoryStatus.APPROVED_OTHER_TUMOUR: "FDA-approved in another tumour type",
     RegulatoryStatus.APPROVED_OFF_LABEL: "FDA-approved drug(s), off-label for this finding",
     RegulatoryStatus.INVESTIGATIONAL: "investigational (not FDA-approved)",

@@ -20,7 +20,6 @@ from inference.genomics import queries
 from inference.genomics.model import (
     HereditaryRiskFinding,
     Interpretation,
-    RegulatoryStatus,
     Response,
     TherapeuticFinding,
     Tier,
@@ -150,8 +149,7 @@ def card_rows(findings: list[TherapeuticFinding]) -> list[TherapeuticFinding]:
     approved = [
         f
         for f in offered
-        if f.response is Response.SENSITIVE
-        and f.regulatory_status is RegulatoryStatus.APPROVED_FOR_TUMOUR
+        if f.response is Response.SENSITIVE and f.regulatory_status.for_this_tumour
     ]
     resistance = sorted(
         (f for f in offered if f.response is Response.RESISTANT and f.tier.tier is Tier.I),
@@ -187,7 +185,9 @@ def _therapy_cards(interpretation: Interpretation) -> list[tuple[Card, int]]:
             continue  # resistance alone is listed with the therapies it concerns, not alone
         best = sensitive[0]
         label = common.label_of(interpretation, best.alteration_id)
-        drugs = "; ".join(dict.fromkeys(common.drugs_text(f) for f in sensitive[:3]))
+        # The summary names only options at the tier it states (a Tier II row is not "Tier I").
+        at_best = [f for f in sensitive if f.tier == best.tier]
+        drugs = "; ".join(dict.fromkeys(common.drugs_text(f) for f in at_best[:3]))
         table = [
             "| Therapy | Response | Tier | Regulatory status | Disease | Evidence |",
             "|---|---|---|---|---|---|",

@@ -25,7 +25,6 @@ from inference.genomics import load_knowledge_base, queries
 from inference.genomics.model import (
     Interpretation,
     Medication,
-    RegulatoryStatus,
     Response,
     TherapeuticFinding,
 )
@@ -89,7 +88,7 @@ def _alternatives(interpretation: Interpretation, drug: Medication) -> list[Ther
         and queries.is_actionable(f)
         and not queries.among(drug, f.drugs)
     ]
-    offered.sort(key=lambda f: f.regulatory_status is not RegulatoryStatus.APPROVED_FOR_TUMOUR)
+    offered.sort(key=lambda f: not f.regulatory_status.for_this_tumour)
     unique = {tuple(d.name for d in f.drugs): f for f in reversed(offered)}
     return sorted(unique.values(), key=offered.index)[:MAX_ALTERNATIVES]
 

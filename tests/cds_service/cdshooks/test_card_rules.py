@@ -464,3 +464,17 @@ def test_no_alternative_is_a_drug_the_variant_makes_resistant(cds: CdsClient) ->
     labels = [s["label"] for s in card["suggestions"]]
     assert labels[0] == "Order osimertinib instead (Tier I - Level A)"
     assert not any("afatinib" in label for label in labels), labels
+
+
+def test_a_card_summary_names_only_options_at_the_tier_it_states(cds: CdsClient) -> None:
+    """Germline BRCA1 in breast cancer: the summary says Tier I-A, so it names olaparib and
+    talazoparib (breast labels), never the prostate label's abiraterone + niraparib (Tier II)."""
+    body = patient_view(
+        observations=[variant("BRCA1", BRCA1_PROTEIN, origin="germline", c_hgvs=BRCA1_C)],
+        conditions=[BREAST],
+    )
+    card = cards(cds, "oncology-genomics", body)[0]
+    assert card["summary"].startswith("BRCA1 E23fs (Tier I - Level A): ")
+    assert "olaparib" in card["summary"]
+    assert "abiraterone" not in card["summary"]
+    assert "abiraterone + niraparib | sensitive | Tier II - Level C" in card["detail"]

@@ -76,7 +76,7 @@ MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "summary": lambda r: r["cards"][0].__setitem__("summary", r["cards"][0]["summary"] + "."),
     "indicator": lambda r: r["cards"][0].__setitem__("indicator", "info"),
     "detail": lambda r: r["cards"][0].__setitem__(
-        "detail", r["cards"][0]["detail"].replace("Tier I", "Tier II", 1)
+        "detail", r["cards"][0]["detail"].replace("DPYD", "TPMT", 1)
     ),
     "card-dropped": lambda r: r["cards"].pop(),
     "card-order": lambda r: r["cards"].reverse(),

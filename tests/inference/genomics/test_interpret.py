@@ -689,3 +689,19 @@ def test_line_specific_exclusion_is_a_note_not_resistance() -> None:
     assert ponatinib.fda_approved_for_tumour
     assert ponatinib.context_note is not None
     assert "(ICLUSIG-CML-BCRABL1-1L-NOT): not indicated first-line" in ponatinib.context_note
+
+
+def test_a_label_for_this_tumour_with_an_unstated_condition_says_so() -> None:
+    """LYNPARZA and TALZENNA name germline BRCA-mutated HER2-negative breast cancer. Without a
+    stated HER2 status the row is "approved for this tumour type if the label's conditions
+    hold", never "another tumour type" or "off-label"; with HER2- stated it is approved."""
+    brca1 = replace(variant("BRCA1", protein="E23fs"), origin=Origin.GERMLINE)
+    unstated = _regimens(interpret([brca1], context("BRCA")))
+    for drug in ("olaparib", "talazoparib"):
+        row = unstated[(drug,)]
+        assert row.regulatory_status is RegulatoryStatus.APPROVED_FOR_TUMOUR_IF, drug
+        assert row.context_note is not None
+        assert "HER2-" in row.context_note
+    stated = _regimens(interpret([brca1], context("BRCA", tags=("HER2-",))))
+    for drug in ("olaparib", "talazoparib"):
+        assert stated[(drug,)].regulatory_status is RegulatoryStatus.APPROVED_FOR_TUMOUR, drug
