@@ -63,6 +63,16 @@ DRUG_STATUSES: Final = frozenset(
 # ------------------------------------------------------------------ curated
 
 
+def _civic_drug_names(data: dict[str, Any]) -> dict[str, str]:
+    """CIViC therapy name (lower case) → the drug table's generic name (``drugs.toml``
+    ``civic_names``)."""
+    names: dict[str, str] = {}
+    for entry in data.get("drug", []):
+        for civic_name in entry.get("civic_names", ()):
+            names.setdefault(str(civic_name).strip().lower(), str(entry["name"]))
+    return names
+
+
 def _drug_status(data: dict[str, Any]) -> dict[str, str]:
     """Drug name → approved/withdrawn/investigational/preclinical/class (``drugs.toml``)."""
     status: dict[str, str] = {}
@@ -102,7 +112,9 @@ def build_knowledge_base(sources_dir: Path) -> dict[str, Any]:
     tumours = tumour_types(curated["tumour_types.toml"], sources_dir / "oncotree")
     types, doid_map, names_map, doid_context = tumours[:4]
     civic = civic_source.Civic(civic_dir, doid_map, names_map)
-    civic_statements, skipped = civic_source.civic_statements(civic, doid_context)
+    civic_statements, skipped = civic_source.civic_statements(
+        civic, doid_context, _civic_drug_names(curated["drugs.toml"])
+    )
     assertions, germline = civic_source.civic_assertions(civic)
     eids = {s["evidence_id"] for s in civic_statements} | {
         f"EID{row['evidence_id']}"

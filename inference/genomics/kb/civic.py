@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -240,8 +240,12 @@ _RESPONSE = {
 }
 
 
-def _therapy_sets(therapies: str, interaction: str) -> list[list[str]]:
-    drugs = [d.lower() for d in _split(therapies)]
+def _therapy_sets(
+    therapies: str, interaction: str, drug_names: Mapping[str, str]
+) -> list[list[str]]:
+    """CIViC therapies as regimens of the drug table's generic names (``Imatinib Mesylate`` is
+    imatinib: one drug, one row)."""
+    drugs = sorted({drug_names.get(d.lower(), d.lower()) for d in _split(therapies)})
     if not drugs:
         return []
     if interaction == "Substitutes":
@@ -250,7 +254,7 @@ def _therapy_sets(therapies: str, interaction: str) -> list[list[str]]:
 
 
 def civic_statements(
-    civic: Civic, doid_context: dict[str, list[str]]
+    civic: Civic, doid_context: dict[str, list[str]], drug_names: Mapping[str, str]
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     statements: list[dict[str, Any]] = []
     skipped = {"not_supported_profile": 0, "does_not_support": 0, "other_type": 0}
@@ -290,7 +294,7 @@ def civic_statements(
                 skipped["other_type"] += 1
                 continue
             for n, drugs in enumerate(
-                _therapy_sets(row["therapies"], row["therapy_interaction_type"])
+                _therapy_sets(row["therapies"], row["therapy_interaction_type"], drug_names)
             ):
                 statements.append(
                     {

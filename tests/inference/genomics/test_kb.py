@@ -18,6 +18,7 @@ from inference.genomics import (
     interpret,
 )
 from inference.genomics.kb import DEFAULT_KB_PATH, read_knowledge_base, write_knowledge_base
+from inference.genomics.kb.store import load_knowledge_base
 from inference.genomics.model import Gene, Origin, Variant, VariantClass
 from tests.inference.genomics.factories import biomarker, variant
 
@@ -261,3 +262,13 @@ def test_protein_changes_yield_only_drugs_stated_for_them_or_their_codon() -> No
             assert tuple(d.name for d in finding.drugs) in permitted, (key, finding.drugs)
             checked += 1
     assert checked > 500
+
+
+def test_civic_therapy_names_are_folded_into_the_drug_tables_generic_names() -> None:
+    """CIViC writes "Imatinib Mesylate" beside "Imatinib": both are imatinib in
+    ``curated/drugs.toml`` (``civic_names``), so one drug gives one therapy row."""
+    kb = load_knowledge_base()
+    named = {d for s in kb.statements if s["source"] == "CIViC" for d in s.get("drugs", ())}
+    assert "imatinib" in named
+    assert "imatinib mesylate" not in named
+    assert "pictilisib bismesylate" not in named
