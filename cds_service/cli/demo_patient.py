@@ -28,6 +28,9 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any, Final
 
+from inference.genomics.model import GenomeBuild
+from integrations.chromosomes import ACCESSIONS
+
 PATIENT_ID: Final = "oncocds-demo-crc"
 PATIENT_REF: Final = f"Patient/{PATIENT_ID}"
 PRACTITIONER: Final = "Practitioner/oncocds-demo-oncologist"
@@ -45,14 +48,6 @@ VARIANTS: Final[tuple[tuple[str, str, str, int, str, str, float, int, str | None
     ("PTEN", "HGNC:9588", "10", 87960959, "A", "G", 0.215, 130, None),
     ("FBXW7", "HGNC:16712", "4", 152323032, "C", "T", 0.398, 94, None),
 )
-#: GRCh38 chromosome accessions (NCBI RefSeq), how Variant Observations name the sequence.
-_REFSEQ: Final = {
-    "4": "NC_000004.12",
-    "5": "NC_000005.10",
-    "7": "NC_000007.14",
-    "10": "NC_000010.11",
-    "17": "NC_000017.11",
-}
 DPYD_DIPLOTYPE: Final = "*1/*2A"
 
 
@@ -73,7 +68,9 @@ def _variant(index: int, row: tuple[str, str, str, int, str, str, float, int, st
         {"code": _cc(LOINC, "62374-4"), "valueCodeableConcept": _cc(LOINC, "LA26806-2", "GRCh38")},
         {
             "code": _cc(LOINC, "48013-7"),
-            "valueCodeableConcept": _cc("http://www.ncbi.nlm.nih.gov/refseq", _REFSEQ[chrom]),
+            "valueCodeableConcept": _cc(
+                "http://www.ncbi.nlm.nih.gov/refseq", ACCESSIONS[GenomeBuild.GRCH38][chrom]
+            ),
         },
         # 1-based character counting (LOINC LA30102-0), as in the VCF.
         {"code": _cc(LOINC, "92822-6"), "valueCodeableConcept": _cc(LOINC, "LA30102-0")},

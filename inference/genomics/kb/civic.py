@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from inference.errors import KnowledgeBaseSourceError
+from inference.genomics.assembly import REFSEQ_CHROMOSOMES
 from inference.genomics.classes import named_class
 from inference.genomics.hgvs import protein_change_key
 from inference.genomics.kb import keys
@@ -31,17 +32,7 @@ CIVIC_FILES: Final = {
         "f163cbee550bcfa5904872b700e0ba73797d9b6cd62879b32ec5239da3b3b6f7"
     ),
 }
-# RefSeq chromosome accession versions per build (NCBI assembly reports GRCh37.p13 and
-# GRCh38.p14), used to read the build of CIViC's ``NC_0000xx.yy:g.`` expressions.
-_GRCH37_NC: Final = {
-    1: 10, 2: 11, 3: 11, 4: 11, 5: 9, 6: 11, 7: 13, 8: 10, 9: 11, 10: 10, 11: 9, 12: 11,
-    13: 10, 14: 8, 15: 9, 16: 9, 17: 10, 18: 9, 19: 9, 20: 10, 21: 8, 22: 10, 23: 10, 24: 9,
-}  # fmt: skip
-_GRCH38_NC: Final = {
-    1: 11, 2: 12, 3: 12, 4: 12, 5: 10, 6: 12, 7: 14, 8: 11, 9: 12, 10: 11, 11: 10, 12: 12,
-    13: 11, 14: 9, 15: 10, 16: 10, 17: 11, 18: 10, 19: 10, 20: 11, 21: 9, 22: 11, 23: 11, 24: 10,
-}  # fmt: skip
-_NC_SNV = re.compile(r"^NC_0000(\d\d)\.(\d+):g\.(\d+)([ACGT])>([ACGT])$")
+_NC_SNV = re.compile(r"^(NC_\d+\.\d+):g\.(\d+)([ACGT])>([ACGT])$")
 _C_HGVS = re.compile(r"^N[MR]_\d+(?:\.\d+)?:(c\.[^,]+)$")
 _CODON = re.compile(r"^([ACDEFGHIKLMNPQRSTVWY])(\d+)X?$")
 _CODONS = re.compile(r"^[ACDEFGHIKLMNPQRSTVWY]\d+(?:/[ACDEFGHIKLMNPQRSTVWY]\d+)+$")
@@ -111,17 +102,16 @@ def civic_variant_keys(gene: str, name: str) -> list[str]:  # noqa: PLR0911 - on
 
 
 def _nc_key(expression: str) -> str | None:
+    """``NC_000007.14:g.140753336A>T`` → ``GRCh38:7:140753336:A:T`` (the accession's version
+    gives the build); ``None`` for another shape or an accession of neither build."""
     match = _NC_SNV.match(expression)
     if match is None:
         return None
-    chrom_n, version = int(match.group(1)), int(match.group(2))
-    chrom = {23: "X", 24: "Y"}.get(chrom_n, str(chrom_n))
-    tail = f"{chrom}:{match.group(3)}:{match.group(4)}:{match.group(5)}"
-    if _GRCH37_NC.get(chrom_n) == version:
-        return f"GRCh37:{tail}"
-    if _GRCH38_NC.get(chrom_n) == version:
-        return f"GRCh38:{tail}"
-    return None
+    placed = REFSEQ_CHROMOSOMES.get(match.group(1))
+    if placed is None:
+        return None
+    build, chrom = placed
+    return f"{build.value}:{chrom}:{match.group(2)}:{match.group(3)}:{match.group(4)}"
 
 
 # ------------------------------------------------------------------ tables
