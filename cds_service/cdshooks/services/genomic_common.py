@@ -13,10 +13,10 @@ import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from cds_service.cdshooks.registry import ResolvedRequest
-from cds_service.cdshooks.schemas import Card, Coding, OverrideReason, Source
+from cds_service.cdshooks.schemas import Card, Coding, OverrideReason, Source, Suggestion
 from inference.genomics import Interpretation, interpret, load_knowledge_base
 from inference.genomics.model import (
     Alteration,
@@ -71,6 +71,27 @@ _DOUBLED: Final = re.compile(r"\b([\w*/-]+)(?:\s+\1\b)+", re.IGNORECASE)
 #: GitHub Flavored Markdown characters that would format text taken from data (star alleles,
 #: underscores in names, pipes in table cells).
 _MARKDOWN: Final = re.compile(r"([\\`*_\[\]<>|~])")
+
+
+def clinical_card(
+    *,
+    summary: str,
+    detail: str,
+    indicator: Literal["info", "warning", "critical"],
+    source: Source,
+    suggestions: list[Suggestion] | None = None,
+) -> Card:
+    """A card a clinician may act on or dismiss: the service's override reasons, and at most
+    one suggestion chosen (CDS Hooks 2.0 cds-resp-6 wants a selectionBehavior with them)."""
+    return Card(
+        summary=summary,
+        detail=detail,
+        indicator=indicator,
+        source=source,
+        suggestions=suggestions,
+        selection_behavior="at-most-one" if suggestions else None,
+        override_reasons=list(OVERRIDE_REASONS),
+    )
 
 
 def undoubled(text: str) -> str:

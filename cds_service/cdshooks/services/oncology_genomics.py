@@ -98,12 +98,11 @@ def _resistance_card(interpretation: Interpretation, finding: TherapeuticFinding
         f"({finding.tier.label}; {common.md(finding.disease)}), {taken}.\n\n"
         f"Evidence: {common.citations(finding.evidence)}\n\n{common.NOT_A_DIAGNOSIS}"
     )
-    return Card(
+    return common.clinical_card(
         summary=common.summary(f"{label} predicts resistance to current {drugs}"),
         detail=detail,
         indicator="critical",
         source=common.source("resistance-current-medication", "Resistance to a current medication"),
-        override_reasons=list(common.OVERRIDE_REASONS),
     )
 
 
@@ -124,12 +123,11 @@ def _pgx_card(action: queries.PharmacogenomicAction) -> Card:
         + f".\n\n**{common.md(drugs)}**: {common.md(finding.recommendation)}\n\n"
         f"Evidence: {common.citations(finding.evidence)}\n\n{common.NOT_A_DIAGNOSIS}"
     )
-    return Card(
+    return common.clinical_card(
         summary=common.summary(f"{lead}{finding.gene.symbol} {phenotype}: {drugs}"),
         detail=detail,
         indicator="critical" if current else "warning",
         source=common.source("pharmacogenomic-risk", "Pharmacogenomic risk"),
-        override_reasons=list(common.OVERRIDE_REASONS),
     )
 
 
@@ -213,12 +211,11 @@ def _therapy_cards(interpretation: Interpretation) -> list[tuple[Card, int]]:
                 common.NOT_A_DIAGNOSIS,
             ]
         )
-        card = Card(
+        card = common.clinical_card(
             summary=common.summary(f"{label} ({best.tier.label}): {drugs}"),
             detail=detail,
             indicator="warning" if best.tier.tier is Tier.I else "info",
             source=common.source("actionable-finding", "Actionable genomic finding"),
-            override_reasons=list(common.OVERRIDE_REASONS),
         )
         order = 0 if best.tier.tier is Tier.I else 1
         cards.append((order, gene, card, more))
@@ -251,7 +248,7 @@ def _hereditary_card(
         if patient_ref
         else None
     )
-    return Card(
+    return common.clinical_card(
         summary=common.summary(
             f"Germline {label} ({finding.classification}): hereditary {finding.condition} risk"
         ),
@@ -264,8 +261,6 @@ def _hereditary_card(
         indicator="warning",
         source=common.source("hereditary-risk", "Hereditary cancer risk"),
         suggestions=suggestions,
-        selection_behavior="at-most-one" if suggestions else None,
-        override_reasons=list(common.OVERRIDE_REASONS),
     )
 
 

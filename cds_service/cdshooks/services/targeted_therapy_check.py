@@ -147,14 +147,12 @@ def _resistance_card(
         + (f"Supported alternatives for this patient:\n{alt_lines}\n\n" if alt_lines else "")
         + common.NOT_A_DIAGNOSIS
     )
-    return Card(
+    return common.clinical_card(
         summary=common.summary(f"{label} predicts resistance to {drug.name}"),
         detail=detail,
         indicator="critical",
         source=common.source("resistance", "Resistance to the ordered drug"),
         suggestions=suggestions or None,
-        selection_behavior="at-most-one" if suggestions else None,
-        override_reasons=list(common.OVERRIDE_REASONS),
     )
 
 
@@ -181,7 +179,7 @@ def _pgx_card(
     score = (
         f", activity score {finding.activity_score:g}" if finding.activity_score is not None else ""
     )
-    return Card(
+    return common.clinical_card(
         summary=common.summary(
             f"{finding.gene.symbol} {finding.diplotype} ({common.phenotype_text(finding)}): "
             f"{drug.name} dosing risk"
@@ -196,8 +194,6 @@ def _pgx_card(
         indicator="critical",
         source=common.source("pharmacogenomic-risk", "Pharmacogenomic risk"),
         suggestions=suggestions,
-        selection_behavior="at-most-one" if suggestions else None,
-        override_reasons=list(common.OVERRIDE_REASONS),
     )
 
 
@@ -229,7 +225,7 @@ def _missing_test_card(
         else None
     )
     cite = f"[{common.md(test.label)}]({test.url})"
-    return Card(
+    return common.clinical_card(
         summary=common.summary(f"No {name} result on file; {drug.name} depends on it"),
         detail=(
             f"**{common.md(drug.name)}** for this patient depends on {common.md(name)} status "
@@ -239,8 +235,6 @@ def _missing_test_card(
         indicator="warning",
         source=common.source("missing-biomarker-test", "Missing required biomarker test"),
         suggestions=suggestions,
-        selection_behavior="at-most-one" if suggestions else None,
-        override_reasons=list(common.OVERRIDE_REASONS),
     )
 
 
