@@ -106,7 +106,9 @@ class KnowledgeBase:
         self.drugs: dict[str, str | None] = data["drugs"]
         self.genes: frozenset[str] = frozenset(data["genes"])
         self.hereditary: dict[str, Any] = data["hereditary"]
-        self._drug_status: dict[str, str] | None = None
+        #: Drug name, synonym, brand or CIViC name (lower case) → curated status (compiled by
+        #: the builder from ``curated/drugs.toml``).
+        self._drug_status: dict[str, str] = data.get("drug_status", {})
         self.pharmacogenomics: dict[str, Any] = {
             k: v for k, v in data["pharmacogenomics"].items() if k != "version"
         }
@@ -247,10 +249,7 @@ class KnowledgeBase:
         """The curated US status of a drug (``approved``, ``withdrawn``, ``investigational``,
         ``preclinical``, ``class``), by generic name, synonym, brand or CIViC name; ``None``
         when the drug table does not list it (unknown: never guessed)."""
-        table = self._drug_status
-        if table is None:
-            table = self._drug_status = _drug_status_table(self.data)
-        return table.get(name.strip().lower())
+        return self._drug_status.get(name.strip().lower())
 
     def statements_for(self, keys: list[str]) -> list[int]:
         """Indices of the statements matching any of ``keys``, each once, in KB order."""
@@ -280,13 +279,6 @@ def _view_kind(statement: dict[str, Any]) -> str:
     if statement.get("status") == "withdrawn":
         return WITHDRAWN_VIEW
     return kind
-
-
-def _drug_status_table(data: dict[str, Any]) -> dict[str, str]:
-    """Drug name, synonym, brand or CIViC name (lower case) → curated status, as compiled by
-    the builder from ``curated/drugs.toml`` (``drug_status``)."""
-    compiled = data.get("drug_status") or {}
-    return {str(k).lower(): str(v) for k, v in compiled.items()}
 
 
 def _statement_evidence(statement: dict[str, Any]) -> Evidence:
