@@ -667,11 +667,8 @@ def _recognised(alteration: Alteration, own: frozenset[str], kb: KnowledgeBase) 
     states it pathogenic / likely pathogenic."""
     if isinstance(alteration, Variant) and alteration.classification in _PATHOGENIC:
         return True
-    specific = [k for k in own if not k.startswith(_MUTATION_PREFIX)]
+    specific = [k for k in own if keys.parse(k).kind is not keys.KeyKind.MUTATION]
     return bool(kb.statements_for(specific))
-
-
-_MUTATION_PREFIX: Final = keys.mutation("X").removesuffix("X")
 
 
 @functools.lru_cache(maxsize=4)
