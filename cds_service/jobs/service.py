@@ -45,7 +45,14 @@ from cds_service.jobs.errors import (
     PermanentJobError,
     UnknownJobKindError,
 )
-from cds_service.jobs.registry import JobContext, JobKind, ResourcePool, get_kind, kinds
+from cds_service.jobs.registry import (
+    JobContext,
+    JobKind,
+    ResourcePool,
+    get_kind,
+    kinds,
+    load_kinds,
+)
 from cds_service.models.jobs import JOB_STATUSES, BackgroundJob, JobSchedule
 
 if TYPE_CHECKING:
@@ -117,6 +124,8 @@ def enqueue(
             the key is empty or too long.
     """
     spec = get_kind(kind)
+    if spec is None:  # a process that never loaded the kinds (the MLLP listener): load them
+        spec = load_kinds().get(kind)
     if spec is None:
         raise UnknownJobKindError(f"unknown job kind {kind!r}")
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -493,9 +502,11 @@ def tick_schedules(
         if interval <= 0:
             continue
         with session_factory() as session, session.begin():
+            # The first run is one interval after the schedule is first seen (as the loops
+            # it replaces did: a process that starts does not seal or sweep at once).
             session.execute(
                 _insert_for(session)(JobSchedule)
-                .values(kind=spec.name, next_run_at=now)
+                .values(kind=spec.name, next_run_at=now + timedelta(seconds=interval))
                 .on_conflict_do_nothing(index_elements=["kind"])
             )
             won = session.execute(
