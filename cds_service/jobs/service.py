@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, event, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -71,6 +71,7 @@ MAX_KEY_LENGTH = 255
 #: app's sessionmaker; see :class:`cds_service.jobs.executor.JobNotifier`).
 NOTIFY_INFO_KEY = "oncocds.jobs.notify"
 _ARMED_INFO_KEY = "oncocds.jobs.notify-armed"
+_HOOKED_INFO_KEY = "oncocds.jobs.notify-hooked"
 #: Extra time beyond a kind's time limit before its claim's lease runs out.
 DEFAULT_LEASE_GRACE_S = 30.0
 
@@ -161,25 +162,26 @@ def enqueue(
     return job
 
 
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_ARMED_INFO_KEY, False):
+        notify = session.info.get(NOTIFY_INFO_KEY)
+        if notify is not None:
+            notify()
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_ARMED_INFO_KEY, None)  # nothing was committed: nothing to run
+
+
 def _arm_notify(session: Session) -> None:
-    notify = session.info.get(NOTIFY_INFO_KEY)
-    if notify is None or session.info.get(_ARMED_INFO_KEY):
+    """Wake the executor when ``session`` commits (once per commit that enqueued)."""
+    if session.info.get(NOTIFY_INFO_KEY) is None:
         return
-    from sqlalchemy import event
-
+    if not session.info.get(_HOOKED_INFO_KEY):
+        session.info[_HOOKED_INFO_KEY] = True
+        event.listen(session, "after_commit", _after_commit)
+        event.listen(session, "after_rollback", _after_rollback)
     session.info[_ARMED_INFO_KEY] = True
-
-    def after_commit(committed: Session) -> None:
-        committed.info.pop(_ARMED_INFO_KEY, None)
-        notify()
-
-    def after_rollback(rolled_back: Session) -> None:
-        rolled_back.info.pop(_ARMED_INFO_KEY, None)
-        if event.contains(rolled_back, "after_commit", after_commit):
-            event.remove(rolled_back, "after_commit", after_commit)
-
-    event.listen(session, "after_commit", after_commit, once=True)
-    event.listen(session, "after_soft_rollback", after_rollback, once=True)
 
 
 # ---------------------------------------------------------------------------------- claim
