@@ -278,3 +278,36 @@ def test_two_processes_run_a_periodic_kind_once_per_interval(
     assert min(gaps) >= periodic_kinds.INTERVAL_S, gaps
     ran = [line for line in tick_log.read_text().splitlines() if line]
     assert len(ran) == len([j for j in jobs if j.status == "succeeded"])
+
+
+def test_a_late_worker_cannot_overwrite_the_claim_that_replaced_it(
+    session_factory: sessionmaker[Session], job_settings: Settings, tmp_path: Path
+) -> None:
+    """Worker A's lease ran out and B claimed the job; A finishes while B still runs: A's
+    outcome is refused (fenced by the attempt number), B's is recorded."""
+    log = tmp_path / "runs.log"
+    start = utcnow() - timedelta(hours=2)
+    with session_factory() as session, session.begin():
+        job_id = enqueue(
+            session, kind="test.flaky", key="fence", payload={"log": str(log)}, run_at=start
+        ).id
+    (a,) = claim_due(session_factory, worker_id="worker-a", now=start)
+    (b,) = claim_due(session_factory, worker_id="worker-b", now=start + timedelta(hours=1))
+    assert (a.attempt, b.attempt) == (1, 2)
+    late = execute(a, settings=job_settings, session_factory=session_factory)
+    assert late.recorded is False
+    with session_factory() as session:
+        job = session.get(BackgroundJob, job_id)
+        assert job is not None
+        assert (job.status, job.attempts, job.lease_owner, job.result) == (
+            "running",
+            2,
+            "worker-b",
+            None,
+        )
+    current = execute(b, settings=job_settings, session_factory=session_factory)
+    assert (current.status, current.recorded) == ("succeeded", True)
+    with session_factory() as session:
+        job = session.get(BackgroundJob, job_id)
+        assert job is not None
+        assert (job.status, job.result) == ("succeeded", {"attempt": 2})
