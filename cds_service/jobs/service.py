@@ -31,7 +31,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, delete, event, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    event,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -199,43 +209,63 @@ def _lease_for(spec: JobKind | None, grace_s: float) -> timedelta:
     return timedelta(seconds=limit + grace_s)
 
 
-def _claim_rows(
+def _claim(
     session: Session,
-    candidates: Sequence[tuple[int, str]],
+    which: ColumnElement[bool],
     *,
+    limit: int,
     worker_id: str,
     now: datetime,
     grace_s: float,
 ) -> list[ClaimedJob]:
-    claimed: list[ClaimedJob] = []
-    for job_id, kind in candidates:
-        locked_until = now + _lease_for(get_kind(kind), grace_s)
-        row = session.execute(
-            update(J)
-            .where(J.id == job_id, _claimable(now))
-            .values(
-                status="running",
-                attempts=J.attempts + 1,
-                lease_owner=worker_id[:128],
-                locked_until=locked_until,
-                updated_at=now,
+    """One statement: ``UPDATE … WHERE id IN (SELECT … claimable … LIMIT n [FOR UPDATE SKIP
+    LOCKED]) RETURNING …``. On SQLite a single write statement takes the write lock at once
+    (a read upgraded to a write would fail with SQLITE_BUSY instead of waiting); on PostgreSQL
+    the row locks hand concurrent claimers different rows. The outer WHERE repeats the
+    claimable condition. Each kind's lease is its time limit plus ``grace_s``."""
+    candidates = (
+        select(J.id).where(which, _claimable(now)).order_by(J.next_attempt_at, J.id).limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    timestamp = J.__table__.c.locked_until.type
+    leases = {
+        spec.name: literal(now + _lease_for(spec, grace_s), type_=timestamp)
+        for spec in kinds().values()
+    }
+    locked_until = case(
+        leases, value=J.kind, else_=literal(now + _lease_for(None, grace_s), type_=timestamp)
+    )
+    owner = worker_id[:128]
+    rows = session.execute(
+        update(J)
+        .where(J.id.in_(candidates.scalar_subquery()), _claimable(now))
+        .values(
+            status="running",
+            attempts=J.attempts + 1,
+            lease_owner=owner,
+            locked_until=locked_until,
+            updated_at=now,
+        )
+        .returning(J.id, J.kind, J.key, J.payload, J.attempts, J.max_attempts, J.locked_until)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return sorted(
+        (
+            ClaimedJob(
+                id=int(row[0]),
+                kind=str(row[1]),
+                key=str(row[2]),
+                payload=dict(row[3] or {}),
+                attempt=int(row[4]),
+                max_attempts=int(row[5]),
+                worker_id=owner,
+                locked_until=row[6],
             )
-            .returning(J.id, J.kind, J.key, J.payload, J.attempts, J.max_attempts)
-        ).first()
-        if row is not None:
-            claimed.append(
-                ClaimedJob(
-                    id=row[0],
-                    kind=row[1],
-                    key=row[2],
-                    payload=dict(row[3] or {}),
-                    attempt=int(row[4]),
-                    max_attempts=int(row[5]),
-                    worker_id=worker_id[:128],
-                    locked_until=locked_until,
-                )
-            )
-    return claimed
+            for row in rows
+        ),
+        key=lambda claimed: claimed.id,
+    )
 
 
 def claim_due(
@@ -250,20 +280,19 @@ def claim_due(
     """Claim up to ``limit`` due jobs (oldest due first) of the kinds registered in this process
     (on ``queues`` when given) and commit the claim."""
     now = now or utcnow()
-    registered = [k.name for k in kinds().values() if queues is None or k.queue in set(queues)]
+    wanted = set(queues) if queues is not None else None
+    registered = [k.name for k in kinds().values() if wanted is None or k.queue in wanted]
     if not registered:
         return []
     with session_factory() as session, session.begin():
-        stmt = (
-            select(J.id, J.kind)
-            .where(_claimable(now), J.kind.in_(registered))
-            .order_by(J.next_attempt_at, J.id)
-            .limit(limit)
+        return _claim(
+            session,
+            J.kind.in_(registered),
+            limit=limit,
+            worker_id=worker_id,
+            now=now,
+            grace_s=lease_grace_s,
         )
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        candidates = [(int(r[0]), str(r[1])) for r in session.execute(stmt)]
-        return _claim_rows(session, candidates, worker_id=worker_id, now=now, grace_s=lease_grace_s)
 
 
 def claim_job(
@@ -278,11 +307,8 @@ def claim_job(
     running under another live claim, or not yet due: a redelivery changes nothing)."""
     now = now or utcnow()
     with session_factory() as session, session.begin():
-        kind = session.execute(select(J.kind).where(J.id == job_id)).scalar_one_or_none()
-        if kind is None:
-            return None
-        claimed = _claim_rows(
-            session, [(job_id, kind)], worker_id=worker_id, now=now, grace_s=lease_grace_s
+        claimed = _claim(
+            session, J.id == job_id, limit=1, worker_id=worker_id, now=now, grace_s=lease_grace_s
         )
     return claimed[0] if claimed else None
 
