@@ -165,12 +165,12 @@ def enqueue(
         "created_at": now,
         "updated_at": now,
     }
+    # One round trip: the ORM-enabled INSERT … RETURNING hands back the new row as an object
+    # in the session; nothing comes back when the key exists.
     insert = _insert_for(session)(J).values(values).on_conflict_do_nothing(index_elements=["key"])
-    new_id = session.execute(insert.returning(J.id)).scalar_one_or_none()
-    if new_id is None:
+    job: BackgroundJob | None = session.scalars(insert.returning(J)).first()
+    if job is None:
         return session.scalars(select(J).where(J.key == key)).one()
-    job = session.get(J, new_id)
-    assert job is not None
     _arm_notify(session)
     return job
 
