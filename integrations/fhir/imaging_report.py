@@ -383,7 +383,7 @@ def _observation(item: ImagingItem, index: int, ctx: _Context) -> Json:
             _cc(OBSERVATION_CATEGORY, "laboratory", "Laboratory"),
             _cc(LOINC, *CATEGORY_PATHOLOGY),
         ],
-        "code": _cc(LOCAL_SYSTEM, *OBS_CODE),
+        "code": _cc(LOCAL_SYSTEM, *OBS_CODE, text="IDC probability (AI model output)"),
         "subject": subject,
         "issued": issued,
         "device": device,
