@@ -4,4 +4,6 @@ from __future__ import annotations
 
 JOB_MODULES: list[str] = [
     "cds_service.jobs.builtin",
+    "cds_service.writeback.jobs",
+    "cds_service.compliance.jobs",
 ]
