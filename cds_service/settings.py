@@ -226,6 +226,18 @@ class ComplianceSettings(BaseModel):
     )
 
 
+class ImagingSettings(BaseModel):
+    """``ONCOCDS_IMAGING__*``: the histopathology model (issue #15)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bundle_path: Path | None = Field(
+        default=None,
+        description="The installed imaging model bundle (a directory `oncocds train` exported; "
+        "`oncocds model verify` checks it). Unset: no imaging model is installed.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything an OncoCDS process needs, read from ``ONCOCDS_*`` environment variables."""
 
@@ -265,6 +277,7 @@ class Settings(BaseSettings):
     hl7: Hl7Settings = Hl7Settings()
     audit: AuditSettings = AuditSettings()
     compliance: ComplianceSettings = ComplianceSettings()
+    imaging: ImagingSettings = ImagingSettings()
 
     @field_validator("database_url")
     @classmethod
