@@ -52,6 +52,7 @@ COMMANDS = (
     "train",
     "evaluate",
     "model",
+    "classify",
 )
 
 _PROBE = """

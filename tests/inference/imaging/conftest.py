@@ -24,6 +24,11 @@ from tests.training.patches import build_patch_set, write_config
 
 @pytest.fixture(scope="session")
 def he_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_he_bundle(tmp_path_factory)
+
+
+def train_he_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Train and export the bundle (for a session fixture elsewhere, e.g. the CLI tests)."""
     from training.__main__ import main
 
     base = tmp_path_factory.mktemp("he-bundle")
