@@ -53,6 +53,7 @@ COMMANDS = (
     "evaluate",
     "model",
     "jobs",
+    "classify",
 )
 
 _PROBE = """
