@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from training.config import config_error_line
 from training.llm.errors import LlmConfigError
-from training.llm.facts import CIVIC_LEVELS, SOURCES
+from training.llm.facts import SOURCES
 
 
 class _Section(BaseModel):
@@ -66,7 +66,7 @@ class BaseModelConfig(_Section):
 class PairsConfig(_Section):
     kb: Path | None = None
     sources: tuple[Literal["FDA", "CIViC", "curated", "CPIC"], ...] = SOURCES
-    civic_levels: tuple[Literal["A", "B", "C", "D", "E"], ...] = tuple(CIVIC_LEVELS)  # type: ignore[assignment]
+    civic_levels: tuple[Literal["A", "B", "C", "D", "E"], ...] = ("A", "B", "C", "D", "E")
     held_out_fraction: float = Field(default=0.2, gt=0, lt=1)
     seed: int = 0
     max_train_pairs: int = Field(default=0, ge=0)

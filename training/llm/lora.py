@@ -55,7 +55,7 @@ def load_base_model(path: Path, chat: ChatFormat) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(
@@ -63,12 +63,8 @@ def load_base_model(path: Path, chat: ChatFormat) -> LoadedModel:
         )
     except (OSError, ValueError) as exc:
         raise BaseModelError(f"base model {path}: cannot be loaded ({exc})") from exc
-    unknown = tokenizer.unk_token_id
-    missing = [
-        marker
-        for marker in chat.special_tokens
-        if tokenizer.convert_tokens_to_ids(marker) in (None, unknown)
-    ]
+    marker_ids = {marker: _token_id(tokenizer, marker) for marker in chat.special_tokens}
+    missing = [marker for marker, token in marker_ids.items() if token is None]
     if missing:
         raise BaseModelError(
             f"base model {path}: its tokenizer has no {', '.join(missing)} token; "
@@ -77,11 +73,19 @@ def load_base_model(path: Path, chat: ChatFormat) -> LoadedModel:
     tokenizer.chat_template = chat.jinja()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = chat.turn_end
-    stop_ids = [tokenizer.convert_tokens_to_ids(chat.turn_end)]
+    stop_ids = [marker_ids[chat.turn_end] or 0]  # not None: checked above
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in stop_ids:
-        stop_ids.append(tokenizer.eos_token_id)
-    model.eval()
+        stop_ids.append(int(tokenizer.eos_token_id))
+    model.eval()  # type: ignore[no-untyped-call]
     return LoadedModel(model, tokenizer, chat, stop_ids)
+
+
+def _token_id(tokenizer: Any, token: str) -> int | None:
+    """The id of ``token`` when the tokenizer has it as one token, else ``None``."""
+    found = tokenizer.convert_tokens_to_ids(token)
+    if not isinstance(found, int) or found == tokenizer.unk_token_id:
+        return None
+    return found
 
 
 def prompt_ids(loaded: LoadedModel, pair: Pair) -> list[int]:
@@ -171,7 +175,7 @@ def train_lora(
     if not data:
         raise BaseModelError("no training pairs: nothing to fine-tune on")
     order = list(range(len(data)))
-    rng = random.Random(config.seed)
+    rng = random.Random(config.seed)  # noqa: S311 -- a seeded batch order, not a secret
     rng.shuffle(order)
     parameters = [p for p in peft_model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(parameters, lr=config.learning_rate)
@@ -205,7 +209,7 @@ def generate(
 
     # A generation config of our own: a base model's shipped sampling defaults (temperature,
     # top_p) would otherwise apply or warn; evaluation decodes greedily, like temperature 0.
-    settings = GenerationConfig(
+    settings = GenerationConfig(  # type: ignore[no-untyped-call]
         max_new_tokens=max_new_tokens,
         do_sample=False,
         eos_token_id=loaded.stop_ids,

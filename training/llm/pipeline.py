@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from inference.genomics.kb.store import KnowledgeBase, load_knowledge_base, read_knowledge_base
