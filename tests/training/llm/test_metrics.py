@@ -40,7 +40,10 @@ FINDING: dict[str, Any] = {
         },
     ],
 }
-GOOD = "KRAS G12D in Non-small Cell Lung Carcinoma: CIViC evidence level C associates it with resistance to adagrasib."
+GOOD = (
+    "KRAS G12D in Non-small Cell Lung Carcinoma: CIViC evidence level C associates it with "
+    "resistance to adagrasib."
+)
 
 
 def _pair() -> Pair:

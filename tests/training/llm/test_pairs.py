@@ -103,7 +103,8 @@ def test_a_fact_needs_an_https_citation() -> None:
 
 
 def test_held_out_shares_no_fact_group_or_citation_with_train(split: PairSplit) -> None:
-    assert split.held_out and split.train
+    assert split.held_out
+    assert split.train
 
     def sides(attr: str) -> tuple[set[str], set[str]]:
         return (
