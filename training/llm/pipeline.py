@@ -69,15 +69,14 @@ def run(
     ``checker`` and ``drug_checker`` default to this package's KB-vocabulary checker; pass the
     runtime's grounding checker to evaluate with it instead.
     """
+    chat = FORMATS[config.base_model.chat_format]
+    loaded = load_base_model(config.base_model.path, chat)  # first: a wrong path fails at once
     kb = load_kb(config)
     default = KbGroundingChecker(Vocabulary.from_kb(kb))
     checker = checker or default
     drug_checker = drug_checker or default.unsupported_drugs
     split, manifest = make_pairs(config, kb)
     progress("pairs", {"train": len(split.train), "held_out": len(split.held_out)})
-
-    chat = FORMATS[config.base_model.chat_format]
-    loaded = load_base_model(config.base_model.path, chat)
     parameters = sum(p.numel() for p in loaded.model.parameters())
     train_pairs = even_sample(split.train, config.pairs.max_train_pairs)
     held_out = even_sample(split.held_out, config.evaluation.held_out_pairs)
