@@ -16,6 +16,8 @@ import hashlib
 import io
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ from training.llm.lora import load_base_model
 from training.llm.pairs import pairs_for, read_pairs
 
 SOURCES = ("FDA", "CPIC", "curated")
+ONCOCDS = str(Path(sys.executable).parent / "oncocds")
 
 
 def _config(base: Path, model: Path, out: Path, **extra: str) -> Path:
@@ -217,12 +220,31 @@ def test_a_wrong_config_field_is_one_line(run: Run, capsys: pytest.CaptureFixtur
     assert err.count("\n") == 1
 
 
-def test_the_pairs_command_writes_the_same_pairs(
-    run: Run, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_oncocds_train_llm_writes_the_same_pairs_through_the_child(run: Run) -> None:
+    """``oncocds train-llm --pairs-only`` runs ``python -m training llm pairs`` as a child."""
     config = _config(run.base, run.model, run.base / "pairs-only")
-    assert main(["llm", "pairs", str(config)]) == 0
-    assert capsys.readouterr().out.startswith("pairs: ")
+    result = subprocess.run(
+        [ONCOCDS, "train-llm", str(config), "--pairs-only"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("pairs: ")
     for name in ("train.jsonl", "held_out.jsonl"):
         written = (run.base / "pairs-only" / "pairs" / name).read_bytes()
         assert written == (run.out / "pairs" / name).read_bytes()
+
+
+def test_oncocds_train_llm_passes_a_one_line_error_through(run: Run) -> None:
+    config = _config(run.base, run.base / "absent", run.base / "absent-out")
+    result = subprocess.run(
+        [ONCOCDS, "train-llm", str(config), "--progress", "none"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("training: error: base model ")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
