@@ -79,6 +79,7 @@ def test_the_reference_answer_is_grounded(checker: KbGroundingChecker) -> None:
     [
         ("KRAS G12D responds to sotorasib.", "drug:sotorasib"),
         ("KRAS G12D responds to Lumakras.", "drug:lumakras"),  # a brand name
+        ("KRAS G12D after a sotorasib-based regimen.", "drug:sotorasib"),
         ("KRAS G12D with a STK11 co-mutation.", "gene:STK11"),  # a KB gene not in the finding
         ("KRAS G12D and an FOXZ9 fusion.", "gene:FOXZ9"),  # an invented, HGNC-like symbol
         ("KRAS G12C predicts resistance.", "variant:G12C"),
