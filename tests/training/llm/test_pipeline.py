@@ -2,8 +2,9 @@
 
 ``python -m training llm train`` runs once per module on CPU: pairs from the real KB (FDA,
 CPIC and curated facts), evaluation before, 4 LoRA steps, evaluation after, export. The base
-model is :func:`tests.training.llm.tiny_model.build_tiny_model` (a Llama of hidden size 32, two
-layers, and a BPE tokenizer trained here): its answers are noise, so the before/after figures
+model is :func:`tests.training.llm.tiny_model.build_tiny_model` (a Gemma 3 text model of hidden
+size 32, two layers, and a BPE tokenizer trained here; a Llama with the ChatML format runs once
+more, briefly): its answers are noise, so the before/after figures
 are meaningless for quality and no test asserts their values; the tests check the machinery
 (it runs, exports a model that reloads and generates as trained, a Modelfile that reads back,
 nothing is fetched from the network).
@@ -248,3 +249,31 @@ def test_oncocds_train_llm_passes_a_one_line_error_through(run: Run) -> None:
     assert result.stderr.startswith("training: error: base model ")
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_a_llama_with_the_chatml_format_runs_through_export(
+    run: Run, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat = FORMATS["chatml"]
+    facts = facts_from_kb(load_knowledge_base(), sources=("CPIC",))
+    texts = [t for f in facts for p in pairs_for(f) for t in (p.prompt(), p.target())]
+    model = build_tiny_model(run.base / "tiny-llama", texts, chat, architecture="llama")
+    config = _config(run.base, model, run.base / "llama-out", chat_format="chatml")
+    text = config.read_text()
+    for old, new in (("steps = 4", "steps = 1"), ("held_out_pairs = 3", "held_out_pairs = 1")):
+        assert old in text
+        text = text.replace(old, new)
+    config.write_text(text)
+    with _no_network():
+        assert main(["llm", "train", str(config), "--progress", "none"]) == 0
+    assert capsys.readouterr().out.startswith("before: 1 held-out pairs")
+    out = run.base / "llama-out"
+    parsed = parse_modelfile((out / "Modelfile").read_text())
+    assert parsed.parameters["stop"] == ["<|im_end|>", "<|im_start|>"]
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(out / "merged", local_files_only=True)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
+    assert rendered == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
