@@ -108,6 +108,22 @@ def _genes(statement: Mapping[str, Any]) -> list[str]:
     return genes
 
 
+def _alteration(statement: Mapping[str, Any]) -> str:
+    """The statement's profile, or (curated rules have none) its protein keys read back:
+    ``ESR1 D538G/E380Q``, genes alone for other keys."""
+    if statement.get("profile"):
+        return str(statement["profile"])
+    changes: dict[str, list[str]] = {}
+    for key in statement.get("matchers", ()):
+        parsed = keys.parse(key)
+        if parsed.gene is None:
+            continue
+        listed = changes.setdefault(parsed.gene, [])
+        if parsed.kind in (keys.KeyKind.PROTEIN, keys.KeyKind.CODON):
+            listed.append(parsed.fields[0])
+    return " OR ".join(f"{g} {'/'.join(c)}" if c else g for g, c in changes.items())
+
+
 def _tumour(kb: KnowledgeBase, code: str | None, disease: str) -> dict[str, str]:
     entry = kb.tumour_types.get(code) if code else None
     if entry is None:
@@ -135,7 +151,7 @@ def fact_from_statement(kb: KnowledgeBase, statement: Mapping[str, Any]) -> Fact
     pmids = [str(p) for p in statement.get("pmids", ())]
     base: dict[str, Any] = {
         "genes": _genes(statement),
-        "alteration": statement.get("profile") or ", ".join(_genes(statement)),
+        "alteration": _alteration(statement),
         "tumour": _tumour(kb, statement.get("tumour"), str(statement.get("disease", ""))),
     }
     if source == "FDA":

@@ -137,9 +137,8 @@ def _answers(fact: Fact) -> dict[str, str]:
                 f"{f.get('evidence_level')})"
             ),
             "patient": (
-                f"Your tumour test found {alteration}. Published studies show that tumours "
-                f"with this change in {tumour} respond poorly to {drugs} in the setting the "
-                "cited sources describe."
+                f"Your tumour test found {alteration}. The cited sources link this change in "
+                f"{tumour} with resistance to {drugs}, in the setting they describe."
             ),
             "therapies": f"{drugs}: resistance in {tumour} with {alteration}.",
         }
@@ -175,20 +174,21 @@ def _fda_answers(
             ),
             "therapies": f"{regimen}: FDA indication withdrawn on {f.get('withdrawn')}.",
         }
-    line = f.get("line")
-    line_text = f", {line}" if line and line != "any" else ""
-    setting = f" for {f['setting']} disease" if f.get("setting") else ""
+    details = [f"setting: {f['setting']}"] if f.get("setting") else []
+    if f.get("line") and f.get("line") != "any":
+        details.append(str(f["line"]))
+    details.append(f"{f.get('approval')} approval")
     return {
         "clinician": (
-            f"{alteration} in {tumour}: the FDA label ({source}) indicates {regimen}"
-            f"{setting}{line_text} ({f.get('approval')} approval)."
+            f"{alteration} in {tumour}: the FDA label ({source}) indicates {regimen} "
+            f"({'; '.join(details)})."
         ),
         "patient": (
             f"Your tumour test found {alteration}. For {tumour} with this change, an FDA "
             f"drug label names {drugs} as a treatment. Your care team will decide with you "
             "whether it fits your situation."
         ),
-        "therapies": f"{regimen}: FDA-indicated for {alteration} in {tumour}{setting}.",
+        "therapies": f"{regimen}: FDA-indicated for {alteration} in {tumour} ({details[0]}).",
     }
 
 
