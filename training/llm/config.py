@@ -26,7 +26,7 @@ but ``base_model.path`` and ``output.dir`` have defaults)::
     steps = 300
     batch_size = 4
     learning_rate = 2e-4
-    max_length = 1024                # tokens per pair (prompt + answer); longer pairs are cut
+    max_length = 1024                # tokens per pair (prompt + answer); longer ones are left out
     seed = 0
     threads = 2                      # CPU threads
 

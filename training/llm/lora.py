@@ -7,7 +7,7 @@ model ships), and the format's turn markers must be single tokens of the base to
 
 Training is a plain seeded loop on CPU (AdamW over the LoRA parameters only; the loss is taken
 on the answer tokens and the closing turn marker, never on the prompt). Pairs longer than
-``max_length`` tokens are cut at the end.
+``max_length`` tokens are left out (counted), never cut.
 
 torch, transformers and peft are imported inside functions (CONTRIBUTING: heavy ML imports are
 lazy).
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training.errors import DataError, TrainingError
 from training.llm.chat import ChatFormat
 from training.llm.config import LoraConfig, TrainConfig
 from training.llm.errors import BaseModelError
@@ -108,14 +109,24 @@ class Example:
     labels: list[int]
 
 
-def examples(loaded: LoadedModel, pairs: Sequence[Pair], max_length: int) -> list[Example]:
+def examples(
+    loaded: LoadedModel, pairs: Sequence[Pair], max_length: int
+) -> tuple[list[Example], int]:
+    """The pairs that fit ``max_length`` tokens whole, and how many did not.
+
+    A pair too long is left out, never cut: a cut answer would teach unclosed JSON, a cut
+    prompt would teach answers without their facts (and an answer cut away entirely leaves no
+    token to take the loss on).
+    """
     out = []
+    too_long = 0
     for pair in pairs:
         prompt, answer = prompt_ids(loaded, pair), answer_ids(loaded, pair)
-        ids = (prompt + answer)[:max_length]
-        labels = ([-100] * len(prompt) + answer)[:max_length]
-        out.append(Example(ids, labels))
-    return out
+        if len(prompt) + len(answer) > max_length:
+            too_long += 1
+            continue
+        out.append(Example(prompt + answer, [-100] * len(prompt) + answer))
+    return out, too_long
 
 
 def _batch(loaded: LoadedModel, batch: Sequence[Example]) -> dict[str, Any]:
@@ -159,21 +170,39 @@ def add_lora(loaded: LoadedModel, config: LoraConfig, seed: int) -> Any:
             raise BaseModelError(f"LoRA target modules do not fit the base model ({exc})") from exc
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    losses: list[float]
+    pairs_used: int
+    #: Pairs left out because prompt and answer together exceed ``max_length`` tokens.
+    pairs_too_long: int
+
+
 def train_lora(
     loaded: LoadedModel,
     peft_model: Any,
     pairs: Sequence[Pair],
     config: TrainConfig,
     progress: Progress,
-) -> list[float]:
-    """Train the adapters for ``config.steps`` steps; the loss of each step."""
+) -> TrainingRun:
+    """Train the adapters for ``config.steps`` steps.
+
+    Raises:
+        DataError: no pair fits ``config.max_length``.
+        TrainingError: the loss stopped being a finite number.
+    """
+    import math
+
     import torch
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
-    data = examples(loaded, pairs, config.max_length)
+    data, too_long = examples(loaded, pairs, config.max_length)
     if not data:
-        raise BaseModelError("no training pairs: nothing to fine-tune on")
+        raise DataError(
+            f"none of the {len(pairs)} training pairs fits train.max_length = "
+            f"{config.max_length} tokens (prompt and answer together); raise it"
+        )
     order = list(range(len(data)))
     rng = random.Random(config.seed)  # noqa: S311 -- a seeded batch order, not a secret
     rng.shuffle(order)
@@ -191,13 +220,16 @@ def train_lora(
             batch.append(data[order[cursor]])
             cursor += 1
         loss = peft_model(**_batch(loaded, batch)).loss
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise TrainingError(f"the loss is {value} at step {step}; lower train.learning_rate")
         loss.backward()
         optimiser.step()
         optimiser.zero_grad()
-        losses.append(float(loss.detach()))
-        progress("step", {"step": step, "steps": config.steps, "loss": losses[-1]})
+        losses.append(value)
+        progress("step", {"step": step, "steps": config.steps, "loss": value})
     peft_model.eval()
-    return losses
+    return TrainingRun(losses, len(data), too_long)
 
 
 def generate(

@@ -88,7 +88,8 @@ def run(
     before = evaluate(loaded.model)
     progress("evaluation", {"when": "before", **before.to_json()})
     peft_model = add_lora(loaded, config.lora, config.train.seed)
-    losses = train_lora(loaded, peft_model, train_pairs, config.train, progress)
+    trained = train_lora(loaded, peft_model, train_pairs, config.train, progress)
+    losses = trained.losses
     after = evaluate(peft_model)
     progress("evaluation", {"when": "after", **after.to_json()})
 
@@ -102,7 +103,8 @@ def run(
             (config.output.dir / PAIRS_DIR / "manifest.json").read_bytes()
         ).hexdigest(),
         "pairs": manifest["counts"],
-        "trained_on_pairs": len(train_pairs),
+        "trained_on_pairs": trained.pairs_used,
+        "pairs_too_long": trained.pairs_too_long,
         "lora": config.lora.model_dump(mode="json"),
         "train": config.train.model_dump(mode="json"),
         "losses": {"first": losses[0], "last": losses[-1], "steps": len(losses)},
