@@ -416,6 +416,8 @@ EXEMPT_CLI: dict[tuple[str, ...], str] = {
     "or EHR record is read",
     ("evaluate",): "offline evaluation of a bundle on a de-identified dataset folder; no service "
     "database or EHR record is read",
+    ("train-llm",): "offline fine-tuning on pairs built from the knowledge base's cited facts; no "
+    "patient data, no service database or EHR record is read",
     ("model", "verify"): "checks a model bundle's files and metadata; no patient data",
     ("model", "info"): "prints a model bundle's metadata; no patient data",
 }

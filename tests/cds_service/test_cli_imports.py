@@ -51,6 +51,7 @@ COMMANDS = (
     "compliance",
     "train",
     "evaluate",
+    "train-llm",
     "model",
     "jobs",
     "classify",
