@@ -52,6 +52,7 @@ COMMANDS = (
     "train",
     "evaluate",
     "model",
+    "jobs",
     "classify",
 )
 
