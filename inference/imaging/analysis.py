@@ -52,7 +52,16 @@ from numpy.typing import NDArray
 
 from inference.imaging.predictor import calibrated_probability
 from inference.imaging.results import ImageAnalysis, ModelIdentity, Outcome, TileScore
-from inference.imaging.scan import REASONS, Candidate, Region, RegionScan, check_rgb, regions_of
+from inference.imaging.scan import (
+    REASONS,
+    Candidate,
+    Region,
+    RegionScan,
+    check_rgb,
+    clamped_otsu,
+    regions_of,
+    saturation_histogram,
+)
 from inference.imaging.tiles import TileSet, render_heatmap
 
 if TYPE_CHECKING:
@@ -129,11 +138,18 @@ def analyse_image(
     """
     check_rgb(pixels)
     height, width = pixels.shape[:2]
+    target = predictor.info.metadata.preprocessing.pixel_spacing_mm
+    threshold = None
+    if not (spacing_mm and target) or abs(spacing_mm / target - 1.0) < 1e-6:
+        # At the model's scale already: the scan's own threshold, known before it starts, so
+        # only tissue cells are scored (same result; no candidates scored and then dropped).
+        threshold = clamped_otsu(saturation_histogram(pixels))
     return analyse_regions(
         predictor,
         [Region(0, 0, pixels)],
         width=width,
         height=height,
+        tissue_threshold=threshold,
         spacing_mm=spacing_mm,
         batch_size=batch_size,
         heatmap=heatmap,
@@ -150,6 +166,7 @@ def analyse_regions(
     width: int,
     height: int,
     spacing_mm: float | None = None,
+    tissue_threshold: float | None = None,
     batch_size: int | None = None,
     heatmap: bool = True,
     keep_tiles: bool = True,
@@ -160,6 +177,9 @@ def analyse_regions(
 
     Regions may overlap nothing or leave gaps (a sparse whole-slide level): uncovered pixels
     are white glass. ``width``/``height`` are the image's (the level's total pixel matrix).
+    ``tissue_threshold`` (saturation, 0..1), when the caller knows it (e.g. from a coarser
+    pyramid level), replaces Otsu's threshold of the scanned pixels and spares scoring cells
+    that turn out not to be tissue.
 
     Raises:
         ValueError: a region out of row order, outside the image, or not RGB uint8.
@@ -176,6 +196,7 @@ def analyse_regions(
         batch_size,
         heatmap_max_side,
         min_fraction=max(min_tissue_fraction, 1e-9),  # as tiles.tile_image: some tissue needed
+        known_threshold=tissue_threshold,
     )
     for region in regions:
         run.add(region)

@@ -46,6 +46,17 @@ class Region:
     pixels: RGB
 
 
+def saturation_histogram(image: RGB) -> NDArray[np.int64]:
+    """The 256-bin saturation histogram a scan accumulates, of a whole image at once."""
+    coarse = np.minimum((saturation(image) * _COARSE_BINS).astype(np.int64), _COARSE_BINS - 1)
+    return np.bincount(coarse.ravel(), minlength=_COARSE_BINS)
+
+
+def clamped_otsu(histogram: NDArray[np.int64]) -> float:
+    """The tissue threshold from a saturation histogram: Otsu's, clamped as tiles.tissue_mask."""
+    return min(max(otsu_from_histogram(histogram), MIN_THRESHOLD), MAX_THRESHOLD)
+
+
 def check_rgb(image: RGB) -> None:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError("expected an RGB uint8 array of shape (height, width, 3)")
@@ -71,6 +82,9 @@ class RegionScan:
     batch_size: int | None
     thumb_side: int
     min_fraction: float = 0.5
+    #: The image's tissue threshold when known before the scan (a whole image in memory, or a
+    #: slide's thumbnail): then only tissue cells are scored. ``None``: Otsu at the end.
+    known_threshold: float | None = None
     scale: float = field(init=False)
     patch: int = field(init=False)
     tiled_w: int = field(init=False)
@@ -176,7 +190,8 @@ class RegionScan:
             return  # the partial bottom band: thumbnail and histogram only
         p, cols = self.patch, self.cols
         cells = sat[:p, : cols * p].reshape(p, cols, p)  # (y, col, x)
-        loose = (cells > MIN_THRESHOLD).mean(axis=(0, 2))
+        low = MIN_THRESHOLD if self.known_threshold is None else self.known_threshold
+        loose = (cells > np.float32(low)).mean(axis=(0, 2))
         chosen = np.nonzero(loose >= self.min_fraction)[0]
         if len(chosen) == 0:
             return
@@ -233,7 +248,9 @@ class RegionScan:
 
     # -- the result ----------------------------------------------------------------------
     def tissue_threshold(self) -> float:
-        return min(max(otsu_from_histogram(self.coarse), MIN_THRESHOLD), MAX_THRESHOLD)
+        if self.known_threshold is not None:
+            return self.known_threshold
+        return clamped_otsu(self.coarse)
 
     def tissue(self) -> list[Candidate]:
         """The candidates that are tissue at the image's threshold, with their tissue share."""
