@@ -58,7 +58,15 @@ def register(sub: Any) -> None:
         "--bundle", type=Path, help="model bundle (default: ONCOCDS_IMAGING__BUNDLE_PATH)"
     )
     parser.add_argument(
-        "--patient", default=None, help="FHIR Patient reference (audit and --format fhir)"
+        "--patient", default=None, help="FHIR Patient reference (audit; required by --format fhir)"
+    )
+    parser.add_argument(
+        "--derived-from",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="with --format fhir, once per FILE in order: the ImagingStudy, DocumentReference or "
+        "Media the image came from (Observation.derivedFrom)",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.set_defaults(func=run)
@@ -187,9 +195,9 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:
         if not path.is_file():
             raise BadRequestError(f"{path}: no such file")
-    if args.output == "fhir":
+    if args.output == "fhir" and (not args.patient or len(args.derived_from) != len(args.files)):
         raise BadRequestError(
-            "--format fhir is not available yet (the imaging report builder is not installed)"
+            "--format fhir needs --patient Patient/ID and one --derived-from REF per FILE"
         )
     settings = Settings()
     predictor = _load(_bundle_path(args, settings), args.threads)
@@ -197,6 +205,8 @@ def run(args: argparse.Namespace) -> int:
     _write_heatmaps(args, results)
     if args.output == "json":
         _print_json(results)
+    elif args.output == "fhir":
+        _print_fhir(args, results)
     else:
         _print_text(results)
     return 0
@@ -295,6 +305,41 @@ def _print_json(results: list[tuple[_Image, ImageAnalysis]]) -> None:
         ],
     }
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
+def _print_fhir(args: argparse.Namespace, results: list[tuple[_Image, ImageAnalysis]]) -> None:
+    """The imaging report as a FHIR collection Bundle (integrations/fhir/imaging_report.py)."""
+    from datetime import UTC, datetime
+
+    from integrations.errors import FhirMappingError
+    from integrations.fhir.imaging_report import ImagingItem, build_imaging_resources
+
+    items = [
+        ImagingItem(
+            analysis=analysis,
+            derived_from=reference,
+            label=f"Image {index}",
+            study_uid=image.study_uid,
+            instance_uid=image.instance_uid,
+        )
+        for index, ((image, analysis), reference) in enumerate(
+            zip(results, args.derived_from, strict=True), start=1
+        )
+    ]
+    # The same images, model and subject give the same report id (and resource ids).
+    seed = "|".join(
+        [args.patient, results[0][1].model.bundle_sha256, *(i.sha256 for i, _ in results)]
+    )
+    try:
+        resources = build_imaging_resources(
+            subject=args.patient,
+            items=items,
+            report_id=hashlib.sha256(seed.encode()).hexdigest()[:32],
+            issued=datetime.now(UTC),
+        )
+    except FhirMappingError as exc:
+        raise BadRequestError(str(exc)) from exc
+    sys.stdout.write(json.dumps(resources.bundle(), indent=2) + "\n")
 
 
 def _percent(value: float | None) -> str:

@@ -35,7 +35,8 @@ the clamp allows (0.05; the real threshold is never lower) is scored as a *candi
 accumulated 256-bin histogram (:func:`~inference.imaging.tiles.otsu_from_histogram`), and
 each candidate's tissue share at that threshold is read from its histogram (exact at Otsu's
 thresholds, which are bin edges; within one 1/1024 bin at the clamp bounds). A candidate that
-is not tissue after all is dropped. :func:`analyse_image` is the same code over one region.
+is not tissue after all is dropped (:mod:`inference.imaging.scan`). :func:`analyse_image` is
+the same code over one region.
 
 Nothing here is a diagnosis: the probabilities are a model's output for a pathologist to
 review, and every consumer labels them as AI-generated.
@@ -43,26 +44,25 @@ review, and every consumer labels them as AI-generated.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
-from inference.imaging import ood
 from inference.imaging.predictor import calibrated_probability
 from inference.imaging.results import ImageAnalysis, ModelIdentity, Outcome, TileScore
-from inference.imaging.tiles import (
-    MAX_THRESHOLD,
-    MIN_THRESHOLD,
-    Tile,
-    TileSet,
-    otsu_from_histogram,
-    render_heatmap,
-    saturation,
+from inference.imaging.scan import (
+    REASONS,
+    Candidate,
+    Region,
+    RegionScan,
+    check_rgb,
+    clamped_otsu,
+    regions_of,
+    saturation_histogram,
 )
+from inference.imaging.tiles import TileSet, render_heatmap
 
 if TYPE_CHECKING:
     from inference.imaging.bundle import BundleInfo
@@ -72,11 +72,7 @@ RGB = NDArray[np.uint8]
 
 #: Share of the tissue area the OOD guard must flag for the whole image to be indeterminate.
 INDETERMINATE_SHARE: Final = 0.5
-#: The readable reason (``ImageAnalysis.reasons``, ``TileScore.indeterminate``) per OOD code.
-REASONS: Final = {ood.BLANK: "blank", ood.BLURRED: "blurred", ood.COLOUR: "not H&E-like"}
 NO_TISSUE: Final = "no tissue"
-_COARSE_BINS: Final = 256  # the image's Otsu histogram (as tiles.tissue_mask)
-_FINE_BINS: Final = 1024  # per-candidate histogram (a multiple of 256: Otsu's edges are exact)
 
 #: The thread count :func:`configure_threads` applied in this process (a per-process fact).
 _APPLIED: dict[str, int] = {}
@@ -116,15 +112,6 @@ def model_identity(info: BundleInfo) -> ModelIdentity:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Region:
-    """Decoded pixels of part of an image: top-left ``(x, y)`` in the image's pixel matrix."""
-
-    x: int
-    y: int
-    pixels: RGB
-
-
 def analyse_image(
     predictor: Predictor,
     pixels: RGB,
@@ -149,13 +136,20 @@ def analyse_image(
         min_tissue_fraction: share of a cell's pixels that must be tissue.
         heatmap_max_side: the thumbnail's longest side (pixels).
     """
-    _check_rgb(pixels)
+    check_rgb(pixels)
     height, width = pixels.shape[:2]
+    target = predictor.info.metadata.preprocessing.pixel_spacing_mm
+    threshold = None
+    if not (spacing_mm and target) or abs(spacing_mm / target - 1.0) < 1e-6:
+        # At the model's scale already: the scan's own threshold, known before it starts, so
+        # only tissue cells are scored (same result; no candidates scored and then dropped).
+        threshold = clamped_otsu(saturation_histogram(pixels))
     return analyse_regions(
         predictor,
         [Region(0, 0, pixels)],
         width=width,
         height=height,
+        tissue_threshold=threshold,
         spacing_mm=spacing_mm,
         batch_size=batch_size,
         heatmap=heatmap,
@@ -172,6 +166,7 @@ def analyse_regions(
     width: int,
     height: int,
     spacing_mm: float | None = None,
+    tissue_threshold: float | None = None,
     batch_size: int | None = None,
     heatmap: bool = True,
     keep_tiles: bool = True,
@@ -182,6 +177,9 @@ def analyse_regions(
 
     Regions may overlap nothing or leave gaps (a sparse whole-slide level): uncovered pixels
     are white glass. ``width``/``height`` are the image's (the level's total pixel matrix).
+    ``tissue_threshold`` (saturation, 0..1), when the caller knows it (e.g. from a coarser
+    pyramid level), replaces Otsu's threshold of the scanned pixels and spares scoring cells
+    that turn out not to be tissue.
 
     Raises:
         ValueError: a region out of row order, outside the image, or not RGB uint8.
@@ -190,7 +188,7 @@ def analyse_regions(
         raise ValueError("image width and height must be positive")
     if not 0 <= min_tissue_fraction <= 1:
         raise ValueError("min_tissue_fraction must lie in [0, 1]")
-    run = _Run(
+    run = RegionScan(
         predictor,
         width,
         height,
@@ -198,221 +196,16 @@ def analyse_regions(
         batch_size,
         heatmap_max_side,
         min_fraction=max(min_tissue_fraction, 1e-9),  # as tiles.tile_image: some tissue needed
+        known_threshold=tissue_threshold,
     )
     for region in regions:
         run.add(region)
     run.finish()
-    return run.result(heatmap=heatmap, keep_tiles=keep_tiles)
-
-
-def _check_rgb(image: RGB) -> None:
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError("expected an RGB uint8 array of shape (height, width, 3)")
-
-
-@dataclass(slots=True)
-class _Candidate:
-    tile: Tile
-    histogram: NDArray[np.uint16]  # _FINE_BINS counts of the cell's saturation
-    logit: float = math.nan
-    reason: str | None = None
-
-
-@dataclass(slots=True)
-class _Run:
-    """State of one image's analysis while its regions stream in."""
-
-    predictor: Predictor
-    width: int
-    height: int
-    spacing_mm: float | None
-    batch_size: int | None
-    thumb_side: int
-    min_fraction: float = 0.5
-    scale: float = field(init=False)
-    patch: int = field(init=False)
-    tiled_w: int = field(init=False)
-    tiled_h: int = field(init=False)
-    rows: int = field(init=False)
-    cols: int = field(init=False)
-    next_row: int = 0
-    pending: list[Region] = field(default_factory=list)
-    last_y: int = 0
-    coarse: NDArray[np.int64] = field(init=False)
-    candidates: list[_Candidate] = field(default_factory=list)
-    batch: list[RGB] = field(default_factory=list)
-    batch_members: list[_Candidate] = field(default_factory=list)
-    thumbnail: RGB = field(init=False)
-    thumb_scale: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        info = self.predictor.info.metadata
-        self.patch = info.preprocessing.patch_size
-        target = info.preprocessing.pixel_spacing_mm
-        self.scale = self.spacing_mm / target if self.spacing_mm and target else 1.0
-        # As tiles.resample: the tiled image is round(side * scale) pixels.
-        self.tiled_w = max(1, round(self.width * self.scale))
-        self.tiled_h = max(1, round(self.height * self.scale))
-        self.rows, self.cols = self.tiled_h // self.patch, self.tiled_w // self.patch
-        self.coarse = np.zeros(_COARSE_BINS, dtype=np.int64)
-        self.thumb_scale = min(1.0, self.thumb_side / max(self.tiled_w, self.tiled_h))
-        thumb_w = max(1, round(self.tiled_w * self.thumb_scale))
-        thumb_h = max(1, round(self.tiled_h * self.thumb_scale))
-        self.thumbnail = np.full((thumb_h, thumb_w, 3), 255, dtype=np.uint8)
-
-    # -- streaming -----------------------------------------------------------------------
-    def _band(self, row: int) -> tuple[int, int]:
-        """Tiled-image rows ``[start, end)`` of tile row ``row`` (the last band takes the rest)."""
-        start = row * self.patch
-        end = (row + 1) * self.patch if row < self.rows else self.tiled_h
-        return start, end
-
-    def _source_rows(self, start: int, end: int) -> tuple[float, float]:
-        per = self.height / self.tiled_h  # source pixels per tiled pixel
-        return start * per, end * per
-
-    def add(self, region: Region) -> None:
-        _check_rgb(region.pixels)
-        h, w = region.pixels.shape[:2]
-        if region.x < 0 or region.y < 0 or region.x + w > self.width or region.y + h > self.height:
-            raise ValueError("region lies outside the image")
-        if region.y < self.last_y:
-            raise ValueError("regions must come in row order (y never decreasing)")
-        self.last_y = region.y
-        self._process_until(region.y)  # every row above this region is complete
-        self.pending.append(region)
-
-    def finish(self) -> None:
-        self._process_until(self.height)
-        self._flush()
-
-    def _bands_total(self) -> int:
-        return self.rows + (1 if self.tiled_h > self.rows * self.patch else 0)
-
-    def _process_until(self, complete_to: int) -> None:
-        while self.next_row < self._bands_total():
-            start, end = self._band(self.next_row)
-            _, src_end = self._source_rows(start, end)
-            if math.ceil(src_end - 1e-9) > complete_to:
-                return
-            self._process_band(self.next_row)
-            self.next_row += 1
-            if self.next_row < self._bands_total():
-                src_next, _ = self._source_rows(*self._band(self.next_row))
-                keep_from = math.floor(src_next) - 1  # a box filter may read one row above
-                self.pending = [r for r in self.pending if r.y + r.pixels.shape[0] > keep_from]
-
-    def _band_pixels(self, row: int) -> RGB:
-        """The band at the model's scale: ``(end - start) x tiled_w`` pixels."""
-        start, end = self._band(row)
-        src_start, src_end = self._source_rows(start, end)
-        y0, y1 = math.floor(src_start), min(self.height, math.ceil(src_end - 1e-9))
-        canvas = np.full((y1 - y0, self.width, 3), 255, dtype=np.uint8)
-        for region in self.pending:
-            h, w = region.pixels.shape[:2]
-            top, bottom = max(region.y, y0), min(region.y + h, y1)
-            if top < bottom:
-                canvas[top - y0 : bottom - y0, region.x : region.x + w] = region.pixels[
-                    top - region.y : bottom - region.y
-                ]
-        if self.scale == 1.0:
-            return canvas
-        from PIL import Image
-
-        method = Image.Resampling.BOX if self.scale < 1 else Image.Resampling.BILINEAR
-        box = (0.0, src_start - y0, float(self.width), src_end - y0)
-        resized = Image.fromarray(canvas).resize((self.tiled_w, end - start), method, box=box)
-        return np.asarray(resized, dtype=np.uint8)
-
-    def _process_band(self, row: int) -> None:
-        band = self._band_pixels(row)
-        sat = saturation(band)
-        self._paste_thumbnail(row, band)
-        coarse = np.minimum((sat * _COARSE_BINS).astype(np.int64), _COARSE_BINS - 1)
-        self.coarse += np.bincount(coarse.ravel(), minlength=_COARSE_BINS)
-        if row >= self.rows or self.cols == 0:
-            return  # the partial bottom band: thumbnail and histogram only
-        p, cols = self.patch, self.cols
-        cells = sat[:p, : cols * p].reshape(p, cols, p)  # (y, col, x)
-        loose = (cells > MIN_THRESHOLD).mean(axis=(0, 2))
-        chosen = np.nonzero(loose >= self.min_fraction)[0]
-        if len(chosen) == 0:
-            return
-        fine = np.minimum((cells[:, chosen, :] * _FINE_BINS).astype(np.int64), _FINE_BINS - 1)
-        offsets = np.arange(len(chosen), dtype=np.int64)[None, :, None] * _FINE_BINS
-        counts = np.bincount((fine + offsets).ravel(), minlength=len(chosen) * _FINE_BINS)
-        histograms = counts.reshape(len(chosen), _FINE_BINS).astype(np.uint16)
-        grid = band[:p, : cols * p].reshape(p, cols, p, 3)
-        for index, col in enumerate(chosen.tolist()):
-            tile = Tile(
-                row=row,
-                col=col,
-                x=col * p,
-                y=row * p,
-                source_x=round(col * p / self.scale),
-                source_y=round(row * p / self.scale),
-                tissue_fraction=float(loose[col]),
-            )
-            candidate = _Candidate(tile, histograms[index])
-            self.candidates.append(candidate)
-            self.batch.append(np.ascontiguousarray(grid[:, col]))
-            self.batch_members.append(candidate)
-        if len(self.batch) >= (self.batch_size or self.predictor.batch_size):
-            self._flush()
-
-    def _paste_thumbnail(self, row: int, band: RGB) -> None:
-        start, end = self._band(row)
-        t0 = round(start * self.thumb_scale)
-        t1 = round(end * self.thumb_scale) if row < self._bands_total() - 1 else None
-        target = self.thumbnail[t0:t1]
-        if target.shape[0] == 0:
-            return
-        if target.shape[:2] == band.shape[:2]:
-            target[:] = band
-            return
-        from PIL import Image
-
-        small = Image.fromarray(band).resize(
-            (target.shape[1], target.shape[0]), Image.Resampling.BOX
-        )
-        target[:] = np.asarray(small, dtype=np.uint8)
-
-    def _flush(self) -> None:
-        if not self.batch:
-            return
-        patches = np.stack(self.batch)
-        size = self.batch_size or self.predictor.batch_size
-        logits = self.predictor.logits(patches, batch_size=size)
-        reasons = ood.ood_reasons(patches, self.predictor.info.metadata.ood)
-        for candidate, logit, reason in zip(self.batch_members, logits, reasons, strict=True):
-            candidate.logit = float(logit)
-            candidate.reason = REASONS.get(reason, reason) if reason else None
-        self.batch, self.batch_members = [], []
-
-    # -- the result ----------------------------------------------------------------------
-    def tissue_threshold(self) -> float:
-        return min(max(otsu_from_histogram(self.coarse), MIN_THRESHOLD), MAX_THRESHOLD)
-
-    def result(self, *, heatmap: bool, keep_tiles: bool) -> ImageAnalysis:
-        threshold = self.tissue_threshold()
-        # Pixels above the threshold: the bins that start at or above it (a threshold inside a
-        # bin leaves that bin out; Otsu's thresholds are bin edges, so only the clamp's are).
-        first_bin = math.ceil(threshold * _FINE_BINS - 1e-6)
-        tissue: list[_Candidate] = []
-        area = self.patch * self.patch
-        for candidate in self.candidates:
-            share = float(candidate.histogram[first_bin:].sum()) / area
-            if share >= self.min_fraction:
-                tile = candidate.tile
-                candidate.tile = Tile(
-                    tile.row, tile.col, tile.x, tile.y, tile.source_x, tile.source_y, share
-                )
-                tissue.append(candidate)
-        return _summarise(self, tissue, threshold, heatmap=heatmap, keep_tiles=keep_tiles)
+    return _summarise(run, run.tissue(), heatmap=heatmap, keep_tiles=keep_tiles)
 
 
 def _summarise(
-    run: _Run, tissue: list[_Candidate], tissue_threshold: float, *, heatmap: bool, keep_tiles: bool
+    run: RegionScan, tissue: list[Candidate], *, heatmap: bool, keep_tiles: bool
 ) -> ImageAnalysis:
     predictor = run.predictor
     identity = model_identity(predictor.info)
@@ -441,7 +234,7 @@ def _summarise(
     outcome: Outcome = (
         "indeterminate" if reasons else "positive" if positive_fraction > 0 else "negative"
     )
-    png = _heatmap(run, tissue, probabilities, analysed, tissue_threshold) if heatmap else None
+    png = _heatmap(run, tissue, probabilities, analysed) if heatmap else None
     scores = (
         tuple(
             TileScore(
@@ -475,11 +268,10 @@ def _summarise(
 
 
 def _heatmap(
-    run: _Run,
-    tissue: list[_Candidate],
+    run: RegionScan,
+    tissue: list[Candidate],
     probabilities: NDArray[np.float32],
     analysed: NDArray[np.bool_],
-    tissue_threshold: float,
 ) -> bytes:
     """The heatmap over the thumbnail: analysed tiles only (flagged tiles stay uncoloured)."""
     shown = [c.tile for c, keep in zip(tissue, analysed, strict=True) if keep]
@@ -492,7 +284,7 @@ def _heatmap(
         width=run.tiled_w,
         height=run.tiled_h,
         scale=run.scale,
-        tissue_threshold=tissue_threshold,
+        tissue_threshold=run.tissue_threshold(),
         tiles_total=run.rows * run.cols,
     )
     values = [float(p) for p, keep in zip(probabilities, analysed, strict=True) if keep]
@@ -503,15 +295,6 @@ def _heatmap(
         threshold=run.predictor.threshold,
         max_side=max(run.thumbnail.shape[:2]),
     )
-
-
-def regions_of(pixels: RGB, *, tile: int = 512) -> Iterator[Region]:
-    """An in-memory image as row-ordered regions of ``tile`` pixels (tests and benchmarks)."""
-    _check_rgb(pixels)
-    height, width = pixels.shape[:2]
-    for y in range(0, height, tile):
-        for x in range(0, width, tile):
-            yield Region(x, y, pixels[y : y + tile, x : x + tile])
 
 
 __all__ = [

@@ -57,9 +57,11 @@ def _colour_features(patches: NDArray[np.uint8], masks: NDArray[np.bool_]) -> ND
     tissue = masks.reshape(count, -1)
     # Tissue pixels only, or every pixel where fewer than 10 are tissue.
     chosen = np.where((tissue.sum(axis=1) >= 10)[:, None], tissue, True)
-    chroma = pixels / np.maximum(pixels.sum(axis=2, keepdims=True), 1e-6)
+    # Each chosen pixel's chromaticity (R, G, B) / (R + G + B), summed as pixel x weight with
+    # the weight 1 / (R + G + B) per pixel: one (N, pixels) array instead of a chromaticity copy.
+    weight = chosen / np.maximum(pixels.sum(axis=2), 1e-6)
     out[:, :3] = pixels.mean(axis=1)
-    out[:, 3:] = (chroma * chosen[:, :, None]).sum(axis=1) / chosen.sum(axis=1)[:, None]
+    out[:, 3:] = np.einsum("np,npc->nc", weight, pixels) / chosen.sum(axis=1)[:, None]
     return out
 
 

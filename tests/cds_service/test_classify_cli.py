@@ -178,12 +178,42 @@ def test_truncated_png_fails_in_one_line(
     assert "PNG" in line
 
 
-def test_missing_file_and_fhir_format_fail_in_one_line(
+def test_missing_file_and_fhir_without_references_fail_in_one_line(
     cli: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert "no such file" in _one_line_error(*cli(str(tmp_path / "nope.png"), capsys=capsys))
-    line = _one_line_error(*cli(str(IDC_PNG[0]), "--format", "fhir", capsys=capsys))
-    assert "fhir" in line
+    line = _one_line_error(
+        *cli(str(IDC_PNG[0]), "--format", "fhir", "--patient", "Patient/7", capsys=capsys)
+    )
+    assert "--derived-from" in line
+
+
+def test_fhir_output_is_the_imaging_report_bundle(
+    cli: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(
+        str(IDC_PNG[0]),
+        "--format",
+        "fhir",
+        "--patient",
+        "Patient/7",
+        "--derived-from",
+        "DocumentReference/42",
+        capsys=capsys,
+    )
+    assert code == 0, err
+    bundle = json.loads(out)
+    assert bundle["resourceType"] == "Bundle"
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for entry in bundle["entry"]:
+        by_type.setdefault(entry["resource"]["resourceType"], []).append(entry["resource"])
+    (report,) = by_type["DiagnosticReport"]
+    assert report["subject"] == {"reference": "Patient/7"}
+    assert report["conclusion"].startswith("AI-generated; requires pathologist review")
+    (observation,) = by_type["Observation"]
+    assert [d["reference"] for d in observation["derivedFrom"]] == ["DocumentReference/42"]
+    assert any(s["code"] == "AIAST" for s in observation["meta"]["security"])
+    assert set(by_type) >= {"Device", "Provenance"}
 
 
 def test_no_bundle_or_a_broken_bundle_fails_in_one_line(

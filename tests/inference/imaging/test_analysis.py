@@ -71,9 +71,20 @@ def slide_with_patches() -> tuple[np.ndarray, set[tuple[int, int]]]:
     return slide, set(cells)
 
 
-def test_background_cells_are_skipped_and_only_tissue_is_scored(predictor: Predictor) -> None:
+def test_background_cells_are_skipped_and_only_tissue_is_scored(
+    predictor: Predictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
     slide, tissue_cells = slide_with_patches()
+    scored: list[int] = []
+    logits = predictor.logits
+
+    def counting(patches: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
+        scored.append(len(patches))
+        return logits(patches, batch_size=batch_size)
+
+    monkeypatch.setattr(predictor, "logits", counting)
     result = analyse_image(predictor, slide)
+    assert sum(scored) == 2, "glass cells must never reach the network"
     assert result.tiles_total == 24  # 200/50 x 300/50
     assert {(t.row, t.col) for t in result.tiles} == tissue_cells
     assert result.tiles_tissue == 2
