@@ -247,8 +247,11 @@ class LlmSettings(BaseModel):
     seed: int = Field(default=16, ge=0)
     connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
     read_timeout_s: float = Field(default=120.0, gt=0, le=1800)
-    #: Report a model that is installed but not loaded in memory as not ready.
-    require_loaded: bool = False
+
+    def insecure_reasons(self) -> list[str]:
+        if self.enabled and not self.digest:
+            return ["ONCOCDS_LLM__DIGEST must pin the model's digest when the LLM is enabled"]
+        return []
 
 
 class Settings(BaseSettings):
@@ -352,8 +355,7 @@ class Settings(BaseSettings):
                 "ONCOCDS_COMPLIANCE__OIDC_ISSUER and a JWKS (URL or file) are required for "
                 "the audit API"
             )
-        if self.llm.enabled and not self.llm.digest:
-            reasons.append("ONCOCDS_LLM__DIGEST must pin the model's digest when LLM is enabled")
+        reasons.extend(self.llm.insecure_reasons())
         return reasons
 
     def check_secure(self) -> None:

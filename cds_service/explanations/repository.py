@@ -37,7 +37,9 @@ def get(session: Session, explanation_id: str) -> Explanation | None:
         return session.get(Explanation, explanation_id)
 
 
-def find(session: Session, subject_kind: str, subject_id: str, cache_key: str) -> Explanation | None:
+def find(
+    session: Session, subject_kind: str, subject_id: str, cache_key: str
+) -> Explanation | None:
     stmt = select(Explanation).where(
         Explanation.subject_kind == subject_kind,
         Explanation.subject_id == subject_id,

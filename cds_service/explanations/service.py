@@ -106,9 +106,7 @@ class Explainer:
     def digest(self) -> str | None:
         return self.client.config.digest if self.client else None
 
-    def _template(
-        self, source: ExplanationInput, reason: str, **counters: Any
-    ) -> Outcome:
+    def _template(self, source: ExplanationInput, reason: str, **counters: Any) -> Outcome:
         explanation = template_explanation(source)
         return Outcome(
             content=explanation.model_dump(),
@@ -174,8 +172,9 @@ def _finding_ids(document: dict[str, Any]) -> tuple[str, ...]:
 
 
 def stored_input(row: Explanation) -> ExplanationInput:
-    kind = "genomic" if row.kind == "genomic" else "histopathology"
-    return ExplanationInput(kind, row.input, _finding_ids(row.input))
+    if row.kind == "genomic":
+        return ExplanationInput("genomic", row.input, _finding_ids(row.input))
+    return ExplanationInput("histopathology", row.input)
 
 
 def request_explanation(
@@ -185,12 +184,12 @@ def request_explanation(
     subject_kind: str,
     subject_id: str,
     source: ExplanationInput,
+    enqueue_job: bool = True,
 ) -> Explanation:
     """The explanation of ``source`` for this subject: the existing row for the same cache key,
-    or a new ``pending`` row with its ``llm.explain`` job. Flushes only (the job commits with
-    the caller's data)."""
-    from cds_service.jobs import enqueue
-
+    or a new ``pending`` row with its ``llm.explain`` job (``enqueue_job`` False: the caller
+    runs it itself, as ``oncocds explain`` does). Flushes only (the job commits with the
+    caller's data)."""
     prompt = load_prompt(source.kind)
     model = settings.llm.model if settings.llm.enabled else TEMPLATE_MODEL
     digest = settings.llm.digest if settings.llm.enabled else None
@@ -222,14 +221,24 @@ def request_explanation(
             created=utcnow(),
         ),
     )
-    enqueue(session, kind=JOB_KIND, key=f"llm:{row.id}", payload={"explanationId": row.id})
+    if enqueue_job:
+        from cds_service.jobs import enqueue
+
+        enqueue(session, kind=JOB_KIND, key=f"llm:{row.id}", payload={"explanationId": row.id})
     return row
 
 
-def request_for_analysis(session: Session, settings: Settings, analysis: Analysis) -> Explanation:
+def request_for_analysis(
+    session: Session, settings: Settings, analysis: Analysis, *, enqueue_job: bool = True
+) -> Explanation:
     source = genomic_input(interpretation_from_json(analysis.interpretation))
     return request_explanation(
-        session, settings, subject_kind="analysis", subject_id=analysis.id, source=source
+        session,
+        settings,
+        subject_kind="analysis",
+        subject_id=analysis.id,
+        source=source,
+        enqueue_job=enqueue_job,
     )
 
 
@@ -319,13 +328,17 @@ def run_explanation(
         return row
 
 
+def make_label(source: str | None, model: str, digest: str | None, reason: str | None) -> str:
+    """What every display of an explanation says about where it comes from."""
+    if source == "model":
+        short = (digest or "unpinned").removeprefix("sha256:")[:12]
+        return f"Model-generated ({model}, {short}); not verified"
+    why = f": {reason}" if reason else ""
+    return f"Deterministic template built from the findings (no model text used{why})"
+
+
 def label(row: Explanation) -> str:
-    """What every display of the explanation says about where it comes from."""
-    if row.source == "model":
-        digest = (row.model_digest or "unpinned").removeprefix("sha256:")[:12]
-        return f"Model-generated ({row.model}, {digest}); not verified"
-    reason = f": {row.fallback_reason}" if row.fallback_reason else ""
-    return f"Deterministic template built from the findings (no model text used{reason})"
+    return make_label(row.source, row.model, row.model_digest, row.fallback_reason)
 
 
 def explanation_json(row: Explanation) -> dict[str, Any]:
@@ -357,8 +370,48 @@ def llm_stats(session: Session, settings: Settings) -> dict[str, Any]:
     }
     latencies = sorted(repository.recent_latencies(session))
     if latencies:
-        cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [latencies[0]] * 99
+        cuts = (
+            statistics.quantiles(latencies, n=100, method="inclusive")
+            if len(latencies) > 1
+            else [latencies[0]] * 99
+        )
         stats["latencyMs"] = {"p50": round(cuts[49]), "p95": round(cuts[94]), "n": len(latencies)}
     else:
         stats["latencyMs"] = {"p50": None, "p95": None, "n": 0}
     return stats
+
+
+def _sections(row: Explanation) -> list[dict[str, Any]]:
+    content = row.content or {}
+    if row.kind == "genomic":
+        sections = [
+            {"title": "For the clinician", "paragraphs": [content.get("clinician_summary", "")]}
+        ]
+        paragraphs = content.get("patient_paragraphs", ())
+        if paragraphs:
+            sections.append(
+                {
+                    "title": "For the patient",
+                    "paragraphs": [f"{p['finding_id']}: {p['text']}" for p in paragraphs],
+                }
+            )
+        return sections
+    return [
+        {"title": "Findings", "paragraphs": [content.get("findings", "")]},
+        {"title": "Interpretation", "paragraphs": [content.get("interpretation", "")]},
+        {"title": "Next steps", "paragraphs": list(content.get("next_steps", ()))},
+    ]
+
+
+def report_explanation(session: Session, analysis_id: str) -> dict[str, Any] | None:
+    """What the report page shows: the newest explanation of the analysis, if one was asked
+    for (pending: a notice; ready: labelled sections)."""
+    row = repository.latest_for(session, "analysis", analysis_id)
+    if row is None:
+        return None
+    return {
+        "status": row.status,
+        "source": row.source,
+        "label": label(row) if row.status == "ready" else None,
+        "sections": _sections(row) if row.status == "ready" else [],
+    }

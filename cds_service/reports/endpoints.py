@@ -22,6 +22,7 @@ from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, Settings
 from cds_service.audit.service import Outcome
 from cds_service.db.session import DbSession
 from cds_service.errors import AuthenticationError, ForbiddenError, NotFoundError, OncoCDSError
+from cds_service.explanations.service import report_explanation
 from cds_service.reports.tokens import MAX_TOKEN_CHARS, report_secret, verify_report_token
 from cds_service.reports.view import build_report_view
 from integrations.fhir.outcome import operation_outcome
@@ -103,4 +104,4 @@ def report_page(
         request_id=request_id,
         remote_addr=remote,
     )
-    return render("report.html", view=view)
+    return render("report.html", view=view, explanation=report_explanation(session, analysis.id))

@@ -96,7 +96,10 @@ def genomic_input(interpretation: Interpretation) -> ExplanationInput:
     findings: list[dict[str, Any]] = []
     for alteration_id, rows in by_alteration.items():
         alteration = alterations.get(alteration_id)
-        best = min(rows, key=lambda f: (list(Tier).index(f.tier.tier), f.response is not Response.SENSITIVE))
+        best = min(
+            rows,
+            key=lambda f: (list(Tier).index(f.tier.tier), f.response is not Response.SENSITIVE),
+        )
         item: dict[str, Any] = {
             "category": "therapeutic",
             "gene": _gene(alteration),

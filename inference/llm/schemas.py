@@ -20,17 +20,16 @@ SECTION_MAX: Final = 900
 STEP_MAX: Final = 300
 MAX_STEPS: Final = 3
 
-
-def _text(max_length: int) -> Any:
-    return Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
-    ]
-
-
-Summary = _text(SUMMARY_MAX)
-Paragraph = _text(PARAGRAPH_MAX)
-Section = _text(SECTION_MAX)
-Step = _text(STEP_MAX)
+Summary = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUMMARY_MAX)
+]
+Paragraph = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=PARAGRAPH_MAX)
+]
+Section = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SECTION_MAX)
+]
+Step = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=STEP_MAX)]
 
 
 class _Strict(BaseModel):
@@ -54,9 +53,7 @@ class HistopathologyExplanation(_Strict):
 
     findings: Section
     interpretation: Section
-    next_steps: list[Step] = Field(
-        min_length=1, max_length=MAX_STEPS
-    )
+    next_steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
 
 
 Explanation = GenomicExplanation | HistopathologyExplanation

@@ -109,8 +109,9 @@ def _histopathology(source: ExplanationInput) -> HistopathologyExplanation:
         return "unknown" if value is None else f"{value}%"
 
     findings = (
-        f"Model {doc['model']}: outcome {doc['outcome']}. Positive area {pct('positive_area_percent')} "
-        f"of the tissue analysed (threshold {pct('threshold_percent')}); highest tile probability "
+        f"Model {doc['model']}: outcome {doc['outcome']}. Positive area "
+        f"{pct('positive_area_percent')} of the tissue analysed (threshold "
+        f"{pct('threshold_percent')}); highest tile probability "
         f"{pct('highest_tile_probability_percent')}, mean {pct('mean_tile_probability_percent')}; "
         f"{doc['tissue_tiles']} tissue tiles analysed, {doc['tiles_set_aside']} set aside."
     )

@@ -18,7 +18,12 @@ from typing import Final
 from inference.genomics import load_knowledge_base
 
 DRUGS_TOML: Final = (
-    Path(__file__).resolve().parent.parent / "genomics" / "kb" / "sources" / "curated" / "drugs.toml"
+    Path(__file__).resolve().parent.parent
+    / "genomics"
+    / "kb"
+    / "sources"
+    / "curated"
+    / "drugs.toml"
 )
 #: Names shorter than this, or without a letter, are not matched in free text ("2", "5-FU" is
 #: kept): CIViC splits some regimen names into fragments that would match everywhere.

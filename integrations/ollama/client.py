@@ -102,6 +102,17 @@ def _digest_matches(listed: str | None, pinned: str | None) -> bool:
     return len(want) >= 12 and have.startswith(want)
 
 
+_TRANSPORT_ERRORS: Final = (httpx.HTTPError, ConnectionError, ollama.ResponseError)
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, ollama.ResponseError):
+        return "server error"
+    return "unavailable"
+
+
 def _validation_message(exc: ValidationError | ValueError) -> str:
     if isinstance(exc, ValidationError):
         parts = [
@@ -132,8 +143,8 @@ class OllamaStructuredClient:
         self._digest: tuple[float, str | None] | None = None
 
     def close(self) -> None:
-        self._client.close()
-        self._probe.close()
+        self._client.close()  # type: ignore[no-untyped-call]
+        self._probe.close()  # type: ignore[no-untyped-call]
 
     # ------------------------------------------------------------ model identity
 
@@ -148,9 +159,7 @@ class OllamaStructuredClient:
             if not refresh and self._digest is not None and now - self._digest[0] < _DIGEST_TTL_S:
                 return self._digest[1]
         listed = self._probe.list()
-        digest = next(
-            (m.digest for m in listed.models if m.model == self.config.model), None
-        )
+        digest = next((m.digest for m in listed.models if m.model == self.config.model), None)
         with self._lock:
             self._digest = (time.monotonic(), digest)
         return digest
@@ -174,9 +183,7 @@ class OllamaStructuredClient:
 
     # ------------------------------------------------------------ generation
 
-    def _chat(
-        self, messages: list[dict[str, str]], schema: dict[str, Any]
-    ) -> tuple[str, Attempt]:
+    def _chat(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> tuple[str, Attempt]:
         started = time.perf_counter()
         response = self._client.chat(
             model=self.config.model,
@@ -193,6 +200,19 @@ class OllamaStructuredClient:
             duration_s=time.perf_counter() - started,
         )
         return response.message.content or "", attempt
+
+    def _check(self, content: str, attempt: Attempt, output: type[M]) -> tuple[M | None, str, str]:
+        """The validated answer, or (None, the problem told to the model, failure category)."""
+        if attempt.done_reason != "stop":
+            return (
+                None,
+                f"the answer was cut off (done_reason {attempt.done_reason!r})",
+                "truncated",
+            )
+        try:
+            return output.model_validate_json(content), "", ""
+        except (ValidationError, ValueError) as exc:
+            return None, _validation_message(exc), "invalid"
 
     def generate(
         self, system: str, user: str, output: type[M], schema: dict[str, Any]
@@ -216,48 +236,32 @@ class OllamaStructuredClient:
 
         try:
             digest = self.listed_digest()
-        except httpx.TimeoutException:
-            return done(None, "timeout", None)
-        except (ConnectionError, httpx.HTTPError):
-            return done(None, "unavailable", None)
-        except ollama.ResponseError:
-            return done(None, "server error", None)
+        except _TRANSPORT_ERRORS as exc:
+            return done(None, _failure(exc), None)
         if not _digest_matches(digest, self.config.digest):
             return done(None, "digest mismatch", digest)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        for number in (1, 2):
+        failure = "invalid"
+        for _ in range(2):
             try:
                 content, attempt = self._chat(messages, schema)
-            except httpx.TimeoutException:
-                attempts.append(Attempt(None, 0, 0.0, time.perf_counter() - started, "timeout"))
-                return done(None, "timeout", digest)
-            except (ConnectionError, httpx.HTTPError):
-                return done(None, "unavailable", digest)
-            except ollama.ResponseError:
-                return done(None, "server error", digest)
+            except _TRANSPORT_ERRORS as exc:
+                attempts.append(Attempt(None, 0, 0.0, time.perf_counter() - started, _failure(exc)))
+                return done(None, _failure(exc), digest)
             raw.append(content)
-            if attempt.done_reason != "stop":
-                problem = f"the answer was cut off (done_reason {attempt.done_reason!r})"
-                failure = "truncated"
-            else:
-                try:
-                    value = output.model_validate_json(content)
-                except (ValidationError, ValueError) as exc:
-                    problem, failure = _validation_message(exc), "invalid"
-                else:
-                    attempts.append(attempt)
-                    return done(value, None, digest)
+            value, problem, failure = self._check(content, attempt, output)
             attempts.append(
                 Attempt(
                     attempt.done_reason,
                     attempt.eval_count,
                     attempt.eval_duration_s,
                     attempt.duration_s,
-                    failure,
+                    failure or None,
                 )
             )
-            if number == 2:
-                return done(None, failure, digest)
+            if value is not None:
+                return done(value, None, digest)
+            # One retry, carrying what was wrong with the first answer.
             messages = [
                 *messages,
                 {"role": "assistant", "content": content[:4000]},
@@ -269,4 +273,4 @@ class OllamaStructuredClient:
                     + json.dumps(schema, separators=(",", ":")),
                 },
             ]
-        raise AssertionError("unreachable")
+        return done(None, failure, digest)
