@@ -23,7 +23,7 @@ import statistics
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,7 +45,9 @@ from inference.llm import (
 )
 from inference.llm.prompts import Prompt
 from inference.llm.schemas import json_schema
-from integrations.ollama import OllamaConfig, OllamaStructuredClient
+
+if TYPE_CHECKING:  # the ollama client is the [llm] extra: imported only when the LLM is on
+    from integrations.ollama import OllamaConfig, OllamaStructuredClient
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class Outcome:
 
 
 def ollama_config(llm: LlmSettings) -> OllamaConfig:
+    from integrations.ollama import OllamaConfig
+
     return OllamaConfig(
         url=llm.url,
         model=llm.model,
@@ -159,7 +163,11 @@ class Explainer:
 @functools.lru_cache(maxsize=4)
 def explainer_for(llm: LlmSettings) -> Explainer:
     """The process's explainer for these settings (built once: the job resource)."""
-    return Explainer(OllamaStructuredClient(ollama_config(llm)) if llm.enabled else None)
+    if not llm.enabled:
+        return Explainer(None)
+    from integrations.ollama import OllamaStructuredClient
+
+    return Explainer(OllamaStructuredClient(ollama_config(llm)))
 
 
 def cache_key(source: ExplanationInput, prompt: Prompt, model: str, digest: str | None) -> str:
