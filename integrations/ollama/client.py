@@ -142,6 +142,12 @@ class OllamaStructuredClient:
         self._lock = threading.Lock()
         self._digest: tuple[float, str | None] | None = None
 
+    def __enter__(self) -> OllamaStructuredClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
         self._probe.close()  # type: ignore[no-untyped-call]
