@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from inference.llm import GenomicExplanation, genomic_input, load_prompt
 from inference.llm.schemas import json_schema
 from integrations.ollama import OllamaConfig, OllamaStructuredClient
 from tests.genomics_examples import braf_crc_interpretation
-from tests.support.ollama_server import Reply, OllamaTestServer
+from tests.support.ollama_server import OllamaTestServer, Reply
 
 VALID = json.dumps(
     {
@@ -46,7 +44,8 @@ def _generate(client: OllamaStructuredClient) -> object:
 def test_valid_answer_first_time(crafted_server: OllamaTestServer) -> None:
     crafted_server.script([Reply(VALID)])
     result = _generate(_client(crafted_server))
-    assert result.value is not None and result.failure is None  # type: ignore[attr-defined]
+    assert result.value is not None
+    assert result.failure is None
     assert result.retries == 0  # type: ignore[attr-defined]
     sent = crafted_server.requests[0]
     assert sent["format"] == json_schema("genomic")
@@ -128,7 +127,8 @@ def test_readiness_reports_model_digest_and_loaded(crafted_server: OllamaTestSer
         assert client.readiness()[1]["loaded"] is False
     with _client(crafted_server, digest="f" * 64) as client:
         bad_ok, bad = client.readiness()
-    assert not bad_ok and bad["digestMatches"] is False
+    assert not bad_ok
+    assert bad["digestMatches"] is False
 
 
 def test_real_model_answers_schema_valid_json(model_server: OllamaTestServer) -> None:
