@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train_cmd",
     "model_cmd",
     "explain_cmd",
+    "jobs_cmd",
 )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -23,6 +23,7 @@ from cds_service.audit.service import Outcome
 from cds_service.db.session import DbSession
 from cds_service.errors import AuthenticationError, ForbiddenError, NotFoundError, OncoCDSError
 from cds_service.explanations.service import report_explanation
+from cds_service.reports.imaging import imaging_section_html
 from cds_service.reports.tokens import MAX_TOKEN_CHARS, report_secret, verify_report_token
 from cds_service.reports.view import build_report_view
 from integrations.fhir.outcome import operation_outcome
@@ -70,6 +71,7 @@ def _error_page(exc: OncoCDSError) -> HTMLResponse:
 @router.get("/reports/{analysis_id}", response_class=HTMLResponse, include_in_schema=True)
 def report_page(
     analysis_id: str,
+    request: Request,
     *,
     session: DbSession,
     settings: SettingsDep,
@@ -104,4 +106,10 @@ def report_page(
         request_id=request_id,
         remote_addr=remote,
     )
-    return render("report.html", view=view, explanation=report_explanation(session, analysis.id))
+    imaging = imaging_section_html(request.app.state, session, analysis)
+    return render(
+        "report.html",
+        view=view,
+        imaging_section=imaging,
+        explanation=report_explanation(session, analysis.id),
+    )
