@@ -161,11 +161,20 @@ def explain_cases(cases: list[tuple[str, Any]], server: Any, num_predict: int) -
                 reason = (row.fallback_reason or "")[:48]
                 reasons[reason] = reasons.get(reason, 0) + 1
     engine.dispose()
-    _report(server, num_predict, len(cases), latencies, rates, counts, reasons)
+    _report(
+        server,
+        num_predict=num_predict,
+        cases=len(cases),
+        latencies=latencies,
+        rates=rates,
+        counts=counts,
+        reasons=reasons,
+    )
 
 
 def _report(
     server: Any,
+    *,
     num_predict: int,
     cases: int,
     latencies: list[float],
