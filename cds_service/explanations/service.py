@@ -230,6 +230,7 @@ def request_explanation(
         ),
     )
     if enqueue_job:
+        from cds_service.explanations import jobs as _registers_the_kind  # noqa: F401
         from cds_service.jobs import enqueue
 
         enqueue(session, kind=JOB_KIND, key=f"llm:{row.id}", payload={"explanationId": row.id})
@@ -247,6 +248,20 @@ def request_for_analysis(
         subject_id=analysis.id,
         source=source,
         enqueue_job=enqueue_job,
+    )
+
+
+def enqueue_for_analysis(session: Session, analysis_id: str) -> None:
+    """The card path's whole share (one job row, flushed with the caller's analysis): the job
+    reads the stored interpretation, builds the input and the pending row, then explains."""
+    from cds_service.explanations import jobs as _registers_the_kind  # noqa: F401
+    from cds_service.jobs import enqueue
+
+    enqueue(
+        session,
+        kind=JOB_KIND,
+        key=f"llm:analysis:{analysis_id}",
+        payload={"analysisId": analysis_id},
     )
 
 

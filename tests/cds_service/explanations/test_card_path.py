@@ -92,6 +92,6 @@ def test_card_is_unaffected_and_the_explanation_follows_as_a_job(
     assert row.status == "ready"
     assert row.source == "template"
     assert row.fallback_reason == "model answer not used: timeout"
-    assert job.key == f"llm:{row.id}"
+    assert job.key == f"llm:analysis:{row.subject_id}"
     assert job.status == "succeeded"
     assert len(hanging_server.requests) == 1
