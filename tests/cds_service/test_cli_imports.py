@@ -52,6 +52,9 @@ COMMANDS = (
     "train",
     "evaluate",
     "model",
+    "jobs",
+    "explain",
+    "llm",
 )
 
 _PROBE = """
