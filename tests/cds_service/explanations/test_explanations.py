@@ -323,3 +323,29 @@ def test_stats_route_is_staff_only_and_audited(
             select(AuditRecord.event_type).where(AuditRecord.event_type == "llm.stats")
         ).all()
     assert events == ["llm.stats"]
+
+
+def test_readyz_reports_the_model_when_enabled(
+    client: TestClient, settings: Settings, server: OllamaTestServer
+) -> None:
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["llm"] == {
+        "status": "ok",
+        "model": "gemma3:270m",
+        "digest": server.digest,
+        "installed": True,
+        "digestMatches": True,
+        "loaded": True,
+    }
+    server.loaded = False
+    assert client.get("/readyz").json()["checks"]["llm"]["loaded"] is False
+
+
+def test_readyz_has_no_llm_check_when_disabled(
+    make_settings: Callable[..., Settings], sqlite_url: str
+) -> None:
+    from cds_service.app import create_app
+
+    with TestClient(create_app(make_settings(database_url=sqlite_url))) as plain:
+        assert "llm" not in plain.get("/readyz").json()["checks"]
