@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import threading
 import time
@@ -65,6 +66,41 @@ class Reply:
     eval_count: int = 20
 
 
+_CONVERTER_LOCK = threading.Lock()
+
+
+def _schema_grammar(schema_json: str) -> Any:
+    """The JSON Schema as a llama.cpp grammar, with bounded repetitions written as GBNF's
+    ``item{m,n}``. llama-cpp-python's Python converter spells ``maxLength: 1600`` as 1,600 nested
+    optional groups, which crashed llama.cpp's grammar sampler here (segmentation fault); the
+    ``{m,n}`` form is expanded by llama.cpp's own GBNF parser and constrains the same strings."""
+    import llama_cpp.llama_grammar as grammar_module
+    from llama_cpp import LlamaGrammar
+
+    original = grammar_module._build_repetition
+
+    def bounded(
+        item_rule: str,
+        min_items: int,
+        max_items: int | None,
+        separator_rule: str | None = None,
+        item_rule_is_literal: bool = False,
+    ) -> str:
+        if separator_rule is None and not item_rule_is_literal and max_items is not None:
+            return f"{item_rule}{{{min_items},{max_items}}}"
+        result: str = original(
+            item_rule, min_items, max_items, separator_rule, item_rule_is_literal
+        )
+        return result
+
+    with _CONVERTER_LOCK:
+        grammar_module._build_repetition = bounded
+        try:
+            return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+        finally:
+            grammar_module._build_repetition = original
+
+
 class _Model:
     """The real model: loaded once, one generation at a time (llama.cpp contexts are not
     thread-safe)."""
@@ -72,8 +108,17 @@ class _Model:
     def __init__(self, path: Path, n_ctx: int) -> None:
         from llama_cpp import Llama
 
+        # One thread: on the shared 2-core build machines, llama.cpp's OpenMP workers spin-wait
+        # for each other and two threads generated 7x slower than one (1 against 7 tokens/s).
+        threads = int(os.environ.get("ONCOCDS_TEST_LLM_THREADS", "1"))
         self.llm = Llama(
-            model_path=str(path), n_ctx=n_ctx, n_threads=2, n_batch=256, verbose=False, seed=16
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_batch=256,
+            verbose=False,
+            seed=16,
         )
         self.lock = threading.Lock()
         self.grammars: dict[str, Any] = {}
@@ -90,7 +135,7 @@ class _Model:
 
                 self.grammars[key] = LlamaGrammar.from_string(JSON_GBNF, verbose=False)
             else:
-                self.grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+                self.grammars[key] = _schema_grammar(key)
         return self.grammars[key]
 
     def chat(self, body: dict[str, Any]) -> tuple[str, str, int, int]:

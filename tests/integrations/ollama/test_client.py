@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from pydantic import BaseModel, ConfigDict
+
 from inference.llm import GenomicExplanation, genomic_input, load_prompt
 from inference.llm.schemas import json_schema
 from integrations.ollama import OllamaConfig, OllamaStructuredClient
@@ -131,12 +133,39 @@ def test_readiness_reports_model_digest_and_loaded(crafted_server: OllamaTestSer
     assert bad["digestMatches"] is False
 
 
+class Verdict(BaseModel):
+    """A tiny answer the real 270M model can finish within a few tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+    actionable: bool
+
+
 def test_real_model_answers_schema_valid_json(model_server: OllamaTestServer) -> None:
-    """Real generation: the server enforces the request's JSON Schema as a grammar, so the
-    (meaningless) answer of the 270M base model parses and validates."""
-    result = _generate(_client(model_server, num_predict=1200, read_timeout_s=600.0))
-    assert result.failure is None, result.attempts  # type: ignore[attr-defined]
-    assert isinstance(result.value, GenomicExplanation)  # type: ignore[attr-defined]
-    assert result.eval_count > 0  # type: ignore[attr-defined]
-    assert result.attempts[0].done_reason == "stop"  # type: ignore[attr-defined]
-    assert model_server.requests[-1]["format"] == json_schema("genomic")
+    """Real generation, end to end: the server enforces the request's JSON Schema as a grammar,
+    so the base model's (meaningless) answer parses, validates and stops by itself."""
+    schema = Verdict.model_json_schema()
+    with _client(model_server, num_predict=32, read_timeout_s=600.0) as client:
+        result = client.generate("Answer in JSON.", "Is BRAF V600E actionable?", Verdict, schema)
+    assert result.failure is None, result.attempts
+    assert isinstance(result.value, Verdict)
+    assert result.attempts[0].done_reason == "stop"
+    assert result.eval_count > 0
+    assert model_server.requests[-1]["format"] == schema
+
+
+def test_real_model_cut_off_by_num_predict_is_retried_then_given_up(
+    model_server: OllamaTestServer,
+) -> None:
+    """The service's own genomic schema with a tiny ``num_predict``: the real model's answer
+    is grammar-shaped JSON cut off (``done_reason: length``), retried once with the reason, and
+    given up as ``truncated`` (the explanation then falls back to the template)."""
+    before = len(model_server.requests)
+    result = _generate(_client(model_server, num_predict=24, read_timeout_s=600.0))
+    assert result.value is None  # type: ignore[attr-defined]
+    assert result.failure == "truncated"  # type: ignore[attr-defined]
+    assert [a.done_reason for a in result.attempts] == ["length", "length"]  # type: ignore[attr-defined]
+    first = result.raw[0]  # type: ignore[attr-defined]
+    assert first.lstrip().startswith("{")
+    assert '"clinician_summary"' in first  # the grammar's first property
+    assert len(model_server.requests) == before + 2
+    assert "cut off" in model_server.requests[-1]["messages"][-1]["content"]
