@@ -171,8 +171,8 @@ def _explanation(interpretation: Interpretation) -> dict[str, Any]:
     from cds_service.settings import Settings
     from inference.llm import genomic_input
 
-    explainer = explainer_for(Settings().llm)
-    outcome = explainer.explain(genomic_input(interpretation))
+    with explainer_for(Settings().llm) as explainer:
+        outcome = explainer.explain(genomic_input(interpretation))
     digest = outcome.digest or explainer.digest
     return {
         "label": make_label(outcome.source, explainer.model, digest, outcome.fallback_reason),

@@ -80,7 +80,8 @@ def _explain(args: argparse.Namespace) -> int:
             analysis = get_analysis_or_404(session, analysis_id)
             patient_ref = analysis.patient_ref
             row_id = request_for_analysis(session, settings, analysis, enqueue_job=False).id
-        row = run_explanation(factory, explainer_for(settings.llm), row_id)
+        with explainer_for(settings.llm) as explainer:
+            row = run_explanation(factory, explainer, row_id)
         assert row is not None
         AuditTrail(engine, source_observer=settings.instance_id).record(
             action="R",

@@ -23,10 +23,13 @@ from cds_service.explanations.service import explainer_for, llm_stats
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """When the LLM is on, ``/readyz`` reports it: model, pinned digest, installed, loaded."""
     settings = app.state.settings.llm
-    client = explainer_for(settings).client if settings.enabled else None
-    if client is not None:
-        app.state.readiness_probes["llm"] = client.readiness
-    yield
+    if not settings.enabled:
+        yield
+        return
+    with explainer_for(settings) as explainer:
+        assert explainer.client is not None
+        app.state.readiness_probes["llm"] = explainer.client.readiness
+        yield
 
 
 router = APIRouter(prefix="/api/v1/llm", tags=["explanations"], lifespan=lifespan)

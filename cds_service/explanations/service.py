@@ -16,7 +16,6 @@ a template says it is one.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import statistics
@@ -102,6 +101,16 @@ class Explainer:
     def __init__(self, client: OllamaStructuredClient | None) -> None:
         self.client = client
 
+    def __enter__(self) -> Explainer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
     @property
     def model(self) -> str:
         return self.client.config.model if self.client else TEMPLATE_MODEL
@@ -160,9 +169,9 @@ class Explainer:
         )
 
 
-@functools.lru_cache(maxsize=4)
 def explainer_for(llm: LlmSettings) -> Explainer:
-    """The process's explainer for these settings (built once: the job resource)."""
+    """A new explainer for these settings (its HTTP client is closed with ``close()`` or
+    ``with``); the job worker builds one per process as a resource."""
     if not llm.enabled:
         return Explainer(None)
     from integrations.ollama import OllamaStructuredClient
