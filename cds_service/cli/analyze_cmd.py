@@ -62,6 +62,12 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--strict", action="store_true", help="refuse input with any bad record")
     parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="add a plain-language explanation (the local LLM per ONCOCDS_LLM__*, checked "
+        "against the findings, else a template; labelled); text and json output",
+    )
+    parser.add_argument(
         "--progress", action="store_true", help="show progress on stderr (default: on a TTY)"
     )
     parser.set_defaults(func=run)
@@ -118,9 +124,14 @@ def run(args: argparse.Namespace) -> int:
         raise BadRequestError(f"{exc.message}{detail}") from exc
     except InferenceError as exc:
         raise BadRequestError(str(exc)) from exc
+    if args.explain and args.output == "fhir":
+        raise BadRequestError("--explain works with --format text or json")
+    explanation = _explanation(interpretation) if args.explain else None
     out = sys.stdout
     if args.output == "json":
         document = interpretation_to_json(interpretation)
+        if explanation is not None:
+            document["explanation"] = explanation
         document["problems"] = [
             {"location": p.location, "reason": p.reason} for p in intake.problems
         ]
@@ -147,7 +158,29 @@ def run(args: argparse.Namespace) -> int:
         out.write("\n")
     else:
         _print_text(out, interpretation, intake)
+        if explanation is not None:
+            from cds_service.cli.explain_cmd import render_text
+
+            out.write("\nExplanation\n" + render_text(explanation["text"], explanation["label"]))
     return 0
+
+
+def _explanation(interpretation: Interpretation) -> dict[str, Any]:
+    """The explanation of this interpretation, generated now (nothing is stored)."""
+    from cds_service.explanations.service import explainer_for, make_label
+    from cds_service.settings import Settings
+    from inference.llm import genomic_input
+
+    with explainer_for(Settings().llm) as explainer:
+        outcome = explainer.explain(genomic_input(interpretation))
+    digest = outcome.digest or explainer.digest
+    return {
+        "label": make_label(outcome.source, explainer.model, digest, outcome.fallback_reason),
+        "source": outcome.source,
+        "model": explainer.model,
+        "modelDigest": digest,
+        "text": outcome.content,
+    }
 
 
 def _alteration_labels(interpretation: Interpretation) -> dict[str, Alteration]:

@@ -6,4 +6,5 @@ JOB_MODULES: list[str] = [
     "cds_service.jobs.builtin",
     "cds_service.writeback.jobs",
     "cds_service.compliance.jobs",
+    "cds_service.explanations.jobs",
 ]

@@ -8,6 +8,7 @@ from cds_service.models.analysis import Analysis, WritebackJob
 from cds_service.models.audit import AuditRecord
 from cds_service.models.audit_checkpoint import AuditCheckpoint
 from cds_service.models.cdshooks import CdsCard, CdsFeedback
+from cds_service.models.explanations import Explanation
 from cds_service.models.hl7 import Hl7InboxMessage
 from cds_service.models.jobs import BackgroundJob, JobSchedule
 from cds_service.models.security import JwtReplay
@@ -20,6 +21,7 @@ __all__ = [
     "Base",
     "CdsCard",
     "CdsFeedback",
+    "Explanation",
     "Hl7InboxMessage",
     "JobSchedule",
     "JwtReplay",

@@ -22,6 +22,7 @@ from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, Settings
 from cds_service.audit.service import Outcome
 from cds_service.db.session import DbSession
 from cds_service.errors import AuthenticationError, ForbiddenError, NotFoundError, OncoCDSError
+from cds_service.explanations.service import report_explanation
 from cds_service.reports.imaging import imaging_section_html
 from cds_service.reports.tokens import MAX_TOKEN_CHARS, report_secret, verify_report_token
 from cds_service.reports.view import build_report_view
@@ -105,6 +106,10 @@ def report_page(
         request_id=request_id,
         remote_addr=remote,
     )
-    # The imaging section, when the imaging service has stored results (app.state.report_imaging).
     imaging = imaging_section_html(request.app.state, session, analysis)
-    return render("report.html", view=view, imaging_section=imaging)
+    return render(
+        "report.html",
+        view=view,
+        imaging_section=imaging,
+        explanation=report_explanation(session, analysis.id),
+    )

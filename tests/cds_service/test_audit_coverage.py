@@ -157,6 +157,7 @@ ROUTE_CALLS: dict[tuple[str, str], Route] = {
     ),
     # Integration and compliance staff read the queues; only integration staff replay.
     ("GET", "/api/v1/writeback"): Route("/api/v1/writeback", QUEUE_READERS),
+    ("GET", "/api/v1/llm/stats"): Route("/api/v1/llm/stats", QUEUE_READERS),
     ("GET", "/api/v1/hl7/messages"): Route("/api/v1/hl7/messages", QUEUE_READERS),
     ("GET", "/api/v1/hl7/messages/{message_id}"): Route(
         "/api/v1/hl7/messages/{hl7_id}", QUEUE_READERS, {"include": "payload"}
@@ -357,6 +358,8 @@ CLI_CALLS: dict[tuple[str, ...], tuple[CliArgs, str]] = {
     ),
     ("hl7", "replay"): (lambda ctx, tmp: ["hl7", "replay", str(ctx.hl7_id)], "hl7.replayed"),
     ("writeback", "list"): (lambda ctx, tmp: ["writeback", "list"], "writeback.list"),
+    ("explain",): (lambda ctx, tmp: ["explain", ctx.analysis_id], "llm.explain"),
+    ("llm", "stats"): (lambda ctx, tmp: ["llm", "stats"], "llm.stats"),
     ("jobs", "list"): (lambda ctx, tmp: ["jobs", "list"], "jobs.list"),
     ("jobs", "show"): (lambda ctx, tmp: ["jobs", "show", str(ctx.job_id)], "jobs.read"),
     ("jobs", "replay"): (lambda ctx, tmp: ["jobs", "replay", str(ctx.job_id)], "jobs.replayed"),

@@ -55,6 +55,8 @@ COMMANDS = (
     "model",
     "jobs",
     "classify",
+    "explain",
+    "llm",
 )
 
 _PROBE = """
