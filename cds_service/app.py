@@ -29,6 +29,7 @@ from cds_service.compliance import endpoints as compliance
 from cds_service.db.engine import make_engine
 from cds_service.db.session import make_sessionmaker
 from cds_service.hl7 import endpoints as hl7_endpoints
+from cds_service.imaging import endpoints as imaging_endpoints
 from cds_service.reports import endpoints as reports_endpoints
 from cds_service.security.clients import load_trusted_clients
 from cds_service.security.replay import ReplayStore
@@ -47,6 +48,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     hl7_endpoints.router,
     compliance.router,
     compliance_console.router,
+    imaging_endpoints.router,
 )
 
 
@@ -106,6 +108,7 @@ def create_app(
     )
     app.state.cds_hooks = cds_hooks
     app.state.readiness_probes = {}
+    imaging_endpoints.install_imaging(app, settings, offer_service=cds_services is None)
     install_error_handlers(app)
     for router in (*_ROUTERS, *extra_routers):
         app.include_router(router)

@@ -9,6 +9,7 @@ from cds_service.models.audit import AuditRecord
 from cds_service.models.audit_checkpoint import AuditCheckpoint
 from cds_service.models.cdshooks import CdsCard, CdsFeedback
 from cds_service.models.hl7 import Hl7InboxMessage
+from cds_service.models.imaging import ImagingImage, ImagingRequest, ImagingResult
 from cds_service.models.security import JwtReplay
 
 __all__ = [
@@ -19,6 +20,9 @@ __all__ = [
     "CdsCard",
     "CdsFeedback",
     "Hl7InboxMessage",
+    "ImagingImage",
+    "ImagingRequest",
+    "ImagingResult",
     "JwtReplay",
     "WritebackJob",
 ]
