@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
 from cds_service.api.errors import FHIR_JSON
-from cds_service.audit.service import Outcome
+from cds_service.audit.service import AuditEntity, Outcome
 from cds_service.db.session import DbSession
 from cds_service.errors import (
     AuthenticationError,
@@ -49,9 +49,16 @@ from cds_service.errors import (
     PayloadTooLargeError,
 )
 from cds_service.imaging import repository
-from cds_service.imaging.report import MODEL_CARD_PATH, imaging_bundle, report_page_html
+from cds_service.imaging.report import (
+    MODEL_CARD_PATH,
+    NoFhirSourceError,
+    imaging_bundle,
+    report_page_html,
+    section_provider,
+)
 from cds_service.imaging.schemas import (
     PATIENT_REF,
+    RESOURCE_REF,
     ImagingAnalysisRequest,
     ImagingAnalysisStatus,
     PacsNotification,
@@ -142,8 +149,6 @@ def _references(body: ImagingAnalysisRequest) -> list[ImageReference]:
 def _parse_request(body: bytes) -> ImagingAnalysisRequest:
     import re
 
-    from cds_service.imaging.schemas import RESOURCE_REF
-
     try:
         parsed = ImagingAnalysisRequest.model_validate(orjson.loads(body))
     except (orjson.JSONDecodeError, ValidationError) as exc:
@@ -166,12 +171,12 @@ def _status(
     model = runtime.model.label if runtime.model else (results[0].model_version if results else "")
     return ImagingAnalysisStatus(
         id=request_id,
-        status=request_status(results),  # type: ignore[arg-type]
+        status=request_status(results),
         model=model,
         results=[
             ResultStatus(
                 id=r.id,
-                status=r.status,  # type: ignore[arg-type]
+                status=r.status,
                 error=r.error,
                 images=counts.get(r.id, 0),
             )
@@ -216,6 +221,9 @@ def create_imaging_analysis(
     request_id: RequestIdDep,
     remote: RemoteAddrDep,
     patient: Annotated[str | None, Query(max_length=80, pattern=PATIENT_REF)] = None,
+    derived_from: Annotated[
+        str | None, Query(alias="derivedFrom", max_length=120, pattern=RESOURCE_REF)
+    ] = None,
 ) -> Any:
     """Accept an analysis by reference or upload; the model runs in a job (202)."""
     runtime = _runtime(request)
@@ -241,7 +249,7 @@ def create_imaging_analysis(
         found = _uploads(body, media)
         patient_ref = patient
         uploads = {u.reference().source_key: u for u in found}
-        references = [u.reference() for u in found]
+        references = [u.reference(derived_from) for u in found]
         origin = "upload"
     results = ensure_results(
         session,
@@ -267,7 +275,7 @@ def create_imaging_analysis(
         patient_id=patient_ref,
         entities=[
             {"type": "ImagingRequest", "id": stored.id},
-            *({"type": "ImagingResult", "id": r.id} for r in results),
+            *[AuditEntity(type="ImagingResult", id=r.id) for r in results],
         ],
         request_id=request_id,
         remote_addr=remote,
@@ -330,7 +338,13 @@ def read_imaging_analysis(
         details={"status": status.status},
     )
     if status.status == "done":
-        bundle = imaging_bundle(settings, stored, results, images)
+        try:
+            bundle = imaging_bundle(settings, stored, results, images)
+        except NoFhirSourceError as exc:
+            # Stored and served (heatmaps), but no FHIR report without a source or patient.
+            body = status.model_dump(mode="json", by_alias=True)
+            body["fhir"] = f"not available: {exc}"
+            return JSONResponse(body)
         return JSONResponse(bundle, media_type=FHIR_JSON)
     code = 202 if status.status == "in-progress" else 200
     headers = {"Retry-After": "5"} if code == 202 else None
@@ -469,6 +483,7 @@ def pacs_notification(
 @router.get("/reports/imaging/{result_id}", response_class=HTMLResponse)
 def imaging_report_page(
     result_id: Annotated[str, Path(max_length=64)],
+    request: Request,
     *,
     session: DbSession,
     settings: SettingsDep,
@@ -499,6 +514,7 @@ def imaging_report_page(
         )
         return _error_page(exc)
     images = repository.images_of(session, [result.id])[result.id]
+    runtime: ImagingRuntime = request.app.state.imaging
     audit.record(
         action="R",
         event_type="report.view",
@@ -509,7 +525,7 @@ def imaging_report_page(
         request_id=request_id,
         remote_addr=remote,
     )
-    return report_page_html(settings, result, images)
+    return report_page_html(runtime, result, images)
 
 
 @router.get(
@@ -542,6 +558,7 @@ def install_imaging(app: FastAPI, settings: Settings, *, offer_service: bool) ->
     runtime = ImagingRuntime.start(settings)
     app.state.imaging = runtime
     app.state.readiness_probes["imaging"] = runtime.probe
+    app.state.report_imaging = section_provider(runtime)
     if offer_service and runtime.model is not None:
         app.state.cds_hooks.registry.register(histopathology_ai.definition(runtime))
     return runtime

@@ -44,7 +44,13 @@ from cds_service.imaging.service import (
     ImageReference,
     bundle_path,
 )
-from cds_service.jobs import JobContext, PermanentJobError, job_kind, worker_resource
+from cds_service.jobs import (
+    JobContext,
+    PermanentJobError,
+    RetryableJobError,
+    job_kind,
+    worker_resource,
+)
 from cds_service.models.imaging import ImagingImage, ImagingResult
 from cds_service.settings import Settings
 from integrations.imaging import (
@@ -80,9 +86,14 @@ def load_predictor(settings: Settings) -> Any:
     path = bundle_path(settings)
     if path is None:
         raise PermanentJobError("no model bundle configured (ONCOCDS_IMAGING__BUNDLE_PATH)")
+    from inference.errors import ModelBundleError
+
     section = getattr(settings, "imaging", None)
     threads = getattr(section, "threads", None)
-    return Predictor.load(path, device="cpu", threads=threads)
+    try:
+        return Predictor.load(path, device="cpu", threads=threads)
+    except ModelBundleError as exc:
+        raise PermanentJobError(f"model bundle refused: {exc.message}") from exc
 
 
 def _limits(settings: Settings) -> FetchLimits:
@@ -215,7 +226,7 @@ class _Fetcher:
                 {"contentType": content_type, "data": base64.b64encode(data).decode("ascii")},
                 location="upload",
             )
-        yield Labelled(image, "Uploaded image", None)
+        yield Labelled(image, "Uploaded image", ref.resource)
 
     def _study(self, ref: ImageReference, http: GuardedHttp) -> Iterator[Labelled]:
         endpoint = ref.endpoint or self.settings.imaging_service.pacs_dicomweb_url
@@ -232,33 +243,55 @@ class _Fetcher:
                 label = f"DICOM image …{(rec.instance_uids or ('',))[0][-12:]}"
             yield Labelled(image, label, ref.resource)
 
-    def _attachments(self, ref: ImageReference, http: GuardedHttp) -> Iterator[Labelled]:
+    def _read_json(self, http: GuardedHttp, url: str, credential: Credential | None) -> Any:
         import orjson
 
-        if ref.endpoint is None or ref.resource is None:
-            raise PermanentJobError("FHIR reference without a server or resource")
-        credential = _fhir_credential(self.settings, self.token)
         body = http.get(
-            f"{ref.endpoint.rstrip('/')}/{ref.resource}",
+            url,
             accept="application/fhir+json",
             allowed_types=_FHIR_JSON,
             budget=http.budget(),
             credential=credential,
         )
         try:
-            resource = orjson.loads(body.content)
+            return orjson.loads(body.content)
         except orjson.JSONDecodeError as exc:
             raise CorruptImageError(f"{body.host} answered unreadable FHIR JSON") from exc
-        if not isinstance(resource, dict) or resource.get("resourceType") not in {
-            "DocumentReference",
-            "Media",
-        }:
-            raise PermanentJobError("the reference is not a DocumentReference or Media")
+
+    def _attachments(self, ref: ImageReference, http: GuardedHttp) -> Iterator[Labelled]:
+        from cds_service.cdshooks.services.histopathology_ai import references
+
+        if ref.endpoint is None or ref.resource is None:
+            raise PermanentJobError("FHIR reference without a server or resource")
+        base = ref.endpoint.rstrip("/")
+        credential = _fhir_credential(self.settings, self.token)
+        resource = self._read_json(http, f"{base}/{ref.resource}", credential)
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        if kind == "ImagingStudy":
+            # Its DICOM UID and the DICOMweb Endpoint it names (or the configured PACS).
+            endpoints = []
+            for item in resource.get("endpoint") or []:
+                target = item.get("reference") if isinstance(item, dict) else None
+                if isinstance(target, str) and target.startswith("Endpoint/"):
+                    endpoints.append(self._read_json(http, f"{base}/{target}", credential))
+            found = references(
+                [resource, *endpoints],
+                fhir_server=None,
+                pacs_url=self.settings.imaging_service.pacs_dicomweb_url,
+            )
+            if not found:
+                raise PermanentJobError("ImagingStudy without a DICOM UID or DICOMweb endpoint")
+            yield from self._study(found[0], http)
+            return
+        if kind not in {"DocumentReference", "Media"}:
+            raise PermanentJobError(
+                "the reference is not an ImagingStudy, DocumentReference or Media"
+            )
         reader = AttachmentReader(http, fhir_base_url=ref.endpoint, credential=credential)
-        found = image_attachments(resource)
-        if not found:
+        attachments = image_attachments(resource)
+        if not attachments:
             raise PermanentJobError(f"{ref.resource} has no image attachment")
-        for location, attachment in found:
+        for location, attachment in attachments:
             image = reader.read(attachment, location=location)
             yield Labelled(image, f"Image attachment {location}", ref.resource)
 
@@ -317,11 +350,11 @@ def analyse(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] | None:
             # Truncated DICOM and PACS timeouts may pass: retried with backoff.
             status = "failed" if last else "pending"
             _set_status(sessions, result_id, status, f"{exc.reason} (attempt {ctx.attempt})")
-            raise
+            raise RetryableJobError(exc.reason) from exc
         _set_status(sessions, result_id, "failed", exc.reason)
         raise PermanentJobError(exc.reason) from exc
     except PermanentJobError as exc:
-        _set_status(sessions, result_id, "failed", str(exc))
+        _set_status(sessions, result_id, "failed", exc.reason)
         raise
     except Exception:
         last = ctx.attempt >= MAX_ATTEMPTS

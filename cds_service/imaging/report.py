@@ -1,42 +1,89 @@
-"""Stored imaging results → the FHIR Bundle (API, write-back) and the report page.
+"""Stored imaging results → the FHIR Bundle (API, write-back) and the report pages.
 
-The resources themselves are built by :mod:`integrations.fhir.imaging_report`; the page's
-imaging section by its render function. This module only turns rows into their inputs.
+The resources are built by :mod:`integrations.fhir.imaging_report`, the page section by
+:mod:`cds_service.reports.imaging`; this module turns rows into their inputs:
+
+- :func:`imaging_resources`: a finished request's images as :class:`ImagingItem` s;
+- :func:`report_page_html`: the imaging report page of one result (what the
+  ``histopathology-ai`` card links to), in the report pages' frame and headers;
+- :func:`section_provider`: ``app.state.report_imaging``, which adds the patient's imaging
+  results of the installed model to the genomic report page.
+
+Every image must name the FHIR resource it was derived from (ImagingStudy, DocumentReference,
+Media). An upload names none unless the client said which (``?derivedFrom=``); its analysis is
+then stored and its heatmap served, but no FHIR report is built (:class:`NoFhirSourceError`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from fastapi.responses import HTMLResponse
+from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
+from sqlalchemy import select
 
 from cds_service.models.imaging import ImagingImage, ImagingRequest, ImagingResult
 from cds_service.settings import Settings
 from inference.imaging.results import ImageAnalysis
 
-MODEL_CARD_PATH = "/imaging/model-card"
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from cds_service.imaging.service import ImagingRuntime
+    from cds_service.models.analysis import Analysis
+    from cds_service.reports.imaging import ImagingSection, ModelCardSummary
+
+MODEL_CARD_PATH: Final = "/imaging/model-card"
+#: Most results (studies/documents) one genomic report page shows.
+MAX_SECTION_RESULTS: Final = 20
+
+_templates = Environment(
+    loader=ChoiceLoader(
+        [
+            PackageLoader("cds_service.imaging", "templates"),
+            PackageLoader("cds_service.reports", "templates"),
+        ]
+    ),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+class NoFhirSourceError(ValueError):
+    """An image without the FHIR resource it was derived from: no FHIR report for it."""
 
 
 def model_card_url(settings: Settings) -> str:
     return settings.base_url + MODEL_CARD_PATH
 
 
-def _items(images: Sequence[ImagingImage], heatmap_url: Any) -> list[Any]:
+def items_of(
+    images: Sequence[ImagingImage],
+    heatmap_url: Callable[[int], str | None],
+    *,
+    require_source: bool,
+) -> list[Any]:
     from integrations.fhir.imaging_report import ImagingItem
 
-    return [
-        ImagingItem(
-            analysis=ImageAnalysis.from_json(dict(img.analysis), heatmap_png=img.heatmap_png),
-            derived_from=img.derived_from,
-            label=img.label,
-            study_uid=img.study_uid,
-            instance_uid=img.instance_uid,
-            heatmap_url=heatmap_url(n) if img.heatmap_png else None,
+    items = []
+    for n, img in enumerate(images):
+        if img.derived_from is None and require_source:
+            raise NoFhirSourceError("an uploaded image names no FHIR resource (derivedFrom)")
+        items.append(
+            ImagingItem(
+                analysis=ImageAnalysis.from_json(dict(img.analysis), heatmap_png=img.heatmap_png),
+                derived_from=img.derived_from or "uploaded image",
+                label=img.label,
+                study_uid=img.study_uid,
+                instance_uid=img.instance_uid,
+                heatmap_url=heatmap_url(n) if img.heatmap_png else None,
+            )
         )
-        for n, img in enumerate(images)
-    ]
+    return items
 
 
 def _issued(results: Sequence[ImagingResult]) -> datetime:
@@ -49,14 +96,20 @@ def imaging_resources(
     results: Sequence[ImagingResult],
     images: Mapping[str, Sequence[ImagingImage]],
 ) -> Any:
-    """The :class:`ImagingResources` of a finished request (every result done)."""
+    """The ``ImagingResources`` of a finished request (every result done).
+
+    Raises:
+        NoFhirSourceError: an image has no FHIR source, or the request no patient.
+    """
     from integrations.fhir.imaging_report import build_imaging_resources
 
+    if stored.patient_ref is None:
+        raise NoFhirSourceError("the analysis names no patient")
     flat = [img for r in results for img in images.get(r.id, [])]
     base = f"{settings.base_url}/api/v1/imaging-analyses/{stored.id}/heatmaps"
     return build_imaging_resources(
         subject=stored.patient_ref,
-        items=_items(flat, lambda n: f"{base}/{n}.png"),
+        items=items_of(flat, lambda n: f"{base}/{n}.png", require_source=True),
         report_id=stored.id,
         issued=_issued(results),
         model_card_url=model_card_url(settings),
@@ -73,17 +126,64 @@ def imaging_bundle(
     return bundle
 
 
+def model_card_summary(runtime: ImagingRuntime) -> ModelCardSummary | None:
+    from cds_service.reports.imaging import ModelCardSummary
+    from inference.imaging.bundle import verify_bundle
+
+    if runtime.model is None:
+        return None
+    if runtime.card is None:
+        info = verify_bundle(runtime.model.path)
+        runtime.card = ModelCardSummary.from_bundle_metadata(info.metadata, url=MODEL_CARD_PATH)
+    card: ModelCardSummary = runtime.card
+    return card
+
+
 def report_page_html(
-    settings: Settings, result: ImagingResult, images: Sequence[ImagingImage]
+    runtime: ImagingRuntime, result: ImagingResult, images: Sequence[ImagingImage]
 ) -> HTMLResponse:
-    """The report page of one result: the imaging section (thumbnails, heatmaps, probability
-    and threshold, model card), in the report page's frame and headers."""
-    from integrations.fhir.imaging_report import render_imaging_section
+    """The imaging report page of one result (the reports' frame, CSP and headers)."""
+    from cds_service.reports.endpoints import _headers
+    from cds_service.reports.imaging import render_imaging_section
 
-    from cds_service.reports.endpoints import render
-
-    items = _items(images, lambda n: None)
-    section = render_imaging_section(
-        items, status=result.status, model_card_url=model_card_url(settings)
+    items = items_of(images, lambda n: None, require_source=False)
+    section = render_imaging_section(items, model_card=model_card_summary(runtime))
+    nonce = secrets.token_urlsafe(16)
+    html = _templates.get_template("imaging_report.html").render(
+        nonce=nonce, section=section, result=result, images=len(images)
     )
-    return render("imaging.html", section=section, result=result)
+    return HTMLResponse(html, headers=_headers(nonce))
+
+
+def section_provider(
+    runtime: ImagingRuntime,
+) -> Callable[[Session, Analysis], ImagingSection | None]:
+    """``app.state.report_imaging``: the patient's finished imaging results of the installed
+    model, for the genomic report page of ``analysis``."""
+    from cds_service.reports.imaging import ImagingSection
+
+    def provide(session: Session, analysis: Analysis) -> ImagingSection | None:
+        model = runtime.model
+        if model is None:
+            return None
+        result_ids = session.scalars(
+            select(ImagingResult.id)
+            .where(
+                ImagingResult.patient_ref == analysis.patient_ref,
+                ImagingResult.bundle_sha256 == model.bundle_sha256,
+                ImagingResult.status == "done",
+            )
+            .order_by(ImagingResult.updated.desc())
+            .limit(MAX_SECTION_RESULTS)
+        ).all()
+        if not result_ids:
+            return None
+        images = session.scalars(
+            select(ImagingImage)
+            .where(ImagingImage.result_id.in_(list(result_ids)))
+            .order_by(ImagingImage.result_id, ImagingImage.position)
+        ).all()
+        items = items_of(images, lambda n: None, require_source=False)
+        return ImagingSection(items=items, model_card=model_card_summary(runtime))
+
+    return provide

@@ -122,6 +122,8 @@ class ImagingRuntime:
     #: Why the model is not offered (no bundle configured, or it failed verification).
     problem: str | None
     tokens: TokenVault = field(default_factory=lambda: TOKENS)
+    #: The model card summary for report pages, read from the bundle on first use.
+    card: Any = None
 
     @classmethod
     def start(cls, settings: Settings) -> ImagingRuntime:
@@ -226,8 +228,13 @@ class Upload:
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
-    def reference(self) -> ImageReference:
-        return ImageReference(kind="upload", sha256=self.sha256, content_type=self.content_type)
+    def reference(self, derived_from: str | None = None) -> ImageReference:
+        return ImageReference(
+            kind="upload",
+            sha256=self.sha256,
+            content_type=self.content_type,
+            resource=derived_from,
+        )
 
 
 def job_key(result_id: str) -> str:

@@ -113,7 +113,7 @@ def _endpoint_address(
 def _has_image(resource: Mapping[str, Any]) -> bool:
     if resource.get("resourceType") == "Media":
         content = resource.get("content")
-        attachments = [content] if isinstance(content, Mapping) else []
+        attachments: list[Any] = [content] if isinstance(content, Mapping) else []
     else:
         attachments = [
             c.get("attachment") for c in resource.get("content") or [] if isinstance(c, Mapping)
