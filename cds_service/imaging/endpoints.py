@@ -76,7 +76,12 @@ from cds_service.models.imaging import ImagingResult
 from cds_service.reports.tokens import MAX_TOKEN_CHARS, report_secret, verify_report_token
 from cds_service.security.deps import ClientCaller
 from cds_service.settings import Settings
-from integrations.imaging import IMAGE_TYPES, UnsupportedImageError
+from integrations.imaging import (
+    IMAGE_TYPES,
+    EndpointAllowlist,
+    ImageNotAllowedError,
+    UnsupportedImageError,
+)
 from integrations.imaging.http import MediaType
 from integrations.imaging.multipart import parse_multipart
 from integrations.imaging.raster import check_signature
@@ -144,6 +149,39 @@ def _references(body: ImagingAnalysisRequest) -> list[ImageReference]:
     if not refs:
         raise BadRequestError("nothing to analyse: give references, studies or an image")
     return refs
+
+
+def _check_allowlist(
+    settings: Settings,
+    references: list[ImageReference],
+    audit: Any,
+    agent: str,
+    patient_ref: str | None,
+    *,
+    request_id: str | None,
+    remote: str | None,
+) -> None:
+    """SSRF guard up front: an endpoint off the allowlist is refused (403) and audited."""
+    allowlist = EndpointAllowlist(settings.imaging_service.allowlist)
+    for ref in references:
+        if ref.endpoint is None:
+            continue
+        try:
+            allowlist.check(ref.endpoint)
+        except ImageNotAllowedError as exc:
+            audit.record(
+                action="C",
+                event_type="imaging.request",
+                event_subtype="refused",
+                outcome=Outcome.MINOR_FAILURE,
+                outcome_desc=exc.reason,
+                agent_who=agent,
+                patient_id=patient_ref,
+                request_id=request_id,
+                remote_addr=remote,
+                details={"kind": ref.kind, "study_uid": ref.study_uid, "resource": ref.resource},
+            )
+            raise ForbiddenError(f"refused: {exc.reason}") from exc
 
 
 def _parse_request(body: bytes) -> ImagingAnalysisRequest:
@@ -251,6 +289,9 @@ def create_imaging_analysis(
         uploads = {u.reference().source_key: u for u in found}
         references = [u.reference(derived_from) for u in found]
         origin = "upload"
+    _check_allowlist(
+        settings, references, audit, caller.iss, patient_ref, request_id=request_id, remote=remote
+    )
     results = ensure_results(
         session,
         model,

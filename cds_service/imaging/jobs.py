@@ -186,6 +186,7 @@ class _Fetcher:
                 "instance_uids": list(record.instance_uids)[:50] if record else [],
                 "reference": (record.reference if record else None) or ref.resource,
                 "bytes": record.byte_count if record else None,
+                "sha256": record.sha256 if record else None,
                 "attempt": self.ctx.attempt,
             },
         )
