@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -156,8 +157,20 @@ class OrthancServer:
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls, workdir: Path, *, auth: Auth = "none", **credentials: str) -> Iterator[Any]:
-        """Start Orthanc in ``workdir`` (storage, configuration, log); stop it on exit."""
+    def start(
+        cls,
+        workdir: Path,
+        *,
+        auth: Auth = "none",
+        lua_scripts: tuple[Path, ...] = (),
+        env: dict[str, str] | None = None,
+        **credentials: str,
+    ) -> Iterator[Any]:
+        """Start Orthanc in ``workdir`` (storage, configuration, log); stop it on exit.
+
+        ``lua_scripts`` are loaded after the bearer filter (e.g. OncoCDS's ``orthanc.lua``);
+        ``env`` is added to Orthanc's environment (what those scripts read).
+        """
         require_orthanc()
         workdir.mkdir(parents=True, exist_ok=True)
         port = _free_port()
@@ -191,12 +204,17 @@ class OrthancServer:
             script = workdir / "bearer-filter.lua"
             script.write_text(_BEARER_FILTER % server.token)
             config["LuaScripts"] = [str(script)]
+        config["LuaScripts"] += [str(path) for path in lua_scripts]
         config_path = workdir / "orthanc.json"
         config_path.write_text(json.dumps(config, indent=2))
         log = (workdir / "orthanc.log").open("wb")
         server._log = log
         server.process = subprocess.Popen(
-            [ORTHANC, str(config_path)], stdout=log, stderr=subprocess.STDOUT, cwd=workdir
+            [ORTHANC, str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env={**os.environ, **(env or {})},
         )
         try:
             server._wait_ready()
