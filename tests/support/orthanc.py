@@ -164,16 +164,18 @@ class OrthancServer:
         auth: Auth = "none",
         lua_scripts: tuple[Path, ...] = (),
         env: dict[str, str] | None = None,
+        port: int | None = None,
         **credentials: str,
     ) -> Iterator[Any]:
         """Start Orthanc in ``workdir`` (storage, configuration, log); stop it on exit.
 
         ``lua_scripts`` are loaded after the bearer filter (e.g. OncoCDS's ``orthanc.lua``);
-        ``env`` is added to Orthanc's environment (what those scripts read).
+        ``env`` is added to Orthanc's environment (what those scripts read); ``port`` is the
+        HTTP port when the caller had to know it in advance (a free one otherwise).
         """
         require_orthanc()
         workdir.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
+        port = port or _free_port()
         server = cls(
             root=f"http://127.0.0.1:{port}",
             process=None,  # type: ignore[arg-type]  # set below, once started
