@@ -141,7 +141,7 @@ def _wait_done(database_url: str, study: str, timeout_s: float = 900) -> tuple[A
 
 
 def _baseline(
-    bundle: Path, dicomweb: str, token: str, study: str, series: str, tiles: int
+    bundle: Path, dicomweb: str, token: str, *, study: str, series: str, tiles: int
 ) -> dict[str, float]:
     """The unavoidable work in this process: fetch + decode the level, raw forward of N patches."""
     from inference.imaging.predictor import Predictor
@@ -229,7 +229,8 @@ def _chart_open(base: str, key: Any, study: str) -> None:
                     raise RuntimeError(f"{name}: {answer.status_code} {answer.text[:300]}")
                 if round_ == 0 and name == "histopathology-ai":
                     cards = answer.json()["cards"]
-                    assert len(cards) == 1 and "in progress" not in cards[0]["summary"], cards
+                    if len(cards) != 1 or "in progress" in cards[0]["summary"]:
+                        raise RuntimeError(f"expected the stored result's card: {cards}")
                 if round_ >= 10:  # the first rounds warm both up (interpretation cached)
                     latencies[name].append(elapsed * 1000)
     for name, values in latencies.items():
@@ -317,7 +318,9 @@ def _run(database_url: str, label: str, tmp: Path, bundle: Path) -> None:
                 f"  notification -> stored result: {seconds:.2f} s "
                 f"({tissue / seconds:.0f} tissue tiles/s)"
             )
-            base_figs = _baseline(bundle, dicomweb, pacs.token, study, series, tissue)
+            base_figs = _baseline(
+                bundle, dicomweb, pacs.token, study=study, series=series, tiles=tissue
+            )
             bare = base_figs["fetch_s"] + base_figs["forward_s"]
             print(
                 f"  baseline (same run): fetch+decode {base_figs['fetch_s']:.2f} s + raw forward "
