@@ -67,6 +67,8 @@ from cds_service.imaging.schemas import (
 from cds_service.imaging.service import (
     ImageReference,
     ImagingRuntime,
+    ImagingUnavailableError,
+    InstalledModel,
     Upload,
     create_request,
     ensure_results,
@@ -149,6 +151,30 @@ def _references(body: ImagingAnalysisRequest) -> list[ImageReference]:
     if not refs:
         raise BadRequestError("nothing to analyse: give references, studies or an image")
     return refs
+
+
+def _model_or_audited_refusal(
+    runtime: ImagingRuntime,
+    audit: Any,
+    agent: str,
+    request_id: str | None,
+    remote: str | None,
+) -> InstalledModel:
+    """The installed model, or a 503 recorded in the audit trail (no bundle installed)."""
+    try:
+        return runtime.require_model()
+    except ImagingUnavailableError as exc:
+        audit.record(
+            action="C",
+            event_type="imaging.request",
+            event_subtype="unavailable",
+            outcome=Outcome.MINOR_FAILURE,
+            outcome_desc=exc.message,
+            agent_who=agent,
+            request_id=request_id,
+            remote_addr=remote,
+        )
+        raise
 
 
 def _check_allowlist(
@@ -271,7 +297,7 @@ def create_imaging_analysis(
             f"request body exceeds the imaging upload limit of {cfg.max_upload_bytes} bytes"
         )
     media = MediaType.parse(request.headers.get("content-type", ""))
-    model = runtime.require_model()
+    model = _model_or_audited_refusal(runtime, audit, caller.iss, request_id, remote)
     token: str | None = None
     ttl = 3600.0
     uploads: dict[str, Upload] = {}
@@ -490,7 +516,7 @@ def pacs_notification(
     except (orjson.JSONDecodeError, ValidationError) as exc:
         raise BadRequestError("invalid PACS notification (studyUid required)") from exc
     runtime = _runtime(request)
-    model = runtime.require_model()
+    model = _model_or_audited_refusal(runtime, audit, agent, request_id, remote)
     endpoint = settings.imaging_service.pacs_dicomweb_url
     if endpoint is None:
         raise OncoCDSError("ONCOCDS_IMAGING_SERVICE__PACS_DICOMWEB_URL is not configured")
@@ -574,7 +600,6 @@ def imaging_report_page(
     response_class=Response,
     responses={
         200: {"content": {"text/markdown": {}}, "description": "the installed model's card"},
-        404: {"description": "OperationOutcome: no model installed"},
     },
 )
 def model_card(request: Request) -> Response:
@@ -583,8 +608,9 @@ def model_card(request: Request) -> Response:
 
     model = _runtime(request).model
     if model is None:
-        raise NotFoundError("no imaging model installed")
-    text = (model.path / MODEL_CARD).read_text(encoding="utf-8")
+        text = "No imaging model bundle is installed (ONCOCDS_IMAGING__BUNDLE_PATH).\n"
+    else:
+        text = (model.path / MODEL_CARD).read_text(encoding="utf-8")
     return Response(text, media_type="text/markdown; charset=utf-8")
 
 

@@ -144,10 +144,13 @@ def report_page_html(
 ) -> HTMLResponse:
     """The imaging report page of one result (the reports' frame, CSP and headers)."""
     from cds_service.reports.endpoints import _headers
-    from cds_service.reports.imaging import render_imaging_section
 
-    items = items_of(images, lambda n: None, require_source=False)
-    section = render_imaging_section(items, model_card=model_card_summary(runtime))
+    section = None
+    if result.status == "done" and images:
+        from cds_service.reports.imaging import render_imaging_section
+
+        items = items_of(images, lambda n: None, require_source=False)
+        section = render_imaging_section(items, model_card=model_card_summary(runtime))
     nonce = secrets.token_urlsafe(16)
     html = _templates.get_template("imaging_report.html").render(
         nonce=nonce, section=section, result=result, images=len(images)
@@ -160,9 +163,10 @@ def section_provider(
 ) -> Callable[[Session, Analysis], ImagingSection | None]:
     """``app.state.report_imaging``: the patient's finished imaging results of the installed
     model, for the genomic report page of ``analysis``."""
-    from cds_service.reports.imaging import ImagingSection
 
     def provide(session: Session, analysis: Analysis) -> ImagingSection | None:
+        from cds_service.reports.imaging import ImagingSection
+
         model = runtime.model
         if model is None:
             return None
