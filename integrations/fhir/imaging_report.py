@@ -47,7 +47,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -163,6 +163,8 @@ class ImagingItem:
         label: what a clinician sees ("Slide 2, series 1.2.3…", "Attachment 1").
         study_uid / instance_uid: DICOM Study / SOP Instance UIDs, when the source is DICOM.
         heatmap_url: where the service serves the heatmap PNG, if anywhere.
+        thumbnail_url / thumbnail_png: a plain thumbnail of the image for the report page, if
+            the service has one (not part of the FHIR output).
     """
 
     analysis: ImageAnalysis
@@ -171,6 +173,8 @@ class ImagingItem:
     study_uid: str | None = None
     instance_uid: str | None = None
     heatmap_url: str | None = None
+    thumbnail_url: str | None = None
+    thumbnail_png: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +383,7 @@ def _observation(item: ImagingItem, index: int, ctx: _Context) -> Json:
             _cc(OBSERVATION_CATEGORY, "laboratory", "Laboratory"),
             _cc(LOINC, *CATEGORY_PATHOLOGY),
         ],
-        "code": _cc(LOCAL_SYSTEM, *OBS_CODE),
+        "code": _cc(LOCAL_SYSTEM, *OBS_CODE, text="IDC probability (AI model output)"),
         "subject": subject,
         "issued": issued,
         "device": device,
