@@ -52,6 +52,7 @@ from cds_service.imaging import repository
 from cds_service.imaging.report import (
     MODEL_CARD_PATH,
     NoFhirSourceError,
+    enqueue_imaging_writeback,
     imaging_bundle,
     report_page_html,
     section_provider,
@@ -332,6 +333,8 @@ def create_imaging_analysis(
         session, results, patient_ref=patient_ref, origin=origin, agent=caller.iss
     )
     status = _status(runtime, stored.id, results, {})
+    if status.status == "done":  # every result reused: the report can be written back now
+        enqueue_imaging_writeback(session, settings, patient_ref)
     # Committed before the response: the client may GET at once and the job must find it.
     session.commit()
     audit.record(

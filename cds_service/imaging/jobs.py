@@ -38,6 +38,7 @@ from cds_service.audit import AuditTrail
 from cds_service.audit.service import Outcome
 from cds_service.db.base import utcnow
 from cds_service.imaging import repository
+from cds_service.imaging.report import enqueue_imaging_writeback
 from cds_service.imaging.service import (
     JOB_KIND,
     TOKENS,
@@ -176,7 +177,7 @@ class _Fetcher:
             patient_id=self.result.patient_ref,
             entities=[
                 {"type": "ImagingResult", "id": self.result.id},
-                *([{"type": "Job", "id": str(self.ctx.job_id)}]),
+                {"type": "Job", "id": str(self.ctx.job_id)},
             ],
             details={
                 "source": record.source if record else ref.kind,
@@ -371,7 +372,10 @@ def analyse(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] | None:
         stored.error = None
         stored.upload = None
         stored.updated = utcnow()
-    return {"images": len(images)}
+        session.flush()
+        # Finished requests of this patient go to the EHR through the existing write-back.
+        queued = enqueue_imaging_writeback(session, ctx.settings, stored.patient_ref)
+    return {"images": len(images), "writeback": len(queued)}
 
 
 def _analyse_all(

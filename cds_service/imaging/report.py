@@ -17,6 +17,7 @@ then stored and its heatmap served, but no FHIR report is built (:class:`NoFhirS
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -191,3 +192,63 @@ def section_provider(
         return ImagingSection(items=items, model_card=model_card_summary(runtime))
 
     return provide
+
+
+def enqueue_imaging_writeback(
+    session: Session, settings: Settings, patient_ref: str | None
+) -> list[str]:
+    """Queue the write-back of every finished imaging request of the patient not yet queued.
+
+    The existing write-back (:mod:`cds_service.writeback`) posts an ``analyses`` row's
+    ``report_bundle``: a finished request's transaction Bundle (DiagnosticReport "preliminary",
+    AI-labelled; Observations, Media, Device, Provenance) is stored as an analysis of kind
+    ``imaging`` and its job enqueued; the API's sweeper (or ``oncocds writeback run-due``)
+    posts it. Requests without a patient or a FHIR source for every image are left out.
+    Flushes only. Returns the analysis ids queued.
+    """
+    from cds_service import __version__
+    from cds_service.analyses.repository import add_analysis
+    from cds_service.db.base import utcnow
+    from cds_service.imaging import repository
+    from cds_service.models.analysis import Analysis
+    from cds_service.writeback.service import enqueue_writeback
+    from integrations.errors import IntegrationError
+
+    if not settings.writeback.enabled or patient_ref is None:
+        return []
+    waiting = session.scalars(
+        select(ImagingRequest).where(
+            ImagingRequest.patient_ref == patient_ref,
+            ImagingRequest.writeback_analysis_id.is_(None),
+            ImagingRequest.origin != "pacs",
+        )
+    ).all()
+    queued: list[str] = []
+    for stored in waiting:
+        results = repository.get_results(session, stored.result_ids)
+        if not results or any(r.status != "done" for r in results):
+            continue
+        images = repository.images_of(session, [r.id for r in results])
+        try:
+            resources = imaging_resources(settings, stored, results, images)
+        except (NoFhirSourceError, IntegrationError):
+            continue
+        analysis = add_analysis(
+            session,
+            Analysis(
+                id=str(uuid.uuid4()),
+                created=utcnow(),
+                patient_ref=patient_ref,
+                source_kind="imaging",
+                tumour_type_code=None,
+                kb_version=f"imaging-bundle:{results[0].bundle_sha256[:32]}",
+                oncocds_version=__version__,
+                interpretation={"imagingRequest": stored.id},
+                report_bundle=resources.bundle("transaction"),
+            ),
+        )
+        enqueue_writeback(session, analysis, settings.writeback)
+        stored.writeback_analysis_id = analysis.id
+        queued.append(analysis.id)
+    session.flush()
+    return queued

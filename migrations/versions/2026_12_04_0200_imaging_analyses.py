@@ -6,7 +6,8 @@ Create Date: 2026-12-04
 
 One result per source (DICOMweb study, FHIR attachment, upload) and model bundle, reused; its
 images with the analysis document and heatmap; the requests (API, upload, chart open, PACS
-notification) that asked for them.
+notification) that asked for them. ``analyses.source_kind`` takes ``imaging``: a finished imaging
+request's FHIR report is stored as an analysis so the existing write-back posts it.
 """
 
 from collections.abc import Sequence
@@ -26,7 +27,17 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 UTC = cds_service.db.base.UTCDateTime(timezone=True)
 
 
+GENOMIC_KINDS = "'fhir','vcf','text','hl7','cds-hook'"
+
+
+def _source_kinds(kinds: str) -> None:
+    with op.batch_alter_table("analyses") as batch:
+        batch.drop_constraint(op.f("ck_analyses_source_kind"), type_="check")
+        batch.create_check_constraint("source_kind", f"source_kind IN ({kinds})")
+
+
 def upgrade() -> None:
+    _source_kinds(GENOMIC_KINDS + ",'imaging'")
     op.create_table(
         "imaging_results",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -110,3 +121,5 @@ def downgrade() -> None:
     op.drop_table("imaging_images")
     op.drop_index("ix_imaging_results_patient_ref", table_name="imaging_results")
     op.drop_table("imaging_results")
+    op.execute("DELETE FROM analyses WHERE source_kind = 'imaging'")
+    _source_kinds(GENOMIC_KINDS)
