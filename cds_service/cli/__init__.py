@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compliance_cmd",
     "train_cmd",
     "model_cmd",
+    "jobs_cmd",
 )
 
 

@@ -10,12 +10,14 @@ from cds_service.models.audit_checkpoint import AuditCheckpoint
 from cds_service.models.cdshooks import CdsCard, CdsFeedback
 from cds_service.models.hl7 import Hl7InboxMessage
 from cds_service.models.imaging import ImagingImage, ImagingRequest, ImagingResult
+from cds_service.models.jobs import BackgroundJob, JobSchedule
 from cds_service.models.security import JwtReplay
 
 __all__ = [
     "Analysis",
     "AuditCheckpoint",
     "AuditRecord",
+    "BackgroundJob",
     "Base",
     "CdsCard",
     "CdsFeedback",
@@ -23,6 +25,7 @@ __all__ = [
     "ImagingImage",
     "ImagingRequest",
     "ImagingResult",
+    "JobSchedule",
     "JwtReplay",
     "WritebackJob",
 ]
