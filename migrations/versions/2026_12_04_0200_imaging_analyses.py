@@ -1,7 +1,7 @@
 """imaging_results, imaging_images, imaging_requests: histopathology analyses (issue #15)
 
 Revision ID: 2026_12_04_0200
-Revises: 2026_11_23_0600
+Revises: 2026_12_04_0100
 Create Date: 2026-12-04
 
 One result per source (DICOMweb study, FHIR attachment, upload) and model bundle, reused; its
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 import cds_service.db.base
 
 revision: str = "2026_12_04_0200"
-down_revision: str | None = "2026_11_23_0600"
+down_revision: str | None = "2026_12_04_0100"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
