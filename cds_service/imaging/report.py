@@ -252,3 +252,13 @@ def enqueue_imaging_writeback(
         queued.append(analysis.id)
     session.flush()
     return queued
+
+
+def imaging_report_link(settings: Settings, result_id: str) -> str:
+    """The imaging report page of one result with a fresh signed token (what cards link)."""
+    from cds_service.reports.tokens import report_secret, sign_report_token
+
+    token = sign_report_token(
+        report_secret(settings), result_id, ttl_seconds=settings.reports.token_ttl_seconds
+    )
+    return f"{settings.base_url}/reports/imaging/{result_id}?t={token}"

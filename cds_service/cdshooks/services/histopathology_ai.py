@@ -33,6 +33,7 @@ from cds_service.cdshooks.registry import CdsServiceDefinition, ResolvedRequest
 from cds_service.cdshooks.schemas import Card, CdsResponse, Coding, Link, Source
 from cds_service.cdshooks.services import genomic_common as common
 from cds_service.imaging import repository
+from cds_service.imaging.report import imaging_report_link
 from cds_service.imaging.service import (
     AI_NOTICE,
     ImageReference,
@@ -41,7 +42,6 @@ from cds_service.imaging.service import (
     ensure_results,
 )
 from cds_service.models.imaging import ImagingImage, ImagingResult
-from cds_service.reports.tokens import report_link
 from integrations.imaging import IMAGE_TYPES
 
 ID: Final = "histopathology-ai"
@@ -302,7 +302,9 @@ def handle_with(runtime: ImagingRuntime, request: ResolvedRequest) -> CdsRespons
     for result in done:
         request.audit.link("ImagingResult", result.id, role="shown")
         cards.append(
-            _result_card(runtime, result, images[result.id], report_link(settings, result.id))
+            _result_card(
+                runtime, result, images[result.id], imaging_report_link(settings, result.id)
+            )
         )
     waiting = [r for r in results if r.status in {"pending", "running"}]
     if waiting:

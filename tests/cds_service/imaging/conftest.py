@@ -140,7 +140,7 @@ def make_imaging_app(
             reports={"secret_file": tmp_path / "report-secret"},
             imaging={"bundle_path": bundle} if bundle is not None else {},
             imaging_service={"allowlist": allowlist, **imaging_service},
-            jobs={"executor": "none"},
+            jobs={"in_process": False},
         )
         app = create_app(settings)
         http = TestClient(app, raise_server_exceptions=False)

@@ -233,7 +233,7 @@ def test_a_pacs_timeout_is_retried_then_unavailable_and_replayable(
 
     (first,) = app.run_jobs()
     assert first.status == "failed"  # will retry with backoff
-    assert "did not answer in time" in (first.last_error or "")
+    assert "did not answer in time" in (first.error or "")
     cards = chart_open(app, prefetch)
     assert "in progress" in cards[0]["summary"]  # retrying: not yet unavailable
 
