@@ -70,7 +70,18 @@ def saturation(image: RGB) -> NDArray[np.float32]:
 
 def otsu_threshold(values: NDArray[np.floating], bins: int = 256) -> float:
     """Otsu's threshold of values in [0, 1]: maximises the between-class variance."""
-    hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    hist, _ = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    return otsu_from_histogram(hist)
+
+
+def otsu_from_histogram(hist: NDArray[np.integer]) -> float:
+    """Otsu's threshold from a histogram of values in [0, 1] over equal-width bins.
+
+    The threshold is a bin edge; what :func:`otsu_threshold` computes from the values. Used
+    where the values are seen a piece at a time (a whole slide read tile by tile) and only
+    their histogram is kept.
+    """
+    edges = np.linspace(0.0, 1.0, len(hist) + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     weight = hist.astype(np.float64)
     w0 = np.cumsum(weight)
