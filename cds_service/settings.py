@@ -289,6 +289,18 @@ class JobsSettings(BaseModel):
     prune_interval_seconds: float = Field(default=3600.0, ge=0, le=86400)
 
 
+class ImagingSettings(BaseModel):
+    """``ONCOCDS_IMAGING__*``: the histopathology model (issue #15)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bundle_path: Path | None = Field(
+        default=None,
+        description="The installed imaging model bundle (a directory `oncocds train` exported; "
+        "`oncocds model verify` checks it). Unset: no imaging model is installed.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything an OncoCDS process needs, read from ``ONCOCDS_*`` environment variables."""
 
@@ -330,6 +342,7 @@ class Settings(BaseSettings):
     compliance: ComplianceSettings = ComplianceSettings()
     imaging_service: ImagingServiceSettings = ImagingServiceSettings()
     jobs: JobsSettings = JobsSettings()
+    imaging: ImagingSettings = ImagingSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -1,4 +1,5 @@
-"""``python -m training train CONFIG`` and ``python -m training evaluate BUNDLE DATA``.
+"""``python -m training train CONFIG`` and ``python -m training evaluate BUNDLE DATA``;
+``python -m training llm pairs|train CONFIG`` fine-tunes the explanation model (training/llm).
 
 Errors a user can fix (a wrong config field, unreadable data, a bundle that fails
 verification) print as one line, ``training: error: …``, with exit code 2. Progress goes to
@@ -18,6 +19,7 @@ from typing import Any
 
 from inference.errors import InferenceError
 from training.errors import TrainingError
+from training.llm.cli import register as register_llm
 
 
 def _progress(mode: str) -> Any:
@@ -66,12 +68,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", type=Path, default=None)
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="patient resamples")
     evaluate.add_argument("--device", default="cpu")
+    register_llm(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "llm":
+            from training.llm.cli import run as run_llm
+
+            return run_llm(args)
         if args.command == "train":
             from training.config import load_config
 

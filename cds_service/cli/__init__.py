@@ -37,8 +37,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hl7_cmd",
     "compliance_cmd",
     "train_cmd",
+    "train_llm_cmd",
     "model_cmd",
     "jobs_cmd",
+    "classify_cmd",
 )
 
 

@@ -455,6 +455,11 @@ CLI_COVERED_ELSEWHERE: dict[tuple[str, ...], tuple[str, str]] = {
         "tests/cds_service/hl7/test_listener.py",
         "test_audit_records_received_and_ack_sent_with_control_id_only",  # hl7.received
     ),
+    # Needs a model bundle (a training run in the session): imaging.classify per file there.
+    ("classify",): (
+        "tests/cds_service/test_classify_cli.py",
+        "test_text_output_is_labelled_ai_generated_and_audited",
+    ),
     # Reads no database itself: it calls the running service, which audits each hook call.
     ("demo",): (
         "tests/cds_service/demo/test_demo_cli.py",
@@ -485,6 +490,8 @@ EXEMPT_CLI: dict[tuple[str, ...], str] = {
     "or EHR record is read",
     ("evaluate",): "offline evaluation of a bundle on a de-identified dataset folder; no service "
     "database or EHR record is read",
+    ("train-llm",): "offline fine-tuning on pairs built from the knowledge base's cited facts; no "
+    "patient data, no service database or EHR record is read",
     ("model", "verify"): "checks a model bundle's files and metadata; no patient data",
     ("model", "info"): "prints a model bundle's metadata; no patient data",
 }

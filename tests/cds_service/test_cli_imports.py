@@ -51,7 +51,10 @@ COMMANDS = (
     "compliance",
     "train",
     "evaluate",
+    "train-llm",
     "model",
+    "jobs",
+    "classify",
 )
 
 _PROBE = """
