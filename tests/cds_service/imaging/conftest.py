@@ -127,6 +127,7 @@ def make_imaging_app(
         bundle: Path | None,
         allowlist: tuple[str, ...] = (),
         fhir_servers: tuple[str, ...] = ("https://fhir.example.org/r4",),
+        writeback: dict[str, Any] | None = None,
         **imaging_service: Any,
     ) -> ImagingApp:
         clients = tmp_path / "clients.json"
@@ -140,7 +141,8 @@ def make_imaging_app(
             reports={"secret_file": tmp_path / "report-secret"},
             imaging={"bundle_path": bundle} if bundle is not None else {},
             imaging_service={"allowlist": allowlist, **imaging_service},
-            jobs={"in_process": False},
+            jobs={"in_process": False},  # tests run the due jobs themselves (run_jobs)
+            writeback=writeback or {},
         )
         app = create_app(settings)
         http = TestClient(app, raise_server_exceptions=False)
@@ -150,4 +152,7 @@ def make_imaging_app(
 
     yield factory
     for http in opened:
+        pool = getattr(http.app.state, "_test_job_resources", None)  # type: ignore[attr-defined]
+        if pool is not None:
+            pool.close()  # per-process resources the jobs built (HTTP clients hold sockets)
         http.__exit__(None, None, None)
