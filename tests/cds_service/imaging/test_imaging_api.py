@@ -227,3 +227,29 @@ def test_the_routes_refuse_without_a_client_jwt(imaging: ImagingApp) -> None:
     assert imaging.http.post(API, content=tissue_png()).status_code == 401
     assert imaging.http.get(f"{API}/00000000-0000-0000-0000-000000000000").status_code == 401
     assert len(imaging.audit("auth.rejected")) == 2
+
+
+def test_the_genomic_report_page_shows_the_patients_imaging_results(imaging: ImagingApp) -> None:
+    """The report page of a stored genomic analysis of Patient/p1 gains the imaging section
+    once an imaging result of the installed model is done for that patient (and only then)."""
+    from cds_service.analyses.service import store_analysis
+    from cds_service.reports.tokens import report_secret, sign_report_token
+    from tests.genomics_examples import ISSUED, braf_crc_interpretation
+
+    with imaging.app.state.sessionmaker.begin() as session:
+        analysis_id = store_analysis(
+            session, braf_crc_interpretation(), "Patient/p1", "vcf", issued=ISSUED
+        ).id
+    token = sign_report_token(report_secret(imaging.settings), analysis_id, ttl_seconds=600)
+    page = f"/reports/{analysis_id}?t={token}"
+
+    upload(imaging, tissue_png(), derivedFrom="DocumentReference/d1")
+    before = imaging.http.get(page)
+    assert before.status_code == 200
+    assert 'id="imaging"' not in before.text  # the job has not run: nothing to show yet
+
+    imaging.run_jobs()
+    after = imaging.http.get(page)
+    assert after.status_code == 200
+    assert 'id="imaging"' in after.text
+    assert "AI-generated; requires pathologist review" in after.text
