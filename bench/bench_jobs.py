@@ -7,7 +7,9 @@
    of the database; the baselines pay none of that, so the ratio is the cost of durability.
 2. **Enqueue latency**: a request-like transaction (insert one ``jwt_replay`` row, as every
    CDS Hooks call does, and commit) with and without ``enqueue`` of one job in it, p50/p95
-   over alternating runs, with the executor running (the commit wakes it).
+   over alternating runs: with the executor stopped (the cost of the enqueue itself) and
+   running (the commit wakes it, and its claims compete for the database: on SQLite, for the
+   one write lock).
 
 SQLite in a temp dir, and PostgreSQL when ONCOCDS_TEST_DATABASE_URL is set.
 """
@@ -89,14 +91,16 @@ def _throughput(url: str, label: str) -> None:
     )
 
 
-def _latency(url: str, label: str) -> None:
+def _latency(url: str, label: str, *, running: bool) -> None:
     settings = Settings(database_url=url, jobs={"threads": 2, "poll_seconds": 1.0})
     engine = make_engine(url, pool_size=8)
     factory = make_sessionmaker(engine)
     notifier = install_notifier(factory)
     executor = InProcessExecutor(settings, factory, schedule=False)
-    notifier.executor = executor
-    executor.start()
+    if running:
+        notifier.executor = executor
+        executor.start()
+    label = f"{label} (executor {'running' if running else 'stopped'})"
     with_job: list[float] = []
     without: list[float] = []
     for n in range(N_LATENCY * 2):
@@ -107,7 +111,12 @@ def _latency(url: str, label: str) -> None:
         with factory.begin() as session:
             session.add(JwtReplay(key_hash=key, expires_at=now + timedelta(hours=1), seen_at=now))
             if enqueueing:
-                enqueue(session, kind="bench.noop", key=f"lat:{label}:{n}", payload={"n": n})
+                enqueue(
+                    session,
+                    kind="bench.noop",
+                    key=f"lat:{label}:{n}:{uuid.uuid4().hex[:8]}",
+                    payload={"n": n},
+                )
         elapsed = (time.perf_counter() - started) * 1000
         (with_job if enqueueing else without).append(elapsed)
     executor.stop()
@@ -132,7 +141,8 @@ def _latency(url: str, label: str) -> None:
 def _run(url: str, label: str) -> None:
     migrate.upgrade(url, "head")
     _throughput(url, label)
-    _latency(url, label)
+    _latency(url, label, running=False)
+    _latency(url, label, running=True)
 
 
 def main() -> None:

@@ -24,20 +24,21 @@ the schedule exactly one enqueues each run.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     and_,
+    bindparam,
     case,
     delete,
     event,
-    literal,
     or_,
     select,
     update,
@@ -66,6 +67,8 @@ from cds_service.jobs.registry import (
 from cds_service.models.jobs import JOB_STATUSES, BackgroundJob, JobSchedule
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
+
     from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -162,12 +165,12 @@ def enqueue(
         "created_at": now,
         "updated_at": now,
     }
+    # One round trip: the ORM-enabled INSERT … RETURNING hands back the new row as an object
+    # in the session; nothing comes back when the key exists.
     insert = _insert_for(session)(J).values(values).on_conflict_do_nothing(index_elements=["key"])
-    new_id = session.execute(insert.returning(J.id)).scalar_one_or_none()
-    if new_id is None:
+    job: BackgroundJob | None = session.scalars(insert.returning(J)).first()
+    if job is None:
         return session.scalars(select(J).where(J.key == key)).one()
-    job = session.get(J, new_id)
-    assert job is not None
     _arm_notify(session)
     return job
 
@@ -197,59 +200,103 @@ def _arm_notify(session: Session) -> None:
 # ---------------------------------------------------------------------------------- claim
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
-    return or_(
-        and_(J.status.in_(("queued", "failed")), J.next_attempt_at <= now),
-        and_(J.status == "running", J.locked_until < now),
-    )
-
-
 def _lease_for(spec: JobKind | None, grace_s: float) -> timedelta:
     limit = spec.time_limit_s if spec is not None else 300.0
     return timedelta(seconds=limit + grace_s)
 
 
+_T = cast("Table", BackgroundJob.__table__)
+_COLUMNS = _T.c
+
+
+def _claimable_core() -> ColumnElement[bool]:
+    now = bindparam("now", type_=_COLUMNS.next_attempt_at.type)
+    return or_(
+        and_(_COLUMNS.status.in_(("queued", "failed")), _COLUMNS.next_attempt_at <= now),
+        and_(_COLUMNS.status == "running", _COLUMNS.locked_until < now),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_statement(postgres: bool, kind_names: tuple[str, ...], by_id: bool) -> Any:
+    """The claim statement, built once per shape (building SQLAlchemy constructs per call
+    cost more than the database round trips): ``UPDATE … WHERE id IN (SELECT … claimable …
+    LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING …``.
+
+    On SQLite a single write statement takes the write lock at once (a read upgraded to a
+    write fails with SQLITE_BUSY instead of waiting); on PostgreSQL the row locks hand
+    concurrent claimers different rows. The outer WHERE repeats the claimable condition. Each
+    kind's lease (its time limit plus the grace) comes in as ``lease_<n>``."""
+    timestamp = _COLUMNS.locked_until.type
+    which = (
+        _COLUMNS.id == bindparam("job_id")
+        if by_id
+        else _COLUMNS.kind.in_(bindparam("kinds", expanding=True))
+    )
+    candidates = (
+        select(_COLUMNS.id)
+        .where(which, _claimable_core())
+        .order_by(_COLUMNS.next_attempt_at, _COLUMNS.id)
+        .limit(bindparam("limit"))
+    )
+    if postgres:
+        candidates = candidates.with_for_update(skip_locked=True)
+    leases = {name: bindparam(f"lease_{n}", type_=timestamp) for n, name in enumerate(kind_names)}
+    locked_until = case(
+        leases, value=_COLUMNS.kind, else_=bindparam("lease_default", type_=timestamp)
+    )
+    return (
+        update(_T)
+        .where(_COLUMNS.id.in_(candidates.scalar_subquery()), _claimable_core())
+        .values(
+            status="running",
+            attempts=_COLUMNS.attempts + 1,
+            lease_owner=bindparam("owner"),
+            locked_until=locked_until,
+            updated_at=bindparam("now", type_=timestamp),
+        )
+        .returning(
+            _COLUMNS.id,
+            _COLUMNS.kind,
+            _COLUMNS.key,
+            _COLUMNS.payload,
+            _COLUMNS.attempts,
+            _COLUMNS.max_attempts,
+            _COLUMNS.locked_until,
+        )
+    )
+
+
 def _claim(
     session: Session,
-    which: ColumnElement[bool],
     *,
+    kind_filter: Sequence[str] | None,
+    job_id: int | None,
     limit: int,
     worker_id: str,
     now: datetime,
     grace_s: float,
 ) -> list[ClaimedJob]:
-    """One statement: ``UPDATE … WHERE id IN (SELECT … claimable … LIMIT n [FOR UPDATE SKIP
-    LOCKED]) RETURNING …``. On SQLite a single write statement takes the write lock at once
-    (a read upgraded to a write would fail with SQLITE_BUSY instead of waiting); on PostgreSQL
-    the row locks hand concurrent claimers different rows. The outer WHERE repeats the
-    claimable condition. Each kind's lease is its time limit plus ``grace_s``."""
-    candidates = (
-        select(J.id).where(which, _claimable(now)).order_by(J.next_attempt_at, J.id).limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    timestamp = J.__table__.c.locked_until.type
-    leases = {
-        spec.name: literal(now + _lease_for(spec, grace_s), type_=timestamp)
-        for spec in kinds().values()
-    }
-    locked_until = case(
-        leases, value=J.kind, else_=literal(now + _lease_for(None, grace_s), type_=timestamp)
+    registered = kinds()
+    names = tuple(registered)
+    statement = _claim_statement(
+        session.get_bind().dialect.name == "postgresql", names, job_id is not None
     )
     owner = worker_id[:128]
-    rows = session.execute(
-        update(J)
-        .where(J.id.in_(candidates.scalar_subquery()), _claimable(now))
-        .values(
-            status="running",
-            attempts=J.attempts + 1,
-            lease_owner=owner,
-            locked_until=locked_until,
-            updated_at=now,
-        )
-        .returning(J.id, J.kind, J.key, J.payload, J.attempts, J.max_attempts, J.locked_until)
-        .execution_options(synchronize_session=False)
-    ).all()
+    params: dict[str, Any] = {
+        "now": now,
+        "limit": limit,
+        "owner": owner,
+        "lease_default": now + _lease_for(None, grace_s),
+    }
+    params.update(
+        (f"lease_{n}", now + _lease_for(registered[name], grace_s)) for n, name in enumerate(names)
+    )
+    if job_id is not None:
+        params["job_id"] = job_id
+    else:
+        params["kinds"] = list(kind_filter or ())
+    rows = session.connection().execute(statement, params).all()
     return sorted(
         (
             ClaimedJob(
@@ -287,7 +334,8 @@ def claim_due(
     with session_factory() as session, session.begin():
         return _claim(
             session,
-            J.kind.in_(registered),
+            kind_filter=registered,
+            job_id=None,
             limit=limit,
             worker_id=worker_id,
             now=now,
@@ -308,7 +356,13 @@ def claim_job(
     now = now or utcnow()
     with session_factory() as session, session.begin():
         claimed = _claim(
-            session, J.id == job_id, limit=1, worker_id=worker_id, now=now, grace_s=lease_grace_s
+            session,
+            kind_filter=None,
+            job_id=job_id,
+            limit=1,
+            worker_id=worker_id,
+            now=now,
+            grace_s=lease_grace_s,
         )
     return claimed[0] if claimed else None
 
@@ -332,22 +386,32 @@ def _reason_of(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__})"
 
 
+@functools.lru_cache(maxsize=16)
+def _record_statement(columns: tuple[str, ...]) -> Any:
+    """The fenced outcome UPDATE for one set of columns (built once per set)."""
+    return (
+        update(_T)
+        .where(
+            _COLUMNS.id == bindparam("job_id"),
+            _COLUMNS.status == "running",
+            _COLUMNS.attempts == bindparam("attempt"),
+            _COLUMNS.lease_owner == bindparam("owner"),
+        )
+        .values(
+            {column: bindparam(f"v_{column}", type_=_COLUMNS[column].type) for column in columns}
+        )
+    )
+
+
 def _record(
     session_factory: sessionmaker[Session], claimed: ClaimedJob, values: dict[str, Any]
 ) -> bool:
-    now = utcnow()
-    values = {"updated_at": now, "lease_owner": None, "locked_until": None, **values}
+    values = {"updated_at": utcnow(), "lease_owner": None, "locked_until": None, **values}
+    columns = tuple(sorted(values))
+    params = {f"v_{column}": values[column] for column in columns}
+    params.update(job_id=claimed.id, attempt=claimed.attempt, owner=claimed.worker_id)
     with session_factory() as session, session.begin():
-        outcome = session.execute(
-            update(J)
-            .where(
-                J.id == claimed.id,
-                J.status == "running",
-                J.attempts == claimed.attempt,
-                J.lease_owner == claimed.worker_id,
-            )
-            .values(values)
-        )
+        outcome = session.connection().execute(_record_statement(columns), params)
         return bool(getattr(outcome, "rowcount", 0) == 1)
 
 
