@@ -31,6 +31,7 @@ from cds_service.db.engine import make_engine
 from cds_service.db.session import make_sessionmaker
 from cds_service.explanations import endpoints as explanations_endpoints
 from cds_service.hl7 import endpoints as hl7_endpoints
+from cds_service.imaging import endpoints as imaging_endpoints
 from cds_service.jobs import endpoints as jobs_endpoints
 from cds_service.jobs.executor import build_executor, install_notifier
 from cds_service.jobs.registry import load_kinds
@@ -53,6 +54,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     compliance.router,
     compliance_console.router,
     explanations_endpoints.router,
+    imaging_endpoints.router,
     jobs_endpoints.router,
 )
 
@@ -126,6 +128,7 @@ def create_app(
     )
     app.state.cds_hooks = cds_hooks
     app.state.readiness_probes = {}
+    imaging_endpoints.install_imaging(app, settings, offer_service=cds_services is None)
     install_error_handlers(app)
     for router in (*_ROUTERS, *extra_routers):
         app.include_router(router)

@@ -254,6 +254,38 @@ class LlmSettings(BaseModel):
         return []
 
 
+class ImagingServiceSettings(BaseModel):
+    """The imaging service (``ONCOCDS_IMAGING_SERVICE__*``, issue #15): where images may be
+    fetched from, with which credential, within which limits; the PACS notification token.
+
+    The model bundle itself is ``ONCOCDS_IMAGING__BUNDLE_PATH`` (the ``imaging`` section).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    #: DICOMweb roots and FHIR bases image fetches may reach (SSRF allowlist); empty: none.
+    allowlist: tuple[str, ...] = ()
+    #: The PACS's DICOMweb root, for studies announced by its stable-study notification and
+    #: ImagingStudy resources that name no Endpoint.
+    pacs_dicomweb_url: str | None = None
+    #: The configured PACS credential: a bearer token, or basic user and password.
+    pacs_token: SecretStr | None = None
+    pacs_username: str | None = None
+    pacs_password: SecretStr | None = None
+    #: Bearer token for FHIR Binary/DocumentReference reads when no client token is at hand.
+    fhir_token: SecretStr | None = None
+    #: The shared secret the PACS's Lua script sends to the notification route.
+    notify_token: SecretStr | None = None
+    #: Largest upload body (bytes) and image limits of one fetch.
+    max_upload_bytes: int = Field(default=32 * MIB, ge=1024, le=1024 * MIB)
+    max_fetch_bytes: int = Field(default=256 * MIB, ge=1024)
+    max_pixels: int = Field(default=64_000_000, ge=1024)
+    request_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    fetch_deadline_s: float = Field(default=300.0, gt=0, le=3600)
+    #: Studies and attachments one chart open may enqueue (the rest wait for the next open).
+    max_references_per_call: int = Field(default=20, ge=1, le=500)
+
+
 class JobsSettings(BaseModel):
     """``ONCOCDS_JOBS__*``: the job system (issue 17). Without a broker the API runs jobs on an
     in-process thread pool; with ``broker_url`` the Celery workers run them instead."""
@@ -338,6 +370,7 @@ class Settings(BaseSettings):
     compliance: ComplianceSettings = ComplianceSettings()
     llm: LlmSettings = LlmSettings()
 
+    imaging_service: ImagingServiceSettings = ImagingServiceSettings()
     jobs: JobsSettings = JobsSettings()
     imaging: ImagingSettings = ImagingSettings()
 

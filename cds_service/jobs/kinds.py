@@ -7,4 +7,5 @@ JOB_MODULES: list[str] = [
     "cds_service.writeback.jobs",
     "cds_service.compliance.jobs",
     "cds_service.explanations.jobs",
+    "cds_service.imaging.jobs",
 ]

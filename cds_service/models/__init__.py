@@ -10,6 +10,7 @@ from cds_service.models.audit_checkpoint import AuditCheckpoint
 from cds_service.models.cdshooks import CdsCard, CdsFeedback
 from cds_service.models.explanations import Explanation
 from cds_service.models.hl7 import Hl7InboxMessage
+from cds_service.models.imaging import ImagingImage, ImagingRequest, ImagingResult
 from cds_service.models.jobs import BackgroundJob, JobSchedule
 from cds_service.models.security import JwtReplay
 
@@ -23,6 +24,9 @@ __all__ = [
     "CdsFeedback",
     "Explanation",
     "Hl7InboxMessage",
+    "ImagingImage",
+    "ImagingRequest",
+    "ImagingResult",
     "JobSchedule",
     "JwtReplay",
     "WritebackJob",

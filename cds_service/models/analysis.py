@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cds_service.db.base import Base, DocumentJSON, JSONType
 
-SOURCE_KINDS = ("fhir", "vcf", "text", "hl7", "cds-hook")
+SOURCE_KINDS = ("fhir", "vcf", "text", "hl7", "cds-hook", "imaging")
 WRITEBACK_STATUSES = ("pending", "done", "failed")
 
 
@@ -25,7 +25,7 @@ class Analysis(Base):
     __tablename__ = "analyses"
     __table_args__ = (
         CheckConstraint(
-            "source_kind IN ('fhir','vcf','text','hl7','cds-hook')", name="source_kind"
+            "source_kind IN ('fhir','vcf','text','hl7','cds-hook','imaging')", name="source_kind"
         ),
         Index("ix_analyses_patient_created", "patient_ref", "created"),
     )

@@ -1,7 +1,7 @@
 """explanations: plain-language explanations from a local LLM, with their counters (issue #16)
 
 Revision ID: 2026_12_04_0300
-Revises: 2026_12_04_0100
+Revises: 2026_12_04_0200
 Create Date: 2026-12-04
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import cds_service.db.base
 
 revision: str = "2026_12_04_0300"
-down_revision: str | None = "2026_12_04_0100"
+down_revision: str | None = "2026_12_04_0200"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,6 +13,7 @@ import argparse
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,8 @@ class Ctx:
     record_ids: list[str] = field(default_factory=list)
     analysis_id: str = ""
     hl7_id: int = 0
+    imaging_id: str = ""  # an imaging request; its (failed) result is imaging_result_id
+    imaging_result_id: str = ""
     job_id: int = 0
 
     def bearer(self, role: str = "compliance") -> dict[str, str]:
@@ -86,6 +89,13 @@ def _report_link(ctx: Ctx, path: str) -> tuple[dict[str, str], dict[str, str]]:
     return {}, {"t": sign_report_token(secret, path.rsplit("/", 1)[-1], ttl_seconds=600)}
 
 
+def _pacs_notify(ctx: Ctx, path: str) -> tuple[dict[str, str], dict[str, str]]:
+    # The PACS's Lua script: the configured notification token (issue #15).
+    token = ctx.settings.imaging_service.notify_token
+    assert token is not None
+    return {"Authorization": f"Bearer {token.get_secret_value()}"}, {}
+
+
 CREDENTIALS: dict[str, Credential] = {
     "compliance": _staff("compliance"),  # audit.read/export, integration.read, feedback.read
     "integration": _staff("integration"),  # integration.read, integration.replay
@@ -93,6 +103,7 @@ CREDENTIALS: dict[str, Credential] = {
     "clinician-staff": _staff("clinician"),  # a valid staff token without any permission
     "client-jwt": _client_jwt,
     "report-link": _report_link,
+    "pacs-notify": _pacs_notify,
     "missing": lambda ctx, path: ({}, {}),
 }
 
@@ -112,11 +123,16 @@ class Route:
             record_id=ctx.record_ids[0] if ctx.record_ids else "",
             analysis_id=ctx.analysis_id,
             hl7_id=ctx.hl7_id,
+            imaging_id=ctx.imaging_id,
+            result_id=ctx.imaging_result_id,
             job_id=ctx.job_id,
         )
         body = self.body(client, ctx) if self.body is not None else None
         headers, extra = CREDENTIALS[kind](ctx, path)
         params = {**self.params, **extra}
+        if method == "POST" and path.startswith("/api/v1/imaging-analyses"):
+            headers = {**headers, "content-type": "image/png"}
+            return client.post(path, params=params, headers=headers, content=b"\x89PNG\r\n\x1a\n")
         if method == "POST" and body is None and path.startswith("/api/v1/analyses"):
             headers = {**headers, "content-type": "text/plain"}
             return client.post(path, params=params, headers=headers, content=b"BRAF V600E\n")
@@ -183,6 +199,26 @@ ROUTE_CALLS: dict[tuple[str, str], Route] = {
     ),
     # Clinicians following a card's link: the HMAC link token in ``t``.
     ("GET", "/reports/{analysis_id}"): Route("/reports/{analysis_id}", frozenset({"report-link"})),
+    # Imaging (issue #15). No bundle is installed in this walk: POSTs are refused with 503
+    # (audited); the seeded request's result failed, so GET answers its status, no heatmap.
+    ("POST", "/api/v1/imaging-analyses"): Route(
+        "/api/v1/imaging-analyses", CLINICAL, {"patient": "Patient/p1"}, ok=503
+    ),
+    ("GET", "/api/v1/imaging-analyses/{analysis_id}"): Route(
+        "/api/v1/imaging-analyses/{imaging_id}", CLINICAL
+    ),
+    ("GET", "/api/v1/imaging-analyses/{analysis_id}/heatmaps/{number}.png"): Route(
+        "/api/v1/imaging-analyses/{imaging_id}/heatmaps/0.png", CLINICAL, ok=404
+    ),
+    ("POST", "/api/v1/imaging/pacs-notifications"): Route(
+        "/api/v1/imaging/pacs-notifications",
+        frozenset({"pacs-notify"}),
+        body=lambda c, x: {"studyUid": "1.2.3.4"},
+        ok=503,
+    ),
+    ("GET", "/reports/imaging/{result_id}"): Route(
+        "/reports/imaging/{result_id}", frozenset({"report-link"})
+    ),
 }
 
 #: Routes that touch no patient data, with the reason.
@@ -195,6 +231,7 @@ EXEMPT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/openapi.json"): "the schema",
     ("GET", "/compliance"): "console shell: the same static page for everyone, no data",
     ("GET", "/compliance/static/{name}"): "console assets (script, style)",
+    ("GET", "/imaging/model-card"): "the installed imaging model's card (no patient data)",
     ("GET", "/cds-services"): "CDS Hooks discovery: the service list, no patient data "
     "(still needs the client JWT, CDS Hooks 2.0 §Trusting CDS Clients)",
 }
@@ -221,6 +258,7 @@ def ctx(
         },
         compliance={"dev_key_path": tmp_path / "dev-oidc.json"},
         reports={"secret_file": tmp_path / "report-secret"},
+        imaging_service={"notify_token": "pacs-notify-token"},
     )
     return Ctx(settings=settings, client_key=es_key)
 
@@ -248,6 +286,41 @@ def _seed_hl7(engine: Any) -> int:
         )
         .id
     )
+
+
+def _seed_imaging(app: Any) -> tuple[str, str]:
+    """An imaging request whose one result failed (no model is installed in the walk)."""
+    from cds_service.models.imaging import ImagingRequest, ImagingResult
+
+    now = utcnow()
+    with app.state.sessionmaker.begin() as session:
+        result = ImagingResult(
+            id=str(uuid.uuid4()),
+            source_key="dicom-study:1.2.3",
+            bundle_sha256="0" * 64,
+            model_version="test 0",
+            patient_ref="Patient/p1",
+            reference={"kind": "dicomweb-study", "studyUid": "1.2.3"},
+            status="failed",
+            error="seeded for the coverage walk",
+            job_id=None,
+            attempts=1,
+            created=now,
+            updated=now,
+            upload=None,
+            upload_type=None,
+        )
+        request = ImagingRequest(
+            id=str(uuid.uuid4()),
+            created=now,
+            patient_ref="Patient/p1",
+            origin="api",
+            agent="https://ehr.example.org",
+            result_ids=[result.id],
+            writeback_analysis_id=None,
+        )
+        session.add_all([result, request])
+    return request.id, result.id
 
 
 def _seed_dead_job(session_factory: Any) -> int:
@@ -278,6 +351,7 @@ def covered_app(ctx: Ctx) -> Iterator[tuple[TestClient, AuditTrail]]:
             session, braf_crc_interpretation(), "Patient/p1", "vcf", issued=ISSUED
         ).id
     ctx.hl7_id = _seed_hl7(app.state.engine)
+    ctx.imaging_id, ctx.imaging_result_id = _seed_imaging(app)
     ctx.job_id = _seed_dead_job(app.state.sessionmaker)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, trail

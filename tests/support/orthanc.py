@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -156,11 +157,25 @@ class OrthancServer:
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls, workdir: Path, *, auth: Auth = "none", **credentials: str) -> Iterator[Any]:
-        """Start Orthanc in ``workdir`` (storage, configuration, log); stop it on exit."""
+    def start(
+        cls,
+        workdir: Path,
+        *,
+        auth: Auth = "none",
+        lua_scripts: tuple[Path, ...] = (),
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        **credentials: str,
+    ) -> Iterator[Any]:
+        """Start Orthanc in ``workdir`` (storage, configuration, log); stop it on exit.
+
+        ``lua_scripts`` are loaded after the bearer filter (e.g. OncoCDS's ``orthanc.lua``);
+        ``env`` is added to Orthanc's environment (what those scripts read); ``port`` is the
+        HTTP port when the caller had to know it in advance (a free one otherwise).
+        """
         require_orthanc()
         workdir.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
+        port = port or _free_port()
         server = cls(
             root=f"http://127.0.0.1:{port}",
             process=None,  # type: ignore[arg-type]  # set below, once started
@@ -191,12 +206,17 @@ class OrthancServer:
             script = workdir / "bearer-filter.lua"
             script.write_text(_BEARER_FILTER % server.token)
             config["LuaScripts"] = [str(script)]
+        config["LuaScripts"] += [str(path) for path in lua_scripts]
         config_path = workdir / "orthanc.json"
         config_path.write_text(json.dumps(config, indent=2))
         log = (workdir / "orthanc.log").open("wb")
         server._log = log
         server.process = subprocess.Popen(
-            [ORTHANC, str(config_path)], stdout=log, stderr=subprocess.STDOUT, cwd=workdir
+            [ORTHANC, str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env={**os.environ, **(env or {})},
         )
         try:
             server._wait_ready()

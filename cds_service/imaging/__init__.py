@@ -1,0 +1,1 @@
+"""Histopathology imaging analyses: API, jobs, CDS service support (issue #15)."""
