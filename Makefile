@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml | $(PY)
 # needs no torch: the API imports it lazily, only when an imaging model bundle is used.
 $(DEVSTAMP): pyproject.toml | $(PY)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,ml]'
+	$(BIN)/pip install --quiet -e '.[dev,ml,scale]'
 	touch $(STAMP) $@
 
 install: $(STAMP)
