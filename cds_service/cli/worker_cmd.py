@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 #: Kept in step with cds_service.jobs.celery_app.QUEUES (not imported: no Celery at parse time).
-QUEUE_NAMES = ("hl7", "writeback", "imaging", "llm", "maintenance")
+QUEUE_NAMES = ("hl7", "writeback", "imaging", "llm", "maintenance", "default")
 
 
 def _queues(text: str) -> list[str]:
@@ -31,8 +31,8 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--queues",
         type=_queues,
-        default=["hl7", "writeback", "maintenance"],
-        help="comma-separated queues to consume (default: hl7,writeback,maintenance)",
+        default=["hl7", "writeback", "maintenance", "default"],
+        help="comma-separated queues to consume (default: hl7,writeback,maintenance,default)",
     )
     parser.add_argument(
         "--concurrency",

@@ -35,14 +35,12 @@ from celery import Celery, signals
 from kombu import Exchange, Queue
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import sessionmaker
-
     from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: The queues of the job system; every job kind names one of them.
-QUEUES: Final = ("hl7", "writeback", "imaging", "llm", "maintenance")
+QUEUES: Final = ("hl7", "writeback", "imaging", "llm", "maintenance", "default")
 #: Long-running jobs (GPU inference, LLM generation): prefetch 1.
 HEAVY_QUEUES: Final = frozenset({"imaging", "llm"})
 TASK_NAME: Final = "oncocds.run_job"
@@ -52,18 +50,32 @@ HARD_LIMIT_GRACE_S: Final = 30
 
 
 class _Runtime:
-    """Per worker process: the settings and session factory the task runs jobs with.
+    """Per app and worker process: the settings, session factory and resources jobs run with.
 
-    Built in the pool process (after the fork), never in the parent: a database connection
-    must not cross a fork.
+    Built in the pool process at its first job (after the fork), never inherited: a database
+    connection must not cross a fork.
     """
 
-    settings: Settings | None = None
-    session_factory: sessionmaker[Any] | None = None
-    worker_id: str = ""
+    def __init__(self, settings: Settings) -> None:
+        from sqlalchemy.orm import sessionmaker
+
+        from cds_service.db.engine import make_engine
+        from cds_service.jobs import ResourcePool, load_kinds
+
+        load_kinds(settings.jobs.extra_modules)
+        self.pid = os.getpid()
+        self.settings = settings
+        self.engine = make_engine(settings.database_url, pool_size=2)
+        self.session_factory: sessionmaker[Any] = sessionmaker(self.engine, expire_on_commit=False)
+        self.resources = ResourcePool(settings)
+        self.worker_id = f"celery:{socket.gethostname()}:{self.pid}"
+
+    def close(self) -> None:
+        self.resources.close()
+        self.engine.dispose()
 
 
-_runtime = _Runtime()
+_RUNTIMES: dict[int, _Runtime] = {}
 
 
 def queue_name(settings: Settings, queue: str) -> str:
@@ -158,35 +170,38 @@ def create_celery_app(settings: Settings) -> Celery:
 
 
 def _worker_runtime(app: Celery) -> _Runtime:
-    if _runtime.session_factory is None:
-        from sqlalchemy.orm import sessionmaker
-
-        from cds_service.db.engine import make_engine
-        from cds_service.jobs import load_job_kinds
-
-        settings: Settings = app.conf["oncocds_settings"]
-        engine = make_engine(settings.database_url, pool_size=2)
-        load_job_kinds()
-        _runtime.settings = settings
-        _runtime.session_factory = sessionmaker(engine, expire_on_commit=False)
-        _runtime.worker_id = f"celery:{socket.gethostname()}:{os.getpid()}"
-    return _runtime
+    runtime = _RUNTIMES.get(id(app))
+    if runtime is None or runtime.pid != os.getpid():
+        runtime = _RUNTIMES[id(app)] = _Runtime(app.conf["oncocds_settings"])
+    return runtime
 
 
 def _run(app: Celery, job_id: int) -> str:
     from cds_service.jobs import run_one
 
     runtime = _worker_runtime(app)
-    assert runtime.session_factory is not None
-    outcome = run_one(runtime.session_factory, job_id, worker_id=runtime.worker_id)
-    return str(outcome)
+    outcome = run_one(
+        runtime.session_factory,
+        job_id,
+        worker_id=runtime.worker_id,
+        settings=runtime.settings,
+        resources=runtime.resources,
+        lease_grace_s=runtime.settings.jobs.lease_grace_seconds,
+    )
+    # None: not claimable now (done, or held by a live claim): a redelivery changes nothing.
+    return "skipped" if outcome is None else outcome.status
+
+
+def close_runtime(app: Celery) -> None:
+    """Dispose of this process's database engine and resources for ``app`` (tests, shutdown)."""
+    runtime = _RUNTIMES.pop(id(app), None)
+    if runtime is not None and runtime.pid == os.getpid():
+        runtime.close()
 
 
 @signals.worker_process_shutdown.connect  # type: ignore[untyped-decorator,unused-ignore]
 def _dispose(**_: Any) -> None:
-    factory = _runtime.session_factory
-    if factory is not None:
-        bind = factory.kw.get("bind")
-        if bind is not None:
-            bind.dispose()
-    _runtime.session_factory = None
+    for key, runtime in list(_RUNTIMES.items()):
+        if runtime.pid == os.getpid():
+            runtime.close()
+            del _RUNTIMES[key]

@@ -16,8 +16,9 @@ it returns.
 
 Which rows need a message (:func:`needs_message`):
 
-- ``queued``, due, never published (or re-queued by a replay after its last message);
-- ``failed`` whose retry is due and that was not published since it failed;
+- ``queued`` or ``failed``, due, and not published since the row last changed (a new job, a
+  replay, a failed attempt whose retry is now due), or published more than
+  :data:`STALE_AFTER` ago and still waiting;
 - ``running`` whose lease ran out (its worker died with the message acknowledged or lost) and
   that was not published since the lease was taken.
 
@@ -31,14 +32,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cds_service.models.jobs import BackgroundJob as J
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.db.base import utcnow
-from cds_service.models.jobs import BackgroundJob as J
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 
 #: Time limit for a kind the relay does not know (a newer API than this relay): one hour.
 DEFAULT_TIME_LIMIT_S = 3600.0
+#: A due job still waiting this long after its message was published is published again
+#: (the consumer is idempotent, so an extra message costs one no-op claim).
+STALE_AFTER = timedelta(hours=1)
 
 
 class BrokerUnavailableError(Exception):
@@ -69,16 +73,17 @@ class Publisher(Protocol):
     def close(self) -> None: ...
 
 
-def needs_message(now: datetime) -> ColumnElement[bool]:
+def needs_message(now: datetime, stale_after: timedelta = STALE_AFTER) -> ColumnElement[bool]:
     """The rows the relay publishes (see the module docstring)."""
-    never_since_update = or_(J.published_at.is_(None), J.published_at < J.updated_at)
+    # Not published since the row last changed, or published so long ago that the message
+    # must be gone (a purged queue, or a worker whose clock ran behind found it not yet due).
+    needs = or_(
+        J.published_at.is_(None),
+        J.published_at < J.updated_at,
+        J.published_at < now - stale_after,
+    )
     return or_(
-        and_(
-            J.status == "queued",
-            or_(J.next_attempt_at.is_(None), J.next_attempt_at <= now),
-            never_since_update,
-        ),
-        and_(J.status == "failed", J.next_attempt_at <= now, never_since_update),
+        and_(J.status.in_(("queued", "failed")), J.next_attempt_at <= now, needs),
         and_(
             J.status == "running",
             J.locked_until < now,
@@ -144,7 +149,7 @@ class CeleryPublisher:
         if connection is not None:
             try:
                 connection.release()
-            except Exception:  # noqa: BLE001 - closing a broken connection may raise anything
+            except Exception:
                 log.debug("broker connection close failed", exc_info=True)
 
 
@@ -251,22 +256,24 @@ def build_relay(
     settings: Settings, session_factory: sessionmaker[Session], publisher: Publisher
 ) -> Relay:
     """A relay configured from ``settings`` that also ticks the periodic schedule."""
-    from cds_service.jobs import load_job_kinds
+    from cds_service.jobs import load_kinds
 
-    load_job_kinds()
+    load_kinds(settings.jobs.extra_modules)
     return Relay(
         session_factory,
         publisher,
         batch=settings.jobs.relay_batch,
-        tick=_schedule_ticker(session_factory),
+        tick=_schedule_ticker(settings, session_factory),
     )
 
 
-def _schedule_ticker(session_factory: sessionmaker[Session]) -> Callable[[datetime], Any]:
+def _schedule_ticker(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> Callable[[datetime], Any]:
     from cds_service.jobs import tick_schedules
 
     def tick(now: datetime) -> None:
-        tick_schedules(session_factory, now)
+        tick_schedules(session_factory, settings, now=now)
 
     return tick
 
