@@ -6,6 +6,7 @@ readiness probes on ``app.state.readiness_probes``. Tests build apps with explic
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +30,8 @@ from cds_service.compliance import endpoints as compliance
 from cds_service.db.engine import make_engine
 from cds_service.db.session import make_sessionmaker
 from cds_service.hl7 import endpoints as hl7_endpoints
+from cds_service.jobs.executor import build_executor, install_notifier
+from cds_service.jobs.registry import load_kinds
 from cds_service.reports import endpoints as reports_endpoints
 from cds_service.security.clients import load_trusted_clients
 from cds_service.security.replay import ReplayStore
@@ -75,9 +78,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Background jobs (issue 17): the in-process executor unless a broker runs them.
+        executor = build_executor(settings, app.state.sessionmaker)
+        app.state.jobs = executor
+        app.state.job_notifier.executor = executor
+        if executor is not None:
+            executor.start()
         try:
             yield
         finally:
+            if executor is not None:
+                app.state.job_notifier.executor = None
+                await asyncio.to_thread(executor.stop)
             cds_hooks.close()
             runner = getattr(app.state, "writeback_runner", None)
             if runner is not None:  # created on first write-back (cds_service.writeback)
@@ -93,6 +105,10 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    load_kinds(settings.jobs.extra_modules)
+    # enqueue() on a request session wakes the executor after the commit (see cds_service.jobs).
+    app.state.job_notifier = install_notifier(app.state.sessionmaker)
+    app.state.jobs = None
     app.state.audit = AuditTrail(engine, source_observer=settings.instance_id)
     cds_hooks = CdsHooksRuntime(
         settings,

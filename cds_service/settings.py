@@ -226,6 +226,37 @@ class ComplianceSettings(BaseModel):
     )
 
 
+class JobsSettings(BaseModel):
+    """``ONCOCDS_JOBS__*``: the job system (issue 17). Without a broker the API runs jobs on an
+    in-process thread pool; with ``broker_url`` the Celery workers run them instead."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: Celery broker, e.g. ``amqp://guest:guest@127.0.0.1:5672//``. When set, the in-process
+    #: executor is not started: ``oncocds relay`` publishes jobs and ``oncocds worker`` runs them.
+    broker_url: str | None = None
+    #: Run the in-process executor in the API process (false: another process runs jobs).
+    in_process: bool = True
+    #: Worker threads of the in-process executor.
+    threads: int = Field(default=2, ge=1, le=64)
+    #: How often idle workers look for due jobs (a commit that enqueues wakes them at once).
+    poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+    #: How often the periodic schedule is ticked (the due time of each periodic kind).
+    schedule_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
+    #: Extra time beyond a kind's time limit before a running job's claim lapses and another
+    #: worker may take it.
+    lease_grace_seconds: float = Field(default=30.0, ge=0, le=86400)
+    #: More modules that register job kinds, beside ``cds_service/jobs/kinds.py`` (tests).
+    extra_modules: tuple[str, ...] = ()
+    #: Queues this process takes (empty: all).
+    queues: tuple[str, ...] = ()
+    #: How long shutdown waits for jobs under way.
+    stop_timeout_seconds: float = Field(default=10.0, ge=0, le=600)
+    #: Succeeded jobs are deleted after this many days (dead and failed ones stay).
+    retain_succeeded_days: int = Field(default=7, ge=1, le=3650)
+    prune_interval_seconds: float = Field(default=3600.0, ge=0, le=86400)
+
+
 class Settings(BaseSettings):
     """Everything an OncoCDS process needs, read from ``ONCOCDS_*`` environment variables."""
 
@@ -265,6 +296,7 @@ class Settings(BaseSettings):
     hl7: Hl7Settings = Hl7Settings()
     audit: AuditSettings = AuditSettings()
     compliance: ComplianceSettings = ComplianceSettings()
+    jobs: JobsSettings = JobsSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,7 @@
+"""The modules that register job kinds: one line per feature (imported by ``load_kinds``)."""
+
+from __future__ import annotations
+
+JOB_MODULES: list[str] = [
+    "cds_service.jobs.builtin",
+]
