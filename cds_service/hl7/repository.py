@@ -192,7 +192,8 @@ class InboxRepository:
         with _db_errors("written"), self._engine.begin() as conn:
             inserted: dict[tuple[str, str, str], int] = {}
             new_received: list[int] = []
-            for row in conn.execute(self._insert_with_status, rows):
+            result: Any = conn.execute(self._insert_with_status, rows)
+            for row in result:
                 inserted[(row[1], row[2], row[3])] = row[0]
                 if row[4] == "received":
                     new_received.append(row[0])

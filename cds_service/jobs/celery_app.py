@@ -26,6 +26,7 @@ share one vhost without taking each other's jobs.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 from collections.abc import Sequence
@@ -102,9 +103,10 @@ def broker_queue(settings: Settings, queue: str) -> Queue:
     )
 
 
-def time_limits(time_limit_s: float) -> tuple[float, float]:
-    """(soft, hard) Celery time limits for a kind's ``time_limit_s``."""
-    return float(time_limit_s), float(time_limit_s) + HARD_LIMIT_GRACE_S
+def time_limits(time_limit_s: float) -> tuple[int, int]:
+    """(soft, hard) Celery time limits in whole seconds for a kind's ``time_limit_s``."""
+    soft = max(1, math.ceil(time_limit_s))
+    return soft, soft + HARD_LIMIT_GRACE_S
 
 
 def prefetch_for(queues: Sequence[str], default: int) -> int:
@@ -123,7 +125,7 @@ def create_celery_app(settings: Settings) -> Celery:
         raise ValueError("ONCOCDS_JOBS__BROKER_URL is not set")
     app = Celery("oncocds", set_as_current=False)
     app.conf.update(
-        broker_url=url.get_secret_value(),
+        broker_url=url,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a worker waits for the broker, it does not exit
         # Publisher confirms: a publish returns only when RabbitMQ has taken the message (for a
@@ -158,6 +160,7 @@ def create_celery_app(settings: Settings) -> Celery:
 
     @app.task(  # type: ignore[untyped-decorator,unused-ignore]
         name=TASK_NAME,
+        shared=False,  # bound to this app only (one app per Settings; tests build many)
         acks_late=True,
         reject_on_worker_lost=True,
         ignore_result=True,

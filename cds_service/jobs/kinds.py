@@ -4,4 +4,5 @@ from __future__ import annotations
 
 JOB_MODULES: list[str] = [
     "cds_service.jobs.builtin",
+    "cds_service.hl7.jobs",
 ]

@@ -35,11 +35,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cds_service.models.jobs import BackgroundJob as J
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.db.base import utcnow
+from cds_service.models.jobs import BackgroundJob as J
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -126,7 +126,7 @@ class CeleryPublisher:
         return self._producer
 
     def publish(self, job_id: int, queue: str, time_limit_s: float) -> None:
-        from cds_service.jobs.celery_app import TASK_NAME, broker_queue, time_limits
+        from cds_service.jobs.celery_app import TASK_NAME, queue_name, time_limits
 
         soft, hard = time_limits(time_limit_s)
         try:
@@ -134,7 +134,8 @@ class CeleryPublisher:
             self._app.send_task(
                 TASK_NAME,
                 args=[job_id],
-                queue=broker_queue(self._settings, queue),
+                # A name from task_queues: Celery declares the quorum queue before publishing.
+                queue=queue_name(self._settings, queue),
                 producer=producer,
                 retry=False,
                 soft_time_limit=soft,
@@ -210,9 +211,7 @@ class Relay:
                     confirmed.append(int(job_id))
             finally:
                 if confirmed:
-                    session.execute(
-                        update(J).where(J.id.in_(confirmed)).values(published_at=stamp)
-                    )
+                    session.execute(update(J).where(J.id.in_(confirmed)).values(published_at=stamp))
         self.published += len(confirmed)
         return len(confirmed)
 

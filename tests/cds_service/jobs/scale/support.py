@@ -14,6 +14,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ def delete_queues(broker_url: str, prefix: str) -> None:
     from kombu import Connection
 
     with Connection(broker_url, connect_timeout=5) as conn:
-        channel = conn.channel()
+        channel: Any = conn.channel()
         for queue in QUEUES:
             with contextlib.suppress(Exception):
                 channel.queue_delete(f"{prefix}{queue}")
@@ -56,9 +57,8 @@ def queue_depth(broker_url: str, prefix: str, queue: str) -> int:
     from kombu import Connection
 
     with Connection(broker_url, connect_timeout=5) as conn:
-        _name, count, _consumers = conn.channel().queue_declare(
-            f"{prefix}{queue}", passive=True
-        )
+        channel: Any = conn.channel()
+        _name, count, _consumers = channel.queue_declare(f"{prefix}{queue}", passive=True)
         return int(count)
 
 
