@@ -7,10 +7,7 @@ broker connection is a real forwarder the test controls (both ends real).
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +29,13 @@ from cds_service.models.jobs import BackgroundJob
 from cds_service.settings import Settings
 from tests.cds_service.jobs.conftest import wait_for
 from tests.cds_service.jobs.scale import kinds as celery_kinds
-from tests.cds_service.jobs.scale.celery_executor import CeleryTestExecutor, celery_settings
+from tests.cds_service.jobs.scale.celery_executor import (
+    CeleryTestExecutor,
+    celery_settings,
+    oncocds_process,
+    stop_process,
+    worker_env,
+)
 from tests.cds_service.jobs.scale.support import (
     delete_queues,
     proxy_to_broker,
@@ -40,8 +43,6 @@ from tests.cds_service.jobs.scale.support import (
     require_broker,
     unique_prefix,
 )
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -211,48 +212,23 @@ def test_a_failed_attempt_is_republished_when_its_retry_is_due(
     assert job.last_error is None
 
 
-def _process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from cds_service.cli import main; sys.exit(main(sys.argv[1:]))",
-                *args,
-            ],
-            env=env,
-            cwd=REPO,
-            stdout=sink,
-            stderr=sink,
-        )
-
-
-def _env(settings: Settings, database_url: str, **extra: str) -> dict[str, str]:
-    assert settings.jobs.broker_url is not None
-    return {
-        **os.environ,
-        "ONCOCDS_DATABASE_URL": database_url,
-        "ONCOCDS_JOBS__BROKER_URL": settings.jobs.broker_url,
-        "ONCOCDS_JOBS__QUEUE_PREFIX": settings.jobs.queue_prefix,
-        "ONCOCDS_JOBS__EXTRA_MODULES": f'["{celery_kinds.MODULE}", "tests.cds_service.jobs.kinds"]',
-        "ONCOCDS_JOBS__RELAY_POLL_SECONDS": "0.1",
-        "ONCOCDS_JOBS__LEASE_GRACE_SECONDS": "1",
-        "ONCOCDS_LOG_LEVEL": "WARNING",
-        **extra,
-    }
+def _env(settings: Settings) -> dict[str, str]:
+    # A lapsed claim is taken again within seconds (the effect kind's limit is 4 s).
+    return worker_env(
+        settings, ONCOCDS_JOBS__LEASE_GRACE_SECONDS="1", ONCOCDS_JOBS__RELAY_POLL_SECONDS="0.1"
+    )
 
 
 @pytest.mark.slow
 def test_relay_process_killed_before_publishing_publishes_after_restart(
     job_settings: Settings,
     session_factory: sessionmaker[Session],
-    database_url: str,
     tmp_path: Path,
 ) -> None:
     executor = CeleryTestExecutor(job_settings, session_factory)
-    env = _env(executor.settings, database_url)
+    env = _env(executor.settings)
     log = tmp_path / "runs.log"
-    relay = _process(["relay"], env, tmp_path / "relay.log")
+    relay = oncocds_process(["relay"], env, tmp_path / "relay.log")
     try:
         time.sleep(1.0)
         assert relay.poll() is None, (tmp_path / "relay.log").read_text()
@@ -261,14 +237,12 @@ def test_relay_process_killed_before_publishing_publishes_after_restart(
         ids = _enqueue(session_factory, log, 6)
         time.sleep(1.0)
         assert _unpublished(session_factory, ids) == ids
-        relay = _process(["relay"], env, tmp_path / "relay.log")
+        relay = oncocds_process(["relay"], env, tmp_path / "relay.log")
         executor.start()
         wait_for(session_factory, ids, {"succeeded"})
         assert _done_per_key(log) == {f"effect:runs.log:{i}": 1 for i in range(6)}
     finally:
-        if relay.poll() is None:
-            relay.terminate()
-            relay.wait(20)
+        stop_process(relay)
         executor.stop()
 
 
@@ -276,18 +250,17 @@ def test_relay_process_killed_before_publishing_publishes_after_restart(
 def test_sigkilled_worker_mid_job_every_job_completes_once(
     job_settings: Settings,
     session_factory: sessionmaker[Session],
-    database_url: str,
     tmp_path: Path,
 ) -> None:
     """``oncocds worker`` processes, SIGKILLed while jobs run: every job ends succeeded and
     each completed exactly once (a redelivery of a finished job changes nothing)."""
     executor = CeleryTestExecutor(job_settings, session_factory)
-    env = _env(executor.settings, database_url)
+    env = _env(executor.settings)
     log = tmp_path / "runs.log"
     worker_log = tmp_path / "worker.log"
     args = ["worker", "--queues", "default", "--concurrency", "2"]
-    relay = _process(["relay"], env, tmp_path / "relay.log")
-    workers = [_process(args, env, worker_log)]
+    relay = oncocds_process(["relay"], env, tmp_path / "relay.log")
+    workers = [oncocds_process(args, env, worker_log)]
     try:
         ids = _enqueue(session_factory, log, 12, sleep=1.0)
         for _kill in range(2):
@@ -298,7 +271,7 @@ def test_sigkilled_worker_mid_job_every_job_completes_once(
             time.sleep(0.5)  # mid-job: handlers are sleeping
             workers[-1].send_signal(signal.SIGKILL)
             workers[-1].wait(10)
-            workers.append(_process(args, env, worker_log))
+            workers.append(oncocds_process(args, env, worker_log))
         wait_for(session_factory, ids, {"succeeded"}, timeout=120)
         done = _done_per_key(log)
         assert done == {f"effect:runs.log:{i}": 1 for i in range(12)}
@@ -306,13 +279,7 @@ def test_sigkilled_worker_mid_job_every_job_completes_once(
         assert len(starts) > 12, "no job was interrupted: the kill did not hit a running job"
     finally:
         for process in [relay, *workers]:
-            if process.poll() is None:
-                process.terminate()
-        for process in [relay, *workers]:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_process(process)
         executor.stop()
 
 

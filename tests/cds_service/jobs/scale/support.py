@@ -62,6 +62,19 @@ def queue_depth(broker_url: str, prefix: str, queue: str) -> int:
         return int(count)
 
 
+def consumers(broker_url: str, prefix: str, queue: str) -> int:
+    """Consumers of one of this test's queues (0 when it does not exist yet)."""
+    from kombu import Connection
+
+    with Connection(broker_url, connect_timeout=5) as conn:
+        channel: Any = conn.channel()
+        try:
+            _name, _count, count = channel.queue_declare(f"{prefix}{queue}", passive=True)
+        except Exception:  # noqa: BLE001 - NOT_FOUND closes the channel: not declared yet
+            return 0
+        return int(count)
+
+
 class TcpProxy:
     """A TCP forwarder to ``target`` that the test can cut: :meth:`cut` closes every open
     connection and refuses new ones (accepted, then closed at once) until :meth:`restore`.
