@@ -30,6 +30,7 @@ from cds_service.compliance import endpoints as compliance
 from cds_service.db.engine import make_engine
 from cds_service.db.session import make_sessionmaker
 from cds_service.hl7 import endpoints as hl7_endpoints
+from cds_service.jobs import endpoints as jobs_endpoints
 from cds_service.jobs.executor import build_executor, install_notifier
 from cds_service.jobs.registry import load_kinds
 from cds_service.reports import endpoints as reports_endpoints
@@ -50,6 +51,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     hl7_endpoints.router,
     compliance.router,
     compliance_console.router,
+    jobs_endpoints.router,
 )
 
 

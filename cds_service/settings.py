@@ -269,6 +269,18 @@ class JobsSettings(BaseModel):
     prefetch_multiplier: int = Field(default=4, ge=1, le=256)
 
 
+class ImagingSettings(BaseModel):
+    """``ONCOCDS_IMAGING__*``: the histopathology model (issue #15)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bundle_path: Path | None = Field(
+        default=None,
+        description="The installed imaging model bundle (a directory `oncocds train` exported; "
+        "`oncocds model verify` checks it). Unset: no imaging model is installed.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything an OncoCDS process needs, read from ``ONCOCDS_*`` environment variables."""
 
@@ -309,6 +321,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     compliance: ComplianceSettings = ComplianceSettings()
     jobs: JobsSettings = JobsSettings()
+    imaging: ImagingSettings = ImagingSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from cds_service.analyses.intake import AnalysisInput, interpret_upload
@@ -23,7 +23,7 @@ from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, Settings
 from cds_service.api.errors import FHIR_JSON
 from cds_service.db.session import DbSession
 from cds_service.security.deps import ClientCaller
-from cds_service.writeback.service import enqueue_writeback, run_writeback_in_background
+from cds_service.writeback.service import enqueue_writeback
 
 router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"])
 
@@ -59,7 +59,6 @@ def create_analysis(
     caller: ClientCaller,
     body: Annotated[bytes, Depends(_raw_body)],
     request: Request,
-    background: BackgroundTasks,
     session: DbSession,
     settings: SettingsDep,
     audit: AuditDep,
@@ -91,9 +90,9 @@ def create_analysis(
     analysis = store_analysis(
         session, result.interpretation, result.patient_ref, result.source_kind
     )
-    job = enqueue_writeback(session, analysis, settings.writeback)
-    # Committed here, not by the session dependency: the write-back background task reads the
-    # job in its own session and may start before the dependency's teardown commits.
+    # With write-back configured this also enqueues its round (a background job, issue 17);
+    # the commit wakes the job executor.
+    enqueue_writeback(session, analysis, settings.writeback)
     session.commit()
     audit.record(
         action="C",
@@ -109,8 +108,6 @@ def create_analysis(
             "problems": len(result.problems),
         },
     )
-    if job is not None:
-        background.add_task(run_writeback_in_background, request.app.state, job.id)
     headers = {"Location": f"/api/v1/analyses/{analysis.id}", "X-Analysis-Id": analysis.id}
     return JSONResponse(
         analysis.report_bundle, status_code=201, media_type=FHIR_JSON, headers=headers

@@ -38,6 +38,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compliance_cmd",
     "train_cmd",
     "model_cmd",
+    "jobs_cmd",
+    "classify_cmd",
     "worker_cmd",
     "relay_cmd",
 )

@@ -7,14 +7,11 @@ records only (identifiers), never clinical payloads.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
@@ -29,45 +26,14 @@ from cds_service.compliance import service, state
 from cds_service.compliance.auth import ExportPrincipal, ReadPrincipal
 from cds_service.compliance.repository import AuditFilter, AuditRepository
 from cds_service.compliance.schemas import AuditRecordOut, DisclosureReport, SearchPage
-from cds_service.errors import BadRequestError, NotFoundError, OncoCDSError
+from cds_service.errors import BadRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
 
 
-async def _seal_periodically(app: FastAPI, interval: int) -> None:
-    """Seal new records every ``interval`` seconds (ONCOCDS_AUDIT__CHECKPOINT_INTERVAL_SECONDS)."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            settings = app.state.settings
-            created = await asyncio.to_thread(
-                seal,
-                app.state.engine,
-                state.signer(app),
-                max_records=settings.audit.checkpoint_max_records,
-            )
-            if created:
-                log.info("audit checkpoints created", extra={"count": len(created)})
-        except OncoCDSError as exc:
-            log.warning("audit checkpoint failed", extra={"error_type": type(exc).__name__})
-        except Exception as exc:  # the loop must outlive one failed round
-            log.exception("audit checkpoint failed", extra={"error_type": type(exc).__name__})
-
-
-@contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    interval = app.state.settings.audit.checkpoint_interval_seconds
-    task = asyncio.create_task(_seal_periodically(app, interval)) if interval > 0 else None
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"], lifespan=lifespan)
+# Periodic sealing (ONCOCDS_AUDIT__CHECKPOINT_INTERVAL_SECONDS) is the ``audit.seal`` job
+# (cds_service/compliance/jobs.py), run once across all processes by the job system.
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 Str256 = Annotated[str | None, Query(max_length=256)]
 

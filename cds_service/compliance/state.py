@@ -1,7 +1,7 @@
 """Per-app objects of the compliance feature, created on first use and kept on ``app.state``.
 
-Created lazily so the feature plugs into ``create_app`` through ``_ROUTERS`` alone; the
-router's lifespan (``endpoints.lifespan``) runs the periodic checkpoint task.
+Created lazily so the feature plugs into ``create_app`` through ``_ROUTERS`` alone; periodic
+checkpoints are the ``audit.seal`` job (``compliance/jobs.py``).
 """
 
 from __future__ import annotations

@@ -4,5 +4,7 @@ from __future__ import annotations
 
 JOB_MODULES: list[str] = [
     "cds_service.jobs.builtin",
+    "cds_service.writeback.jobs",
+    "cds_service.compliance.jobs",
     "cds_service.hl7.jobs",
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from cds_service.settings import Settings
@@ -163,6 +164,12 @@ class JobContext:
     settings: Settings
     session_factory: sessionmaker[Session]
     resources: ResourcePool = field(repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine of ``session_factory`` (for code that takes an engine)."""
+        bind: Engine = self.session_factory.kw["bind"]
+        return bind
 
     def resource(self, name: str) -> Any:
         """The per-process resource ``name``, built by its factory on first use."""

@@ -31,7 +31,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    event,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,7 +55,14 @@ from cds_service.jobs.errors import (
     PermanentJobError,
     UnknownJobKindError,
 )
-from cds_service.jobs.registry import JobContext, JobKind, ResourcePool, get_kind, kinds
+from cds_service.jobs.registry import (
+    JobContext,
+    JobKind,
+    ResourcePool,
+    get_kind,
+    kinds,
+    load_kinds,
+)
 from cds_service.models.jobs import JOB_STATUSES, BackgroundJob, JobSchedule
 
 if TYPE_CHECKING:
@@ -64,6 +81,7 @@ MAX_KEY_LENGTH = 255
 #: app's sessionmaker; see :class:`cds_service.jobs.executor.JobNotifier`).
 NOTIFY_INFO_KEY = "oncocds.jobs.notify"
 _ARMED_INFO_KEY = "oncocds.jobs.notify-armed"
+_HOOKED_INFO_KEY = "oncocds.jobs.notify-hooked"
 #: Extra time beyond a kind's time limit before its claim's lease runs out.
 DEFAULT_LEASE_GRACE_S = 30.0
 
@@ -117,6 +135,8 @@ def enqueue(
             the key is empty or too long.
     """
     spec = get_kind(kind)
+    if spec is None:  # a process that never loaded the kinds (the MLLP listener): load them
+        spec = load_kinds().get(kind)
     if spec is None:
         raise UnknownJobKindError(f"unknown job kind {kind!r}")
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -152,25 +172,26 @@ def enqueue(
     return job
 
 
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_ARMED_INFO_KEY, False):
+        notify = session.info.get(NOTIFY_INFO_KEY)
+        if notify is not None:
+            notify()
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_ARMED_INFO_KEY, None)  # nothing was committed: nothing to run
+
+
 def _arm_notify(session: Session) -> None:
-    notify = session.info.get(NOTIFY_INFO_KEY)
-    if notify is None or session.info.get(_ARMED_INFO_KEY):
+    """Wake the executor when ``session`` commits (once per commit that enqueued)."""
+    if session.info.get(NOTIFY_INFO_KEY) is None:
         return
-    from sqlalchemy import event
-
+    if not session.info.get(_HOOKED_INFO_KEY):
+        session.info[_HOOKED_INFO_KEY] = True
+        event.listen(session, "after_commit", _after_commit)
+        event.listen(session, "after_rollback", _after_rollback)
     session.info[_ARMED_INFO_KEY] = True
-
-    def after_commit(committed: Session) -> None:
-        committed.info.pop(_ARMED_INFO_KEY, None)
-        notify()
-
-    def after_rollback(rolled_back: Session) -> None:
-        rolled_back.info.pop(_ARMED_INFO_KEY, None)
-        if event.contains(rolled_back, "after_commit", after_commit):
-            event.remove(rolled_back, "after_commit", after_commit)
-
-    event.listen(session, "after_commit", after_commit, once=True)
-    event.listen(session, "after_soft_rollback", after_rollback, once=True)
 
 
 # ---------------------------------------------------------------------------------- claim
@@ -188,43 +209,63 @@ def _lease_for(spec: JobKind | None, grace_s: float) -> timedelta:
     return timedelta(seconds=limit + grace_s)
 
 
-def _claim_rows(
+def _claim(
     session: Session,
-    candidates: Sequence[tuple[int, str]],
+    which: ColumnElement[bool],
     *,
+    limit: int,
     worker_id: str,
     now: datetime,
     grace_s: float,
 ) -> list[ClaimedJob]:
-    claimed: list[ClaimedJob] = []
-    for job_id, kind in candidates:
-        locked_until = now + _lease_for(get_kind(kind), grace_s)
-        row = session.execute(
-            update(J)
-            .where(J.id == job_id, _claimable(now))
-            .values(
-                status="running",
-                attempts=J.attempts + 1,
-                lease_owner=worker_id[:128],
-                locked_until=locked_until,
-                updated_at=now,
+    """One statement: ``UPDATE … WHERE id IN (SELECT … claimable … LIMIT n [FOR UPDATE SKIP
+    LOCKED]) RETURNING …``. On SQLite a single write statement takes the write lock at once
+    (a read upgraded to a write would fail with SQLITE_BUSY instead of waiting); on PostgreSQL
+    the row locks hand concurrent claimers different rows. The outer WHERE repeats the
+    claimable condition. Each kind's lease is its time limit plus ``grace_s``."""
+    candidates = (
+        select(J.id).where(which, _claimable(now)).order_by(J.next_attempt_at, J.id).limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    timestamp = J.__table__.c.locked_until.type
+    leases = {
+        spec.name: literal(now + _lease_for(spec, grace_s), type_=timestamp)
+        for spec in kinds().values()
+    }
+    locked_until = case(
+        leases, value=J.kind, else_=literal(now + _lease_for(None, grace_s), type_=timestamp)
+    )
+    owner = worker_id[:128]
+    rows = session.execute(
+        update(J)
+        .where(J.id.in_(candidates.scalar_subquery()), _claimable(now))
+        .values(
+            status="running",
+            attempts=J.attempts + 1,
+            lease_owner=owner,
+            locked_until=locked_until,
+            updated_at=now,
+        )
+        .returning(J.id, J.kind, J.key, J.payload, J.attempts, J.max_attempts, J.locked_until)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return sorted(
+        (
+            ClaimedJob(
+                id=int(row[0]),
+                kind=str(row[1]),
+                key=str(row[2]),
+                payload=dict(row[3] or {}),
+                attempt=int(row[4]),
+                max_attempts=int(row[5]),
+                worker_id=owner,
+                locked_until=row[6],
             )
-            .returning(J.id, J.kind, J.key, J.payload, J.attempts, J.max_attempts)
-        ).first()
-        if row is not None:
-            claimed.append(
-                ClaimedJob(
-                    id=row[0],
-                    kind=row[1],
-                    key=row[2],
-                    payload=dict(row[3] or {}),
-                    attempt=int(row[4]),
-                    max_attempts=int(row[5]),
-                    worker_id=worker_id[:128],
-                    locked_until=locked_until,
-                )
-            )
-    return claimed
+            for row in rows
+        ),
+        key=lambda claimed: claimed.id,
+    )
 
 
 def claim_due(
@@ -239,20 +280,19 @@ def claim_due(
     """Claim up to ``limit`` due jobs (oldest due first) of the kinds registered in this process
     (on ``queues`` when given) and commit the claim."""
     now = now or utcnow()
-    registered = [k.name for k in kinds().values() if queues is None or k.queue in set(queues)]
+    wanted = set(queues) if queues is not None else None
+    registered = [k.name for k in kinds().values() if wanted is None or k.queue in wanted]
     if not registered:
         return []
     with session_factory() as session, session.begin():
-        stmt = (
-            select(J.id, J.kind)
-            .where(_claimable(now), J.kind.in_(registered))
-            .order_by(J.next_attempt_at, J.id)
-            .limit(limit)
+        return _claim(
+            session,
+            J.kind.in_(registered),
+            limit=limit,
+            worker_id=worker_id,
+            now=now,
+            grace_s=lease_grace_s,
         )
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        candidates = [(int(r[0]), str(r[1])) for r in session.execute(stmt)]
-        return _claim_rows(session, candidates, worker_id=worker_id, now=now, grace_s=lease_grace_s)
 
 
 def claim_job(
@@ -267,11 +307,8 @@ def claim_job(
     running under another live claim, or not yet due: a redelivery changes nothing)."""
     now = now or utcnow()
     with session_factory() as session, session.begin():
-        kind = session.execute(select(J.kind).where(J.id == job_id)).scalar_one_or_none()
-        if kind is None:
-            return None
-        claimed = _claim_rows(
-            session, [(job_id, kind)], worker_id=worker_id, now=now, grace_s=lease_grace_s
+        claimed = _claim(
+            session, J.id == job_id, limit=1, worker_id=worker_id, now=now, grace_s=lease_grace_s
         )
     return claimed[0] if claimed else None
 
@@ -493,9 +530,11 @@ def tick_schedules(
         if interval <= 0:
             continue
         with session_factory() as session, session.begin():
+            # The first run is one interval after the schedule is first seen (as the loops
+            # it replaces did: a process that starts does not seal or sweep at once).
             session.execute(
                 _insert_for(session)(JobSchedule)
-                .values(kind=spec.name, next_run_at=now)
+                .values(kind=spec.name, next_run_at=now + timedelta(seconds=interval))
                 .on_conflict_do_nothing(index_elements=["kind"])
             )
             won = session.execute(

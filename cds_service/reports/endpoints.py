@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -22,6 +22,7 @@ from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, Settings
 from cds_service.audit.service import Outcome
 from cds_service.db.session import DbSession
 from cds_service.errors import AuthenticationError, ForbiddenError, NotFoundError, OncoCDSError
+from cds_service.reports.imaging import imaging_section_html
 from cds_service.reports.tokens import MAX_TOKEN_CHARS, report_secret, verify_report_token
 from cds_service.reports.view import build_report_view
 from integrations.fhir.outcome import operation_outcome
@@ -69,6 +70,7 @@ def _error_page(exc: OncoCDSError) -> HTMLResponse:
 @router.get("/reports/{analysis_id}", response_class=HTMLResponse, include_in_schema=True)
 def report_page(
     analysis_id: str,
+    request: Request,
     *,
     session: DbSession,
     settings: SettingsDep,
@@ -103,4 +105,6 @@ def report_page(
         request_id=request_id,
         remote_addr=remote,
     )
-    return render("report.html", view=view)
+    # The imaging section, when the imaging service has stored results (app.state.report_imaging).
+    imaging = imaging_section_html(request.app.state, session, analysis)
+    return render("report.html", view=view, imaging_section=imaging)

@@ -8,10 +8,13 @@ exhausted round marks the job ``failed`` with the reason (status codes and error
 PHI). Failed jobs stay listed (``GET /api/v1/writeback?status=failed``) until someone retries them
 (``oncocds writeback retry``); nothing is dropped silently.
 
-A round first *claims* its job (:func:`repository.claim_writeback_job`): a lease on
-``next_attempt`` that each attempt renews, so the request's background task, the API's sweeper
-(every ``ONCOCDS_WRITEBACK__SWEEP_INTERVAL_SECONDS``: HL7-created jobs, rounds cut short by a
-restart) and ``oncocds writeback run-due`` never post the same job twice at once.
+Rounds run as background jobs (issue 17, :mod:`cds_service.writeback.jobs`): enqueueing a
+write-back job enqueues its round (``writeback.round``) in the same transaction, and the periodic
+``writeback.sweep`` (every ``ONCOCDS_WRITEBACK__SWEEP_INTERVAL_SECONDS``, once across all
+processes) runs pending jobs nobody runs (rows from before the job system, rounds whose job
+gave up). A round first *claims* its write-back job (:func:`repository.claim_writeback_job`): a
+lease on ``next_attempt`` that each attempt renews, so the round job, the sweep and ``oncocds
+writeback run-due`` never post the same job twice at once.
 
 The runner commits its own short transactions after every attempt (like the audit trail): the
 job's state must be visible and durable while the round is still sleeping between attempts, and
@@ -37,6 +40,7 @@ from cds_service.audit import AuditTrail
 from cds_service.audit.service import Outcome
 from cds_service.db.base import utcnow
 from cds_service.errors import ConflictError, NotFoundError, OncoCDSError
+from cds_service.jobs import enqueue
 from cds_service.models.analysis import Analysis, WritebackJob
 from cds_service.settings import WritebackSettings
 from integrations.fhir.smart_backend import (
@@ -49,6 +53,9 @@ from integrations.fhir.smart_backend import (
 )
 
 log = logging.getLogger(__name__)
+
+#: The job kind that runs one write-back round (registered in ``cds_service.writeback.jobs``).
+ROUND_KIND = "writeback.round"
 
 
 class WritebackConfigError(OncoCDSError):
@@ -82,7 +89,11 @@ def enqueue_writeback(
         last_error=None,
         response_locations=[],
     )
-    return repository.add_writeback_job(session, job)
+    job = repository.add_writeback_job(session, job)
+    # Its round runs as a background job (``writeback.round``, cds_service/writeback/jobs.py),
+    # committed with the analysis and the write-back job: the transactional outbox.
+    enqueue(session, kind=ROUND_KIND, key=f"writeback:{job.id}", payload={"writebackJobId": job.id})
+    return job
 
 
 def build_client(settings: WritebackSettings) -> SmartBackendClient:
@@ -329,14 +340,12 @@ def app_runner(app_state: object) -> WritebackRunner:
 
 
 def run_writeback_in_background(app_state: object, job_id: str) -> None:
-    """Run one write-back round for ``job_id`` with the app's runner (a BackgroundTasks target).
-
-    Usage after the request's session committed the job::
-
-        background.add_task(run_writeback_in_background, request.app.state, job.id)
+    """Run one write-back round for ``job_id`` now, in the caller's thread, with the app's
+    runner. The service itself runs rounds as ``writeback.round`` jobs; this is for callers
+    that must not wait for the executor.
 
     Errors are logged by type only; the job stays visible as ``pending`` or ``failed`` (never
-    dropped), and a pending one is taken up again by the sweeper.
+    dropped), and a pending one is taken up again by the ``writeback.sweep`` job.
     """
     try:
         app_runner(app_state).run(job_id)
@@ -344,12 +353,3 @@ def run_writeback_in_background(app_state: object, job_id: str) -> None:
         log.warning(
             "write-back round not run", extra={"job_id": job_id, "error": type(exc).__name__}
         )
-
-
-def run_due_jobs(app_state: object) -> int:
-    """One sweep: run the due pending jobs with the app's runner; how many rounds ran."""
-    try:
-        return len(app_runner(app_state).run_due())
-    except OncoCDSError as exc:
-        log.warning("write-back sweep failed", extra={"error": type(exc).__name__})
-        return 0

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from inference.imaging.bundle import OodStatistics
-from inference.imaging.tiles import laplacian_variance, tissue_mask
+from inference.imaging.tiles import laplacian_variances, tissue_masks
 
 BLANK: Final = "blank"
 BLURRED: Final = "blurred"
@@ -44,14 +44,22 @@ def colour_features(patches: NDArray[np.uint8]) -> NDArray[np.float64]:
     """
     if patches.ndim != 4 or patches.shape[-1] != 3 or patches.dtype != np.uint8:
         raise ValueError("expected RGB uint8 patches shaped (N, H, W, 3)")
-    out = np.zeros((patches.shape[0], 6), dtype=np.float64)
-    for i, patch in enumerate(patches):
-        pixels = patch.reshape(-1, 3).astype(np.float64) / 255.0
-        tissue = tissue_mask(patch).mask.reshape(-1)
-        chosen = pixels[tissue] if tissue.sum() >= 10 else pixels
-        chroma = chosen / np.maximum(chosen.sum(axis=1, keepdims=True), 1e-6)
-        out[i, :3] = pixels.mean(axis=0)
-        out[i, 3:] = chroma.mean(axis=0)
+    return _colour_features(patches, tissue_masks(patches))
+
+
+def _colour_features(patches: NDArray[np.uint8], masks: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """:func:`colour_features` given each patch's tissue mask, for all patches at once."""
+    count = patches.shape[0]
+    out = np.zeros((count, 6), dtype=np.float64)
+    if count == 0:
+        return out
+    pixels = patches.reshape(count, -1, 3).astype(np.float64) / 255.0
+    tissue = masks.reshape(count, -1)
+    # Tissue pixels only, or every pixel where fewer than 10 are tissue.
+    chosen = np.where((tissue.sum(axis=1) >= 10)[:, None], tissue, True)
+    chroma = pixels / np.maximum(pixels.sum(axis=2, keepdims=True), 1e-6)
+    out[:, :3] = pixels.mean(axis=1)
+    out[:, 3:] = (chroma * chosen[:, :, None]).sum(axis=1) / chosen.sum(axis=1)[:, None]
     return out
 
 
@@ -80,7 +88,7 @@ def fit_ood(
     shrunk = (1 - _SHRINK) * covariance + _SHRINK * np.diag(np.diag(covariance))
     inverse = np.linalg.pinv(shrunk + _RIDGE * np.eye(len(mean))).astype(np.float64)
     distances = _distances(features, mean, inverse)
-    blur = np.array([laplacian_variance(p) for p in patches])
+    blur = laplacian_variances(patches)
     return OodStatistics(
         mean=[float(v) for v in mean],
         inverse_covariance=[[float(v) for v in row] for row in inverse],
@@ -94,16 +102,21 @@ def ood_reasons(patches: NDArray[np.uint8], stats: OodStatistics) -> list[str | 
     """Per patch, why it is out of distribution (``blank``, ``blurred``, ``colour``) or None."""
     if len(patches) == 0:
         return []
+    # Whole batches at once (tiles.tissue_masks / laplacian_variances): per patch, the same
+    # numbers as tissue_mask(patch) and laplacian_variance(patch), an order of magnitude faster.
+    masks = tissue_masks(patches)
     distances = _distances(
-        colour_features(patches),
+        _colour_features(patches, masks),
         np.asarray(stats.mean, dtype=np.float64),
         np.asarray(stats.inverse_covariance, dtype=np.float64),
     )
+    fractions = masks.reshape(len(patches), -1).mean(axis=1)
+    blur = laplacian_variances(patches)
     reasons: list[str | None] = []
-    for patch, distance in zip(patches, distances, strict=True):
-        if tissue_mask(patch).fraction < stats.min_tissue_fraction:
+    for fraction, variance, distance in zip(fractions, blur, distances, strict=True):
+        if fraction < stats.min_tissue_fraction:
             reasons.append(BLANK)
-        elif laplacian_variance(patch) < stats.min_laplacian_variance:
+        elif variance < stats.min_laplacian_variance:
             reasons.append(BLURRED)
         elif distance > stats.max_distance:
             reasons.append(COLOUR)

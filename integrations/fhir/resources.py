@@ -19,6 +19,7 @@ from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.device import Device
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+from fhir.resources.R4B.media import Media
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation, ObservationComponent
 from fhir.resources.R4B.operationoutcome import OperationOutcome, OperationOutcomeIssue
@@ -40,6 +41,7 @@ __all__ = [
     "Condition",
     "Device",
     "DiagnosticReport",
+    "Media",
     "MedicationRequest",
     "Observation",
     "ObservationComponent",

@@ -31,6 +31,7 @@ from cds_service.cli import build_parser
 from cds_service.compliance.devtoken import mint_dev_token
 from cds_service.db.base import utcnow
 from cds_service.hl7.repository import InboxRepository, NewMessage
+from cds_service.jobs import enqueue
 from cds_service.reports.tokens import report_secret, sign_report_token
 from cds_service.security.signing import SigningKey, sign_client_jwt
 from cds_service.settings import Settings
@@ -58,6 +59,7 @@ class Ctx:
     record_ids: list[str] = field(default_factory=list)
     analysis_id: str = ""
     hl7_id: int = 0
+    job_id: int = 0
 
     def bearer(self, role: str = "compliance") -> dict[str, str]:
         return {"Authorization": f"Bearer {mint_dev_token(self.settings, role=role)}"}
@@ -99,7 +101,7 @@ CREDENTIALS: dict[str, Credential] = {
 class Route:
     """How to call one route, and which credential kinds it accepts."""
 
-    path: str  # with {record_id}, {analysis_id}, {hl7_id}
+    path: str  # with {record_id}, {analysis_id}, {hl7_id}, {job_id}
     valid: frozenset[str]
     params: dict[str, str] = field(default_factory=dict)
     body: Callable[[TestClient, Ctx], dict[str, Any]] | None = None
@@ -110,6 +112,7 @@ class Route:
             record_id=ctx.record_ids[0] if ctx.record_ids else "",
             analysis_id=ctx.analysis_id,
             hl7_id=ctx.hl7_id,
+            job_id=ctx.job_id,
         )
         body = self.body(client, ctx) if self.body is not None else None
         headers, extra = CREDENTIALS[kind](ctx, path)
@@ -160,6 +163,11 @@ ROUTE_CALLS: dict[tuple[str, str], Route] = {
     ),
     ("POST", "/api/v1/hl7/messages/{message_id}/replay"): Route(
         "/api/v1/hl7/messages/{hl7_id}/replay", frozenset({"integration"})
+    ),
+    ("GET", "/api/v1/jobs"): Route("/api/v1/jobs", QUEUE_READERS),
+    ("GET", "/api/v1/jobs/{job_id}"): Route("/api/v1/jobs/{job_id}", QUEUE_READERS),
+    ("POST", "/api/v1/jobs/{job_id}/replay"): Route(
+        "/api/v1/jobs/{job_id}/replay", frozenset({"integration"})
     ),
     # Clinical clients: the trusted-client JWT, aud = the exact URL called.
     ("POST", "/api/v1/analyses"): Route(
@@ -241,6 +249,14 @@ def _seed_hl7(engine: Any) -> int:
     )
 
 
+def _seed_dead_job(session_factory: Any) -> int:
+    """A dead job to show and replay (``jobs.prune``: harmless if the executor runs it)."""
+    with session_factory.begin() as session:
+        job = enqueue(session, kind="jobs.prune", key="coverage:dead", payload={})
+        job.status, job.last_error = "dead", "seeded for the coverage walk"
+        return int(job.id)
+
+
 @pytest.fixture
 def covered_app(ctx: Ctx) -> Iterator[tuple[TestClient, AuditTrail]]:
     app = create_app(ctx.settings, cds_services=TEST_SERVICES)
@@ -261,6 +277,7 @@ def covered_app(ctx: Ctx) -> Iterator[tuple[TestClient, AuditTrail]]:
             session, braf_crc_interpretation(), "Patient/p1", "vcf", issued=ISSUED
         ).id
     ctx.hl7_id = _seed_hl7(app.state.engine)
+    ctx.job_id = _seed_dead_job(app.state.sessionmaker)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, trail
 
@@ -340,6 +357,9 @@ CLI_CALLS: dict[tuple[str, ...], tuple[CliArgs, str]] = {
     ),
     ("hl7", "replay"): (lambda ctx, tmp: ["hl7", "replay", str(ctx.hl7_id)], "hl7.replayed"),
     ("writeback", "list"): (lambda ctx, tmp: ["writeback", "list"], "writeback.list"),
+    ("jobs", "list"): (lambda ctx, tmp: ["jobs", "list"], "jobs.list"),
+    ("jobs", "show"): (lambda ctx, tmp: ["jobs", "show", str(ctx.job_id)], "jobs.read"),
+    ("jobs", "replay"): (lambda ctx, tmp: ["jobs", "replay", str(ctx.job_id)], "jobs.replayed"),
 }
 
 #: Commands that touch patient data but need a running peer (an MLLP sender, an EHR FHIR server)
@@ -360,6 +380,11 @@ CLI_COVERED_ELSEWHERE: dict[tuple[str, ...], tuple[str, str]] = {
     ("mllp",): (
         "tests/cds_service/hl7/test_listener.py",
         "test_audit_records_received_and_ack_sent_with_control_id_only",  # hl7.received
+    ),
+    # Needs a model bundle (a training run in the session): imaging.classify per file there.
+    ("classify",): (
+        "tests/cds_service/test_classify_cli.py",
+        "test_text_output_is_labelled_ai_generated_and_audited",
     ),
     # Reads no database itself: it calls the running service, which audits each hook call.
     ("demo",): (

@@ -52,6 +52,8 @@ COMMANDS = (
     "train",
     "evaluate",
     "model",
+    "jobs",
+    "classify",
 )
 
 _PROBE = """

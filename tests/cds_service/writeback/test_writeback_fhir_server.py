@@ -53,6 +53,7 @@ def test_report_bundle_is_written_to_a_real_fhir_server(
             "max_attempts": 3,
             "backoff_seconds": 0.2,
         },
+        jobs={"in_process": False},  # the test runs the round itself
     )
     from cds_service.app import create_app
 

@@ -74,6 +74,8 @@ def settings(
             # The sweeper is tested on its own app below; here only the test runs rounds.
             "sweep_interval_seconds": 0,
         },
+        # Nor does the job executor run write-back rounds behind the test's back.
+        jobs={"in_process": False},
     )
 
 
@@ -273,7 +275,10 @@ def test_api_sweeper_delivers_jobs_nobody_started(
     """A job enqueued outside a request (as the HL7 worker does) is posted by the API's
     sweeper without anyone running ``writeback retry``."""
     swept = settings.model_copy(
-        update={"writeback": settings.writeback.model_copy(update={"sweep_interval_seconds": 0.2})}
+        update={
+            "writeback": settings.writeback.model_copy(update={"sweep_interval_seconds": 0.2}),
+            "jobs": settings.jobs.model_copy(update={"in_process": True}),
+        }
     )
     app = create_app(swept)
     with TestClient(app):
