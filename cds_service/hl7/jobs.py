@@ -67,7 +67,9 @@ def _worker(ctx: JobContext) -> Worker:
     PROCESS_KIND,
     queue="hl7",
     max_attempts=JOB_MAX_ATTEMPTS,
-    time_limit_s=300.0,
+    # One message takes milliseconds to a second; the limit bounds how long a killed worker's
+    # claim blocks the message on another host.
+    time_limit_s=60.0,
     backoff_base_s=2.0,
     backoff_cap_s=300.0,
 )

@@ -30,6 +30,7 @@ import math
 import os
 import socket
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from celery import Celery, signals
@@ -191,8 +192,68 @@ def _run(app: Celery, job_id: int) -> str:
         resources=runtime.resources,
         lease_grace_s=runtime.settings.jobs.lease_grace_seconds,
     )
+    if outcome is None and _release_dead_local_claim(runtime, job_id):
+        # Redelivered because the worker process holding the claim was killed: run it now
+        # rather than when its lease (the kind's time limit, up to 30 min) runs out.
+        outcome = run_one(
+            runtime.session_factory,
+            job_id,
+            worker_id=runtime.worker_id,
+            settings=runtime.settings,
+            resources=runtime.resources,
+            lease_grace_s=runtime.settings.jobs.lease_grace_seconds,
+        )
     # None: not claimable now (done, or held by a live claim): a redelivery changes nothing.
     return "skipped" if outcome is None else outcome.status
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _release_dead_local_claim(runtime: _Runtime, job_id: int) -> bool:
+    """End the claim of a job held by a Celery process of *this host* that no longer exists
+    (SIGKILLed, OOM-killed). The release is conditional on the same owner and attempt, so it
+    is fenced like any claim: were that process alive after all, its outcome is refused.
+    A claim held on another host, or by a live process, runs to its lease as usual."""
+    from sqlalchemy import select, update
+
+    from cds_service.db.base import utcnow
+    from cds_service.models.jobs import BackgroundJob as J
+
+    local = f"celery:{socket.gethostname()}:"
+    with runtime.session_factory() as session, session.begin():
+        row = session.execute(
+            select(J.lease_owner, J.attempts).where(J.id == job_id, J.status == "running")
+        ).first()
+        if row is None or not row[0] or not str(row[0]).startswith(local):
+            return False
+        try:
+            pid = int(str(row[0])[len(local) :])
+        except ValueError:
+            return False
+        if pid == os.getpid() or _pid_alive(pid):
+            return False
+        released = session.execute(
+            update(J)
+            .where(
+                J.id == job_id,
+                J.status == "running",
+                J.lease_owner == row[0],
+                J.attempts == row[1],
+            )
+            .values(locked_until=utcnow() - timedelta(seconds=1))
+        )
+        done = bool(getattr(released, "rowcount", 0) == 1)
+    if done:
+        log.warning("job claim of a dead local worker released", extra={"job_id": job_id})
+    return done
 
 
 def close_runtime(app: Celery) -> None:
