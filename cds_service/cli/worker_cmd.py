@@ -55,7 +55,12 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("oncocds: error: --concurrency must be between 1 and 256\n")
         return 2
     try:
-        from cds_service.jobs.celery_app import create_celery_app, prefetch_for, queue_name
+        from cds_service.jobs.celery_app import (
+            create_celery_app,
+            declare_queues,
+            prefetch_for,
+            queue_name,
+        )
     except ImportError:
         sys.stderr.write("oncocds: error: Celery is not installed (pip install 'oncocds[scale]')\n")
         return 2
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     settings.check_secure()
     configure_logging(settings.log_level, settings.log_format)
     app = create_celery_app(settings)
+    declare_queues(app)
     argv = [
         "worker",
         f"--queues={','.join(queue_name(settings, q) for q in args.queues)}",

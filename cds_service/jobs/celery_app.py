@@ -173,6 +173,16 @@ def create_celery_app(settings: Settings) -> Celery:
     return app
 
 
+def declare_queues(app: Celery) -> None:
+    """Declare every job queue (also those this worker does not consume): Celery binds all of
+    the app's quorum queues to its delayed-delivery exchanges at worker start."""
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=3)
+        channel = connection.default_channel
+        for queue in app.conf.task_queues:
+            queue.bind(channel).declare()
+
+
 def _worker_runtime(app: Celery) -> _Runtime:
     runtime = _RUNTIMES.get(id(app))
     if runtime is None or runtime.pid != os.getpid():
