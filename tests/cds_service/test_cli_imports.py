@@ -54,6 +54,8 @@ COMMANDS = (
     "model",
     "jobs",
     "classify",
+    "worker",
+    "relay",
 )
 
 _PROBE = """
