@@ -28,10 +28,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("oncocds: error: ONCOCDS_JOBS__BROKER_URL is not set\n")
         return 2
     try:
-        from cds_service.jobs.relay import CeleryPublisher
+        from cds_service.jobs.relay import BrokerUnavailableError, CeleryPublisher
     except ImportError:
         sys.stderr.write("oncocds: error: Celery is not installed (pip install 'oncocds[scale]')\n")
         return 2
+    from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.orm import sessionmaker
 
     from cds_service.db.engine import make_engine
@@ -44,7 +45,14 @@ def run(args: argparse.Namespace) -> int:
     relay = build_relay(settings, sessionmaker(engine), CeleryPublisher(settings))
     try:
         if args.once:
-            count = relay.run_once()
+            try:
+                count = relay.run_once()
+            except BrokerUnavailableError as exc:
+                sys.stderr.write(f"oncocds: error: the broker is unavailable ({exc})\n")
+                return 2
+            except SQLAlchemyError as exc:
+                sys.stderr.write(f"oncocds: error: database unavailable ({type(exc).__name__})\n")
+                return 2
             sys.stdout.write(f"published {count} job(s)\n")
             return 0
         stop = threading.Event()
