@@ -38,7 +38,7 @@ from cds_service.jobs import JobContext, job_kind
 REPO = Path(__file__).resolve().parent.parent
 BROKER = os.environ.get("ONCOCDS_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 N_JOBS = 300
-N_HL7 = 60
+N_HL7 = 20
 N_LATENCY = 300
 LOG_ENV = "ONCOCDS_BENCH_CELERY_LOG"
 
@@ -353,9 +353,13 @@ def main() -> None:
                 "extra_modules": ("bench.bench_celery",),
             },
         )
+        only = os.environ.get("ONCOCDS_BENCH_CELERY_ONLY")  # throughput | latency | hl7
         try:
-            _throughput(url, env, settings)
-            _latency(url, settings)
-            _hl7(url, env, settings)
+            if only in (None, "throughput"):
+                _throughput(url, env, settings)
+            if only in (None, "latency"):
+                _latency(url, settings)
+            if only in (None, "hl7"):
+                _hl7(url, env, settings)
         finally:
             _delete_queues(prefix)
