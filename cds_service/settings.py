@@ -315,6 +315,18 @@ class JobsSettings(BaseModel):
     #: Succeeded jobs are deleted after this many days (dead and failed ones stay).
     retain_succeeded_days: int = Field(default=7, ge=1, le=3650)
     prune_interval_seconds: float = Field(default=3600.0, ge=0, le=86400)
+    #: Celery (with ``broker_url``): broker queues are ``<queue_prefix><queue>`` (several sites
+    #: or test runs on one vhost); every relay and worker of a site must use the same prefix.
+    queue_prefix: str = Field(default="oncocds.", max_length=64, pattern=r"^[A-Za-z0-9_.:-]*$")
+    #: Run an outbox relay thread in each API/listener process (woken at commit); false: only
+    #: ``oncocds relay`` publishes.
+    relay_in_process: bool = True
+    #: How often a relay looks for unpublished jobs when nothing woke it.
+    relay_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+    #: Jobs published per relay transaction.
+    relay_batch: int = Field(default=200, ge=1, le=10_000)
+    #: Celery prefetch multiplier of light queues (heavy ones, imaging and llm, prefetch 1).
+    prefetch_multiplier: int = Field(default=4, ge=1, le=256)
 
 
 class ImagingSettings(BaseModel):

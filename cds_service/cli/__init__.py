@@ -42,6 +42,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "explain_cmd",
     "jobs_cmd",
     "classify_cmd",
+    "worker_cmd",
+    "relay_cmd",
 )
 
 

@@ -157,12 +157,12 @@ def _show(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from cds_service.audit import AuditTrail
-    from cds_service.hl7.repository import InboxRepository
+    from cds_service.hl7.repository import for_settings
     from cds_service.hl7.service import replay
 
     settings, engine = _setup()
     try:
-        repository = InboxRepository(engine)
+        repository = for_settings(engine, settings.jobs.broker_url)
         trail = AuditTrail(engine, source_observer=settings.instance_id)
         ids = repository.failed_ids() if args.all_failed else [args.id]
         for message_id in ids:

@@ -23,6 +23,7 @@ import ssl
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -66,6 +67,10 @@ from integrations.hl7v2.mllp import DecodedEvent, FrameDecoder, Garbage, Oversiz
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 64 * 1024
+
+
+class _Wake(Protocol):
+    def set(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +121,7 @@ class MllpListener:
         repository: InboxRepository,
         audit: AuditSink,
         *,
-        wake: threading.Event | None = None,
+        wake: _Wake | None = None,
         store: InboxStore | None = None,
     ) -> None:
         self._settings = settings
@@ -452,10 +457,20 @@ def _ack_code_of(ack: bytes) -> str:
 # ---------------------------------------------------------------------- process entry point
 
 
+def jobs_on_broker(settings: Settings) -> bool:
+    """Jobs mode (issue 17): with a broker configured, each stored message commits with its
+    ``hl7.process`` job and Celery workers process it; the listener runs no worker loop."""
+    return bool(settings.jobs.broker_url)
+
+
 def build_components(
     settings: Settings, engine: Engine, *, processor: ResultProcessor | None = None
 ) -> tuple[InboxRepository, AuditTrail, Worker]:
-    repository = InboxRepository(engine)
+    from cds_service.hl7.jobs import JOB_MAX_ATTEMPTS
+
+    repository = InboxRepository(
+        engine, job_max_attempts=JOB_MAX_ATTEMPTS if jobs_on_broker(settings) else None
+    )
     trail = AuditTrail(engine, source_observer=settings.instance_id)
     worker = Worker(
         repository,
@@ -483,11 +498,23 @@ async def run_listener(settings: Settings, engine: Engine) -> None:
             log.warning("HL7 audit records recovered", extra={"count": recovered})
     sink = AuditSink(trail)
     stop = threading.Event()
-    wake = threading.Event()
+    wake_event = threading.Event()
+    wake: _Wake = wake_event
     worker_thread: threading.Thread | None = None
-    if settings.hl7.worker_in_process:
+    executor = None
+    if jobs_on_broker(settings):
+        # The relay (in this process when jobs.relay_in_process, else `oncocds relay`)
+        # publishes the hl7.process jobs committed with each message; workers run them.
+        from sqlalchemy.orm import sessionmaker
+
+        from cds_service.jobs.relay import CeleryExecutor
+
+        executor = CeleryExecutor(settings, sessionmaker(engine))
+        executor.start()
+        wake = _ExecutorWake(executor)
+    elif settings.hl7.worker_in_process:
         worker_thread = threading.Thread(
-            target=worker.run, args=(stop, wake), name="hl7-worker", daemon=True
+            target=worker.run, args=(stop, wake_event), name="hl7-worker", daemon=True
         )
         worker_thread.start()
     listener = MllpListener(
@@ -511,4 +538,16 @@ async def run_listener(settings: Settings, engine: Engine) -> None:
         wake.set()
         if worker_thread is not None:
             worker_thread.join(30)
+        if executor is not None:
+            executor.stop()
         sink.close()
+
+
+class _ExecutorWake:
+    """The listener's ``wake`` in jobs mode: a stored message wakes the relay."""
+
+    def __init__(self, executor: Any) -> None:
+        self._executor = executor
+
+    def set(self) -> None:
+        self._executor.notify()

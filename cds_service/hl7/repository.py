@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -85,11 +85,27 @@ def _db_errors(what: str) -> Iterator[None]:
         raise DatabaseError(f"the HL7 inbox could not be {what}") from exc
 
 
-class InboxRepository:
-    """The inbox's queries (sync; call them from a thread in asyncio code)."""
+def for_settings(engine: Engine, broker_url: Any) -> InboxRepository:
+    """The inbox for a process's settings: jobs mode when a broker is configured."""
+    if not broker_url:
+        return InboxRepository(engine)
+    from cds_service.hl7.jobs import JOB_MAX_ATTEMPTS
 
-    def __init__(self, engine: Engine) -> None:
+    return InboxRepository(engine, job_max_attempts=JOB_MAX_ATTEMPTS)
+
+
+class InboxRepository:
+    """The inbox's queries (sync; call them from a thread in asyncio code).
+
+    Args:
+        engine: the database.
+        job_max_attempts: jobs mode (issue 17, a broker is configured): each new ``received``
+            message is stored together with its ``hl7.process`` job, in one transaction.
+    """
+
+    def __init__(self, engine: Engine, *, job_max_attempts: int | None = None) -> None:
         self._engine = engine
+        self.job_max_attempts = job_max_attempts
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._is_postgres = engine.dialect.name == "postgresql"
         # Built once so SQLAlchemy's compiled cache serves every call; several rows go out as
@@ -102,6 +118,7 @@ class InboxRepository:
             )
             .returning(T.id, T.sending_application, T.sending_facility, T.control_id)
         )
+        self._insert_with_status = self._insert.returning(T.status)
 
     @property
     def engine(self) -> Engine:
@@ -129,8 +146,11 @@ class InboxRepository:
                 a duplicate and gets its stored ACK).
         """
         rows = [self._values(m) for m in messages]
-        with _db_errors("written"), self._autocommit.connect() as conn:
-            inserted = {(r[1], r[2], r[3]): r[0] for r in conn.execute(self._insert, rows)}
+        if self.job_max_attempts is not None:
+            inserted = self._insert_with_jobs(rows)
+        else:
+            with _db_errors("written"), self._autocommit.connect() as conn:
+                inserted = {(r[1], r[2], r[3]): r[0] for r in conn.execute(self._insert, rows)}
         keys = [(m.sending_application, m.sending_facility, m.control_id) for m in messages]
         existing: dict[tuple[str, str, str], Any] = {}
         missing = [k for k in keys if k not in inserted]
@@ -161,6 +181,43 @@ class InboxRepository:
                 row = existing[key]
                 results.append(StoreResult(row.id, True, row.ack, row.status))
         return results
+
+    def _insert_with_jobs(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str, str], int]:
+        """Insert the messages and the ``hl7.process`` job of each new ``received`` one, and
+        commit both together (the transactional outbox)."""
+        from cds_service.db.base import utcnow
+        from cds_service.models.jobs import BackgroundJob
+
+        dialect_insert = pg_insert if self._is_postgres else sqlite_insert
+        with _db_errors("written"), self._engine.begin() as conn:
+            inserted: dict[tuple[str, str, str], int] = {}
+            new_received: list[int] = []
+            result: Any = conn.execute(self._insert_with_status, rows)
+            for row in result:
+                inserted[(row[1], row[2], row[3])] = row[0]
+                if row[4] == "received":
+                    new_received.append(row[0])
+            if new_received:
+                now = utcnow()
+                conn.execute(
+                    dialect_insert(BackgroundJob).on_conflict_do_nothing(index_elements=["key"]),
+                    [self._job_values(i, f"hl7:{i}", now) for i in new_received],
+                )
+        return inserted
+
+    def _job_values(self, inbox_id: int, key: str, now: datetime) -> dict[str, Any]:
+        return {
+            "kind": "hl7.process",
+            "queue": "hl7",
+            "key": key,
+            "payload": {"inboxId": inbox_id},
+            "status": "queued",
+            "attempts": 0,
+            "max_attempts": self.job_max_attempts,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
 
     @staticmethod
     def _values(message: NewMessage) -> dict[str, Any]:
@@ -227,6 +284,39 @@ class InboxRepository:
                 if row is not None:
                     claimed.append(ClaimedMessage(*row))
         return claimed
+
+    def claim_one(
+        self, message_id: int, *, now: datetime, lease: timedelta
+    ) -> tuple[ClaimedMessage | None, str | None]:
+        """Claim one message by id for its ``hl7.process`` job (the job system decides when it
+        runs, so ``next_attempt_at`` is not consulted) and commit the claim.
+
+        Returns the claim, or None with the message's status when it cannot be claimed now
+        (finished, or ``processing`` under a live lease of another worker); (None, None) when
+        there is no such message.
+        """
+        claimable = or_(
+            T.status == "received", and_(T.status == "processing", T.locked_until < now)
+        )
+        with _db_errors("claimed"), self._engine.begin() as conn:
+            row = conn.execute(
+                update(T)
+                .where(T.id == message_id, claimable)
+                .values(status="processing", attempts=T.attempts + 1, locked_until=now + lease)
+                .returning(
+                    T.id,
+                    T.attempts,
+                    T.raw,
+                    T.control_id,
+                    T.message_type,
+                    T.sending_application,
+                    T.sending_facility,
+                )
+            ).first()
+            if row is not None:
+                return ClaimedMessage(*row), None
+            status = conn.execute(select(T.status).where(T.id == message_id)).scalar()
+        return None, status
 
     def finish(
         self,
@@ -374,6 +464,12 @@ class InboxRepository:
                 .values(status="received", next_attempt_at=now, attempts=0, locked_until=None)
             )
             changed = getattr(outcome, "rowcount", 0) == 1
+            if changed and self.job_max_attempts is not None:
+                # Jobs mode: the replay is a new hl7.process job, committed with the status.
+                from cds_service.models.jobs import BackgroundJob
+
+                key = f"hl7:{message_id}:replay:{now.isoformat()}"
+                conn.execute(insert(BackgroundJob).values(self._job_values(message_id, key, now)))
         row = self.get(message_id)
         if not changed:
             hint = (

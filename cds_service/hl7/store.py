@@ -32,6 +32,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine
 
+from cds_service.db.base import utcnow
 from cds_service.errors import DatabaseError
 from cds_service.hl7.repository import InboxRepository, NewMessage, StoreResult
 
@@ -55,12 +56,31 @@ _INSERT_TAIL: Final = sql.SQL(
 _ROW: Final = sql.SQL("(" + ", ".join(["%s"] * 17) + ")")
 
 
-@functools.lru_cache(maxsize=64)
-def _insert_sql(rows: int) -> sql.Composed:
+#: Jobs mode (issue 17): the same INSERT as a data-modifying CTE that also inserts one
+#: ``hl7.process`` job per new ``received`` message, in the same statement and so the same
+#: commit (the transactional outbox). Parameters after the rows: max_attempts, now.
+_JOBS_HEAD: Final = sql.SQL("WITH m AS (") + _INSERT_HEAD
+_JOBS_TAIL: Final = sql.SQL(
+    " ON CONFLICT (sending_application, sending_facility, control_id) DO NOTHING"
+    " RETURNING id, sending_application, sending_facility, control_id, status),"
+    " j AS (INSERT INTO background_jobs (kind, queue, key, payload, status, attempts,"
+    " max_attempts, next_attempt_at, created_at, updated_at)"
+    " SELECT 'hl7.process', 'hl7', 'hl7:' || m.id, jsonb_build_object('inboxId', m.id),"
+    " 'queued', 0, %s, t.now, t.now, t.now FROM m CROSS JOIN (SELECT %s::timestamptz AS now) t"
+    " WHERE m.status = 'received' ON CONFLICT (key) DO NOTHING)"
+    " SELECT id, sending_application, sending_facility, control_id FROM m"
+)
+
+
+@functools.lru_cache(maxsize=128)
+def _insert_sql(rows: int, jobs: bool = False) -> sql.Composed:
     """The multi-row INSERT for ``rows`` messages. Scalar parameters, not ``unnest`` of arrays:
     psycopg dumps arrays element by element in Python, several times slower per message. One
     text per row count, so psycopg prepares each once (its cache holds 100)."""
-    return _INSERT_HEAD + sql.SQL(", ").join([_ROW] * rows) + _INSERT_TAIL
+    values = sql.SQL(", ").join([_ROW] * rows)
+    if jobs:
+        return _JOBS_HEAD + values + _JOBS_TAIL
+    return _INSERT_HEAD + values + _INSERT_TAIL
 
 
 _EXISTING: Final = """
@@ -118,10 +138,13 @@ class PostgresGroupCommitStore:
 
     Args:
         conninfo: a libpq connection string or URI.
+        job_max_attempts: when set, each new ``received`` message gets its ``hl7.process``
+            job (with this many attempts) in the same statement (jobs on a broker).
     """
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, *, job_max_attempts: int | None = None) -> None:
         self._conninfo = conninfo
+        self._job_max_attempts = job_max_attempts
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._queue: list[_Batch] = []
         self._ready = asyncio.Event()
@@ -131,8 +154,10 @@ class PostgresGroupCommitStore:
         self.commits = 0
 
     @classmethod
-    def for_engine(cls, engine: Engine) -> PostgresGroupCommitStore:
-        return cls(libpq_conninfo(engine))
+    def for_engine(
+        cls, engine: Engine, *, job_max_attempts: int | None = None
+    ) -> PostgresGroupCommitStore:
+        return cls(libpq_conninfo(engine), job_max_attempts=job_max_attempts)
 
     async def store_many(self, messages: Sequence[NewMessage]) -> list[StoreResult]:
         if self._writer is None:
@@ -211,7 +236,11 @@ class PostgresGroupCommitStore:
             (m.sending_application, m.sending_facility, m.control_id) for m in messages
         ]
         try:
-            cursor = await conn.execute(_insert_sql(len(messages)), _params(messages))
+            params = _params(messages)
+            jobs = self._job_max_attempts is not None
+            if jobs:
+                params += [self._job_max_attempts, utcnow()]
+            cursor = await conn.execute(_insert_sql(len(messages), jobs), params)
             inserted = {(r[1], r[2], r[3]): int(r[0]) for r in await cursor.fetchall()}
             existing: dict[_Key, tuple[int, bytes | None, str]] = {}
             missing = sorted({k for k in keys if k not in inserted})
@@ -289,7 +318,10 @@ def _results(
 
 
 def store_for(engine: Engine, repository: InboxRepository) -> InboxStore:
-    """The fast path on PostgreSQL, the threaded sync path elsewhere."""
+    """The fast path on PostgreSQL, the threaded sync path elsewhere (both enqueue the
+    ``hl7.process`` jobs when the repository does)."""
     if engine.dialect.name == "postgresql":
-        return PostgresGroupCommitStore.for_engine(engine)
+        return PostgresGroupCommitStore.for_engine(
+            engine, job_max_attempts=repository.job_max_attempts
+        )
     return ThreadedStore(repository)

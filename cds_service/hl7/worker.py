@@ -116,7 +116,36 @@ class Worker:
         seconds = self._settings.retry_base_seconds * (2 ** max(attempts - 1, 0))
         return timedelta(seconds=min(seconds, self._settings.retry_max_seconds))
 
-    def _process(self, claimed: ClaimedMessage) -> None:
+    def process_id(self, message_id: int) -> str:
+        """Process one message by id (the ``hl7.process`` job); return what happened.
+
+        ``processed`` / ``not-processed`` / ``failed``: the inbox row holds the outcome (also
+        when an earlier run already recorded it: a redelivered job changes nothing);
+        ``retry``: a transient error was recorded, try again later; ``busy``: another worker
+        holds the message's claim; ``lost``: this claim expired before the outcome was written;
+        ``missing``: no such message.
+        """
+        claimed, status = self._repo.claim_one(
+            message_id, now=utcnow(), lease=timedelta(seconds=self._settings.lease_seconds)
+        )
+        if claimed is None:
+            if status is None:
+                return "missing"
+            return "busy" if status == "processing" else status
+        outcome = self._process(claimed)
+        # Deliver application ACKs now rather than at the next periodic sweep (best effort:
+        # a failure is retried by the sweep).
+        try:
+            self._acks.deliver_due(utcnow())
+        except (DatabaseError, SQLAlchemyError):
+            log.warning("HL7 application ACK delivery deferred: database unavailable")
+        return outcome
+
+    def deliver_application_acks(self) -> int:
+        """Attempt the due application ACK deliveries once (the periodic sweep)."""
+        return self._acks.deliver_due(utcnow())
+
+    def _process(self, claimed: ClaimedMessage) -> str:
         header = None
         try:
             decoded = decode_message(claimed.raw, self._charsets)
@@ -133,21 +162,19 @@ class Worker:
                 else:
                     session.rollback()
         except TransientProcessingError as exc:
-            self._retry_or_fail(claimed, str(exc) or type(exc).__name__)
-            return
+            return self._retry_or_fail(claimed, str(exc) or type(exc).__name__)
         except (OperationalError, DatabaseError) as exc:
-            self._retry_or_fail(claimed, f"database unavailable ({type(exc).__name__})")
-            return
+            return self._retry_or_fail(claimed, f"database unavailable ({type(exc).__name__})")
         except Hl7Error as exc:
             self._fail(claimed, header, exc.reason, code=exc.code, location=exc.location)
-            return
+            return "failed"
         except Exception as exc:
             log.exception("HL7 processing error", extra={"control_id": claimed.control_id})
             self._fail(claimed, header, f"internal error ({type(exc).__name__})")
-            return
+            return "failed"
         if not ok:
             log.warning("HL7 claim lost (lease expired)", extra={"control_id": claimed.control_id})
-            return
+            return "lost"
         self._audit_safe(
             action="E",
             event_type="hl7.processed",
@@ -162,6 +189,7 @@ class Worker:
                 "resultRef": result.result_ref,
             },
         )
+        return result.status
 
     def _record_result(
         self,
@@ -200,10 +228,10 @@ class Worker:
         text = build_ack(inbound.header, code, errors=ack_errors, responder=self._responder)
         return encode_ack(text, inbound.header)
 
-    def _retry_or_fail(self, claimed: ClaimedMessage, reason: str) -> None:
+    def _retry_or_fail(self, claimed: ClaimedMessage, reason: str) -> str:
         if claimed.attempts >= self._settings.max_attempts:
             self._fail(claimed, None, f"{reason}; gave up after {claimed.attempts} attempts")
-            return
+            return "failed"
         now = utcnow()
         with Session(self._repo.engine) as session:
             if self._repo.finish(
@@ -219,6 +247,7 @@ class Worker:
             "HL7 processing will be retried",
             extra={"control_id": claimed.control_id, "attempt": claimed.attempts},
         )
+        return "retry"
 
     def _fail(
         self,

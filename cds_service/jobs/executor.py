@@ -63,7 +63,13 @@ def build_executor(settings: Settings, session_factory: sessionmaker[Session]) -
     """The executor this process runs: in-process unless a broker is configured (then the
     Celery side's relay and workers run jobs; see ``cds_service/jobs/celery_app.py``) or
     ``ONCOCDS_JOBS__IN_PROCESS`` is false."""
-    if settings.jobs.broker_url or not settings.jobs.in_process:
+    if settings.jobs.broker_url:
+        # Celery: this process only publishes (a relay thread woken at commit, unless
+        # jobs.relay_in_process is false); `oncocds worker` processes run the jobs.
+        from cds_service.jobs.relay import CeleryExecutor
+
+        return CeleryExecutor(settings, session_factory)
+    if not settings.jobs.in_process:
         return None
     from cds_service.jobs.inprocess import InProcessExecutor
 

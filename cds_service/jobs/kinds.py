@@ -8,4 +8,5 @@ JOB_MODULES: list[str] = [
     "cds_service.compliance.jobs",
     "cds_service.explanations.jobs",
     "cds_service.imaging.jobs",
+    "cds_service.hl7.jobs",
 ]

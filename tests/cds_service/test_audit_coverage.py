@@ -472,6 +472,8 @@ CLI_COVERED_ELSEWHERE: dict[tuple[str, ...], tuple[str, str]] = {
 
 EXEMPT_CLI: dict[tuple[str, ...], str] = {
     ("serve",): "runs the API, whose routes are covered above",
+    ("worker",): "runs jobs; each job kind audits what it does (hl7.processed, writeback.attempt)",
+    ("relay",): "publishes job ids to the broker; reads no patient data",
     ("db", "upgrade"): "schema only",
     ("db", "downgrade"): "schema only",
     ("db", "check"): "schema only",

@@ -57,6 +57,8 @@ COMMANDS = (
     "classify",
     "explain",
     "llm",
+    "worker",
+    "relay",
 )
 
 _PROBE = """

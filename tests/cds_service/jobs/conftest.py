@@ -23,6 +23,7 @@ from cds_service.jobs.inprocess import InProcessExecutor
 from cds_service.models.jobs import BackgroundJob
 from cds_service.settings import Settings
 from tests.cds_service.jobs import kinds as test_kinds
+from tests.cds_service.jobs.scale.celery_executor import CeleryTestExecutor
 
 ExecutorFactory = Callable[[Settings, "sessionmaker[Session]"], Executor]
 
@@ -32,7 +33,11 @@ def _in_process(settings: Settings, session_factory: sessionmaker[Session]) -> E
 
 
 #: name -> factory; extend with another executor to run the whole suite on it.
-EXECUTORS: dict[str, ExecutorFactory] = {"in-process": _in_process}
+EXECUTORS: dict[str, ExecutorFactory] = {
+    "in-process": _in_process,
+    # Relay thread + a Celery worker thread on the machine's RabbitMQ (issue 17).
+    "celery": CeleryTestExecutor,
+}
 
 #: Fast polling so tests do not wait for the defaults; the job modules of the tests.
 JOB_TEST_SETTINGS: dict[str, Any] = {

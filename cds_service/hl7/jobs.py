@@ -1,0 +1,114 @@
+"""HL7 processing as jobs (issue 17): ``hl7.process`` per stored message, and the periodic
+``hl7.application-acks`` sweep.
+
+The listener commits each stored ``received`` message together with its ``hl7.process`` job
+(:mod:`.repository` and :mod:`.store`), so a message that was ACKed always has its job: the
+job row is the outbox entry the in-process executor or the Celery relay picks up.
+
+The job claims its message by id (the inbox claim with its attempt fencing, so one analysis per
+message even when two runs overlap), processes it as the worker always did, and finishes:
+
+- ``processed`` / ``not-processed`` / ``failed``: the outcome is on the inbox row; the job
+  succeeds with that status as its result (a failed *message* is the operator's business:
+  ``oncocds hl7 replay`` queues it again with a new job);
+- a transient error (recorded on the row, status back to ``received``) or a message another
+  worker still holds: the job raises, and the job system retries it with backoff. The inbox's
+  ``ONCOCDS_HL7__MAX_ATTEMPTS`` decides when a message gives up (it is then ``failed``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cds_service.db.base import utcnow
+from cds_service.jobs import JobContext, job_kind, worker_resource
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from cds_service.hl7.worker import Worker
+    from cds_service.settings import Settings
+
+PROCESS_KIND = "hl7.process"
+ACK_SWEEP_KIND = "hl7.application-acks"
+#: Upper bound of job attempts; the inbox's own max_attempts (default 5) gives up first.
+JOB_MAX_ATTEMPTS = 25
+
+
+class Hl7RetryLaterError(Exception):
+    """The message was not finished in this run; the job system retries it (PHI-free)."""
+
+
+class _Hl7Resources:
+    """The worker's processing objects, once per process, on an engine of their own."""
+
+    def __init__(self, settings: Settings) -> None:
+        from cds_service.db.engine import make_engine
+        from cds_service.hl7.listener import build_components
+
+        self.engine = make_engine(settings.database_url, pool_size=2)
+        _repository, _trail, self.worker = build_components(settings, self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@worker_resource("hl7.worker")
+def _build(settings: Settings) -> _Hl7Resources:
+    return _Hl7Resources(settings)
+
+
+def _worker(ctx: JobContext) -> Worker:
+    resources: _Hl7Resources = ctx.resource("hl7.worker")
+    return resources.worker
+
+
+@job_kind(
+    PROCESS_KIND,
+    queue="hl7",
+    max_attempts=JOB_MAX_ATTEMPTS,
+    # One message takes milliseconds to a second; the limit bounds how long a killed worker's
+    # claim blocks the message on another host.
+    time_limit_s=60.0,
+    backoff_base_s=2.0,
+    backoff_cap_s=300.0,
+)
+def process_message(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    inbox_id = int(payload["inboxId"])
+    outcome = _worker(ctx).process_id(inbox_id)
+    if outcome in ("retry", "busy", "lost"):
+        raise Hl7RetryLaterError(f"HL7 inbox message {inbox_id}: {outcome}")
+    return {"inboxId": inbox_id, "status": outcome}
+
+
+def _ack_interval(settings: Settings) -> float:
+    return float(settings.hl7.worker_poll_seconds) * 10
+
+
+@job_kind(
+    ACK_SWEEP_KIND,
+    queue="hl7",
+    max_attempts=1,
+    time_limit_s=120.0,
+    every=_ack_interval,
+)
+def deliver_application_acks(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"attempted": _worker(ctx).deliver_application_acks()}
+
+
+def process_key(inbox_id: int) -> str:
+    return f"hl7:{inbox_id}"
+
+
+def enqueue_replay(session: Session, inbox_id: int) -> int:
+    """A new ``hl7.process`` job for a replayed message (keyed by the replay's time, so each
+    replay is one job); returns the job id. The caller commits."""
+    from cds_service.jobs import enqueue
+
+    job = enqueue(
+        session,
+        kind=PROCESS_KIND,
+        key=f"{process_key(inbox_id)}:replay:{utcnow().isoformat()}",
+        payload={"inboxId": inbox_id},
+    )
+    return int(job.id)

@@ -1,0 +1,319 @@
+"""Scale-out on Celery + RabbitMQ + PostgreSQL, as deployed (issue 17), with failures injected.
+
+Processes, all real and on one PostgreSQL database: ``oncocds mllp`` (the listener, jobs mode),
+2 x ``oncocds serve``, ``oncocds relay`` and 2 x ``oncocds worker`` (hl7, writeback,
+maintenance, default), the machine's RabbitMQ, the test FHIR server (medplum) as the EHR and the
+SMART token endpoint peer of the write-back tests. Each HL7 message becomes one analysis and one
+write-back of its report to the FHIR server.
+
+Scaled down for 2 shared cores (the issue's figures are 1,000 HL7 messages + 200 analyses):
+``MESSAGES`` HL7 messages, each with its analysis and write-back, plus ``DURING_CUT`` sent while
+the broker connection is down. The relay and the workers reach RabbitMQ through a TCP proxy the
+test controls (a real forwarder: both ends are real).
+
+Failures: the relay is SIGKILLed before the first messages are committed (their jobs wait in the
+outbox and are published when it restarts); each worker is SIGKILLed mid-run and restarted; the
+broker connection is cut (jobs queue in the outbox) and restored (they drain).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from joserfc.jwk import ECKey
+from sqlalchemy import func, select
+
+from cds_service.db.engine import make_engine
+from cds_service.models.analysis import Analysis, WritebackJob
+from cds_service.models.hl7 import Hl7InboxMessage
+from cds_service.models.jobs import BackgroundJob
+from cds_service.settings import Settings
+from cds_service.writeback.service import build_client
+from integrations.hl7v2.mllp import frame
+from tests.cds_service.jobs.scale.celery_executor import (
+    oncocds_process,
+    stop_process,
+    wait_for_consumers,
+    worker_env,
+)
+from tests.cds_service.jobs.scale.support import (
+    delete_queues,
+    proxy_to_broker,
+    require_broker,
+    unique_prefix,
+)
+from tests.cds_service.writeback.conftest import CLIENT_ID, Peers, ec_key, peers, rsa_key
+from tests.hl7_support import free_port, make_oru
+from tests.support.fhir_server import fhir_server, fhir_server_session
+
+__all__ = ["ec_key", "fhir_server", "fhir_server_session", "peers", "rsa_key"]  # fixtures
+
+MESSAGES = int(os.environ.get("ONCOCDS_SCALE_MESSAGES", "200"))
+DURING_CUT = MESSAGES // 10
+START, END = b"\x0b", b"\x1c\x0d"
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"nothing listens on {port}"
+            time.sleep(0.1)
+        else:
+            return
+
+
+def _send_all(port: int, control_ids: list[str]) -> list[str]:
+    """Send each message and read its ACK (one connection); the MSA codes in order."""
+    codes: list[str] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        buffer = b""
+        for control_id in control_ids:
+            sock.sendall(frame(make_oru(control_id, patient_name=f"SCALE^{control_id}")))
+            while END not in buffer:
+                chunk = sock.recv(65536)
+                assert chunk, "the listener closed the connection"
+                buffer += chunk
+            block, buffer = buffer.split(END, 1)
+            msa = next(s for s in block.split(b"\r") if s.startswith(b"MSA"))
+            codes.append(msa.split(b"|")[1].decode())
+    return codes
+
+
+def _count(engine: Any, stmt: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.25)
+
+
+def _ready(port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def _at_least(engine: Any, count: int) -> Callable[[], bool]:
+    return lambda: _processed(engine) >= count
+
+
+def _unpublished_hl7(engine: Any) -> int:
+    return _count(
+        engine,
+        select(func.count())
+        .select_from(BackgroundJob)
+        .where(BackgroundJob.kind == "hl7.process", BackgroundJob.published_at.is_(None)),
+    )
+
+
+def _processed(engine: Any) -> int:
+    return _count(
+        engine,
+        select(func.count())
+        .select_from(Hl7InboxMessage)
+        .where(Hl7InboxMessage.status == "processed"),
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.db
+@pytest.mark.skipif(
+    os.environ.get("ONCOCDS_SCALE_TEST") != "1",
+    reason="opt-in (ONCOCDS_SCALE_TEST=1): does not pass yet; its write-back phase times out "
+    "against the medplum test server on a loaded 2-core machine (see the issue 17 report)",
+)
+def test_scale_out_survives_killed_workers_relay_and_broker(
+    *,
+    pg_url: str,
+    make_settings: Callable[..., Settings],
+    peers: Peers,
+    ec_key: ECKey,
+    fhir_server: Any,
+    tmp_path: Path,
+) -> None:
+    broker = require_broker()
+    prefix = unique_prefix()
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(ec_key.as_pem(private=True))
+    base_url = str(fhir_server.base_url).rstrip("/")
+    writeback = {
+        "fhir_base_url": base_url,
+        "token_url": peers.token_url,
+        "client_id": CLIENT_ID,
+        "private_key_path": key_file,
+        "kid": "ec-1",
+        "alg": "ES384",
+        "timeout_seconds": 60.0,
+        "backoff_seconds": 0.2,
+        "max_backoff_seconds": 1.0,
+    }
+    settings = make_settings(database_url=pg_url, writeback=writeback)
+    engine = make_engine(pg_url, pool_size=2)
+    processes: list[subprocess.Popen[bytes]] = []
+    with proxy_to_broker(broker) as proxy:
+        jobs_env = {
+            "ONCOCDS_JOBS__BROKER_URL": broker,
+            "ONCOCDS_JOBS__QUEUE_PREFIX": prefix,
+            "ONCOCDS_JOBS__RELAY_IN_PROCESS": "false",  # only `oncocds relay` publishes
+            "ONCOCDS_JOBS__LEASE_GRACE_SECONDS": "1",
+            "ONCOCDS_HL7__LEASE_SECONDS": "15",
+            "ONCOCDS_WRITEBACK__FHIR_BASE_URL": base_url,
+            "ONCOCDS_WRITEBACK__TOKEN_URL": peers.token_url,
+            "ONCOCDS_WRITEBACK__CLIENT_ID": CLIENT_ID,
+            "ONCOCDS_WRITEBACK__PRIVATE_KEY_PATH": str(key_file),
+            "ONCOCDS_WRITEBACK__KID": "ec-1",
+            # The medplum test server answers slowly when the 2 shared cores are busy.
+            "ONCOCDS_WRITEBACK__TIMEOUT_SECONDS": "60",
+            "ONCOCDS_WRITEBACK__MAX_ATTEMPTS": "8",
+            "ONCOCDS_WRITEBACK__BACKOFF_SECONDS": "0.2",
+            "ONCOCDS_WRITEBACK__MAX_BACKOFF_SECONDS": "1",
+        }
+        s = settings.model_copy(
+            update={
+                "jobs": settings.jobs.model_copy(
+                    update={"broker_url": broker, "queue_prefix": prefix}
+                )
+            }
+        )
+        env = worker_env(s, **jobs_env)
+        via_proxy = {**env, "ONCOCDS_JOBS__BROKER_URL": proxy.url(broker)}
+        mllp_port = free_port()
+        logs = tmp_path
+
+        def start(args: list[str], environment: dict[str, str], name: str) -> Any:
+            process = oncocds_process(args, environment, logs / f"{name}.log")
+            processes.append(process)
+            return process
+
+        def start_worker(n: int) -> Any:
+            return start(
+                ["worker", "--queues", "hl7,writeback,maintenance,default", "--concurrency", "2"],
+                {**via_proxy, "ONCOCDS_LOG_LEVEL": "INFO"},
+                f"worker{n}",
+            )
+
+        try:
+            listener = start(
+                ["mllp"],
+                {**env, "ONCOCDS_MLLP_HOST": "127.0.0.1", "ONCOCDS_MLLP_PORT": str(mllp_port)},
+                "mllp",
+            )
+            api_ports = [free_port(), free_port()]
+            apis = [
+                start(["serve"], {**env, "ONCOCDS_PORT": str(port)}, f"api{n}")
+                for n, port in enumerate(api_ports)
+            ]
+            workers = [start_worker(0), start_worker(1)]
+            relay = start(["relay"], via_proxy, "relay")
+            _wait_port(mllp_port, listener, logs / "mllp.log")
+            for n, port in enumerate(api_ports):
+                _wait_port(port, apis[n], logs / f"api{n}.log")
+                _wait(_ready(port), "API ready", 90)
+            wait_for_consumers(broker, prefix, workers[0], logs / "worker0.log")
+
+            # 1. The relay dies; messages are ACKed and their jobs committed, not published.
+            relay.send_signal(signal.SIGKILL)
+            relay.wait(10)
+            first = [f"S{i:05d}" for i in range(MESSAGES // 2)]
+            assert _send_all(mllp_port, first) == ["AA"] * len(first)
+            time.sleep(1.0)
+            assert _unpublished_hl7(engine) == len(first)
+            assert _processed(engine) == 0
+            relay = start(["relay"], via_proxy, "relay")  # published on restart
+
+            # 2. The rest arrives while workers run; each worker is SIGKILLed mid-run.
+            second = [f"S{i:05d}" for i in range(MESSAGES // 2, MESSAGES)]
+            assert _send_all(mllp_port, second) == ["AA"] * len(second)
+            for n in (0, 1):
+                _wait(_at_least(engine, MESSAGES * (n + 1) // 4), "progress")
+                workers[n].send_signal(signal.SIGKILL)
+                workers[n].wait(10)
+                workers[n] = start_worker(n)
+
+            # 3. The broker connection drops: new jobs wait in the outbox, then drain.
+            _wait(lambda: _processed(engine) >= MESSAGES * 3 // 4, "progress before the cut")
+            proxy.cut()
+            cut = [f"C{i:05d}" for i in range(DURING_CUT)]
+            assert _send_all(mllp_port, cut) == ["AA"] * len(cut)
+            time.sleep(2.0)
+            assert _unpublished_hl7(engine) >= len(cut)
+            proxy.restore()
+
+            total = MESSAGES + DURING_CUT
+            _wait(lambda: _processed(engine) == total, f"{total} messages processed")
+            _wait(
+                lambda: (
+                    _count(
+                        engine,
+                        select(func.count())
+                        .select_from(BackgroundJob)
+                        .where(
+                            BackgroundJob.status != "succeeded",
+                            BackgroundJob.kind.in_(("hl7.process", "writeback.round")),
+                        ),
+                    )
+                    == 0
+                ),
+                "every job succeeded",
+            )
+        finally:
+            for process in processes:
+                stop_process(process, timeout=20)
+            delete_queues(broker, prefix)
+
+    # Nothing ACKed was lost, nothing was done twice.
+    with engine.connect() as conn:
+        inbox = conn.execute(
+            select(Hl7InboxMessage.control_id, Hl7InboxMessage.status, Hl7InboxMessage.result)
+        ).all()
+        kinds = dict(
+            conn.execute(
+                select(BackgroundJob.kind, func.count()).group_by(BackgroundJob.kind)
+            ).all()
+        )
+        analyses = conn.execute(select(func.count()).select_from(Analysis)).scalar_one()
+        writebacks = conn.execute(select(WritebackJob.analysis_id, WritebackJob.status)).all()
+    engine.dispose()
+    assert sorted(c for c, _, _ in inbox) == sorted(first + second + cut)
+    assert {status for _, status, _ in inbox} == {"processed"}
+    analysis_ids = [result["analysisId"] for _, _, result in inbox]
+    assert len(set(analysis_ids)) == total
+    assert kinds["hl7.process"] == total
+    assert kinds["writeback.round"] == total
+    assert analyses == total  # one analysis per message, none stored twice
+    assert len(writebacks) == total
+    assert {status for _, status in writebacks} == {"done"}
+    with build_client(settings.writeback) as smart:
+        token = smart.access_token()
+    reports = httpx.get(
+        f"{base_url}/DiagnosticReport",
+        params={"_count": "1000", "_elements": "identifier"},
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
+        timeout=60,
+    ).json()
+    identifiers = [
+        i["value"] for entry in reports.get("entry", []) for i in entry["resource"]["identifier"]
+    ]
+    assert len(identifiers) == total
+    assert len(set(identifiers)) == total
