@@ -14,6 +14,11 @@ test controls (a real forwarder: both ends are real).
 Failures: the relay is SIGKILLed before the first messages are committed (their jobs wait in the
 outbox and are published when it restarts); each worker is SIGKILLed mid-run and restarted; the
 broker connection is cut (jobs queue in the outbox) and restored (they drain).
+
+Not part of ``make test``: the file name keeps it out of collection because it does not pass
+yet (its write-back phase times out against the test FHIR server on a loaded 2-core machine;
+issue 17 stays open for it). Run it by naming it:
+``.venv/bin/pytest tests/cds_service/jobs/scale/scale_scenario.py``.
 """
 
 from __future__ import annotations
@@ -138,11 +143,6 @@ def _processed(engine: Any) -> int:
 
 @pytest.mark.slow
 @pytest.mark.db
-@pytest.mark.skipif(
-    os.environ.get("ONCOCDS_SCALE_TEST") != "1",
-    reason="opt-in (ONCOCDS_SCALE_TEST=1): does not pass yet; its write-back phase times out "
-    "against the medplum test server on a loaded 2-core machine (see the issue 17 report)",
-)
 def test_scale_out_survives_killed_workers_relay_and_broker(
     *,
     pg_url: str,
