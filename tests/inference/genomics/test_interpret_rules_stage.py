@@ -20,6 +20,7 @@ from inference.genomics import (
     BiomarkerKind,
     Gene,
     Genotype,
+    Origin,
     PatientContext,
     Response,
     interpret,
@@ -404,3 +405,47 @@ def test_a_current_medication_recorded_by_rxnorm_code_only_is_recognised() -> No
     )
     result = interpret([variant("BRAF", protein="V600E")], not_coded)
     assert not any(f.current_medication for f in result.therapeutic)
+
+
+def test_a_co_occurrence_row_does_not_stop_the_other_regimens_resolution() -> None:
+    """T315I with BCR::ABL1: the AND-profile resistance to imatinib concerns imatinib only;
+    weaker nilotinib resistance beside Tier I-A nilotinib sensitivity is still resolved (not
+    listed, kept in the sensitive row's conflicts)."""
+    profile = _row("imatinib", RES, TIER_IIC, "CML", "EID234")
+    weak = _row("nilotinib", RES, TIER_IID, "CML", "EID1")
+    strong = _row("nilotinib", SENS, TIER_IA, "CML", "EID2")
+    rows = resolve_conflicts([profile, weak, strong], co_occurring=[profile])
+    assert _offered(rows) == [("imatinib", "resistant"), ("nilotinib", "sensitive")]
+    assert [c.disease for c in rows[1].conflicts] == ["CML"]
+
+
+# ------------------------------------------------------------------ hereditary risk, unknowns
+
+
+def test_a_known_pathogenic_germline_variant_is_reported_as_civic_asserts_it() -> None:
+    """CIViC assertion AID14: VHL E70K, likely pathogenic for von Hippel-Lindau disease (ACMG
+    PM1, PM2, PP1, PP4; CIViC release 01-Aug-2024), with the ACMG SF v3.2 recommendation."""
+    germline = variant("VHL", protein="E70K", origin=Origin.GERMLINE)
+    result = interpret([germline], context())
+    (finding,) = result.hereditary
+    assert finding.alteration_id == result.alterations[0].id
+    assert finding.gene == Gene("VHL")
+    assert finding.classification == "likely pathogenic"
+    assert finding.condition == "Von Hippel-Lindau Disease"
+    assert finding.recommendation.startswith("Refer for genetic counselling")
+    assert finding.recommendation.endswith("(ACMG SF v3.2).")
+    (evidence,) = finding.evidence
+    assert evidence.source == "CIViC"
+    assert evidence.id == "AID14"
+    assert evidence.url == "https://civicdb.org/links/assertions/14"
+    assert evidence.level == "ACMG PM1,PM2,PP1,PP4"
+    assert evidence.version == "01-Aug-2024"
+
+
+def test_an_alteration_the_kb_does_not_know_is_reported_by_its_label() -> None:
+    """EGFR A1118T: EGFR is a KB gene, but no statement is about this change."""
+    result = interpret([variant("EGFR", protein="A1118T")], context("NSCLC"))
+    (unknown,) = result.unknown
+    assert unknown.label == "EGFR A1118T"
+    assert unknown.reason == "not in knowledge base: no evidence for this alteration of EGFR"
+    assert unknown.alteration_id == result.alterations[0].id
