@@ -30,6 +30,7 @@ from inference.genomics.interpret import resolve_conflicts
 from inference.genomics.kb import load_knowledge_base
 from inference.genomics.kb.store import KnowledgeBase
 from inference.genomics.model import (
+    Alteration,
     Evidence,
     EvidenceLevel,
     Medication,
@@ -165,7 +166,8 @@ def test_an_and_profile_is_reported_once_on_its_first_part() -> None:
     profile's first part), not again on T315I."""
     fusion = biomarker(BiomarkerKind.FUSION, "ABL1", partner="BCR")
     t315i = variant("ABL1", protein="T315I")
-    for order in ([fusion, t315i], [t315i, fusion]):
+    orders: list[list[Alteration]] = [[fusion, t315i], [t315i, fusion]]
+    for order in orders:
         result = interpret(order, context("CML"))
         citing = [f for f in result.therapeutic if "EID234" in {e.id for e in f.evidence}]
         assert [f.alteration_id for f in citing] == [fusion.id]
