@@ -500,7 +500,7 @@ def test_a_supported_single_agent_card_names_the_variant_drug_and_tier(cds: CdsC
     assert "None" not in card["detail"]
 
 
-def test_one_drug_of_a_supported_regimen_is_named_as_part_of_the_regimen(cds: CdsClient) -> None:
+def test_an_order_for_one_drug_of_a_labelled_regimen_names_the_regimen(cds: CdsClient) -> None:
     """BRAFTOVI (encorafenib) is labelled with cetuximab for BRAF V600E colorectal cancer: the
     evidence supports the combination, not encorafenib alone, and the card says so (the KB
     names a regimen's drugs in alphabetical order)."""
