@@ -478,3 +478,79 @@ def test_a_card_summary_names_only_options_at_the_tier_it_states(cds: CdsClient)
     assert "olaparib" in card["summary"]
     assert "abiraterone" not in card["summary"]
     assert "abiraterone + niraparib | sensitive | Tier II - Level C" in card["detail"]
+
+
+# ------------------------------------------------------------------ issue 13 item 2: mutants
+
+
+def test_a_supported_single_agent_card_names_the_variant_drug_and_tier(cds: CdsClient) -> None:
+    """TAGRISSO (osimertinib) is FDA-approved for EGFR T790M NSCLC: an info card of kind
+    "supported-biomarker" that names variant, drug, tier and regulatory status."""
+    body = order_sign(
+        [medication_request("mr1", "osimertinib")], observations=[EGFR_T790M], conditions=[NSCLC]
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert card["summary"] == "osimertinib is supported by EGFR T790M (Tier I - Level A)"
+    assert kinds([card]) == ["supported-biomarker"]
+    assert card["source"]["topic"]["display"].startswith("Biomarker-supported therapy (KB ")
+    assert card["detail"].startswith(
+        "**EGFR T790M** supports **osimertinib** (Tier I - Level A; "
+        "FDA-approved for this tumour type; "
+    )
+    assert "None" not in card["detail"]
+
+
+def test_an_order_for_one_drug_of_a_labelled_regimen_names_the_regimen(cds: CdsClient) -> None:
+    """BRAFTOVI (encorafenib) is labelled with cetuximab for BRAF V600E colorectal cancer: the
+    evidence supports the combination, not encorafenib alone, and the card says so (the KB
+    names a regimen's drugs in alphabetical order)."""
+    body = order_sign(
+        [medication_request("mr1", "encorafenib")],
+        observations=[BRAF_V600E],
+        conditions=[COLORECTAL],
+    )
+    supported = [c for c in cards(cds, "targeted-therapy-check", body) if c["indicator"] == "info"]
+    (card,) = supported
+    assert card["summary"] == (
+        "BRAF V600E supports cetuximab + encorafenib (Tier I - Level A), not encorafenib alone"
+    )
+    assert card["detail"].startswith(
+        "**BRAF V600E** supports the regimen **cetuximab + encorafenib**, of which encorafenib "
+        "is one drug; the evidence is not about encorafenib alone (Tier I - Level A; "
+    )
+    # the label's indication text follows as its own paragraph, no placeholder
+    assert "\n\nFDA indication: " in card["detail"]
+    assert "None" not in card["detail"]
+
+
+def test_a_required_test_of_several_genes_names_each_gene(cds: CdsClient) -> None:
+    """LYNPARZA (olaparib) in breast cancer is indicated for germline BRCA1 or BRCA2 mutations:
+    with neither gene tested, the card asks for BRCA1/BRCA2 testing."""
+    body = order_sign([medication_request("mr1", "olaparib")], observations=[], conditions=[BREAST])
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert card["summary"] == "No BRCA1/BRCA2 result on file; olaparib depends on it"
+    order = card["suggestions"][0]["actions"][0]["resource"]
+    assert order["code"] == {"text": "BRCA1/BRCA2 testing"}
+
+
+def test_current_regimen_resistance_says_the_patient_takes_every_drug(cds: CdsClient) -> None:
+    """TAFINLAR + MEKINIST are not indicated in colorectal cancer (label, Limitations of Use):
+    a BRAF V600E colorectal patient on both drugs gets the critical card for the regimen."""
+    body = patient_view(
+        observations=[BRAF_V600E],
+        conditions=[COLORECTAL],
+        medications=[
+            medication_request("m1", "dabrafenib", status="active"),
+            medication_request("m2", "trametinib", status="active"),
+        ],
+    )
+    found = cards(cds, "oncology-genomics", body)
+    critical = [c for c in found if c["source"]["topic"]["code"] == "resistance-current-medication"]
+    regimen = [c for c in critical if "dabrafenib + trametinib" in c["summary"]]
+    assert regimen, [c["summary"] for c in critical]
+    assert (
+        "which the patient is currently prescribed (every drug of the regimen)"
+        in (regimen[0]["detail"])
+    )
+    single = [c for c in critical if c not in regimen]
+    assert all("(every drug of the regimen)" not in c["detail"] for c in single)
