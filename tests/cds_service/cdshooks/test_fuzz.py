@@ -33,6 +33,15 @@ def _operations(app: Any) -> list[Any]:
     return [result.ok() for result in schema.get_all_operations()]
 
 
+def _model_not_installed(case: Any, response: Any) -> bool:
+    """The one 5xx a request may get by design: the imaging API answers 503 with an
+    OperationOutcome while no imaging model bundle is installed (this app has none)."""
+    if not case.formatted_path.startswith("/api/v1/imaging-analyses"):
+        return False
+    body = response.json()
+    return body.get("resourceType") == "OperationOutcome" and "model" in str(body).lower()
+
+
 def test_every_operation_is_fuzzed_without_5xx(fuzz_app: Any) -> None:
     from cds_service.security.signing import sign_client_jwt
 
@@ -67,6 +76,8 @@ def test_every_operation_is_fuzzed_without_5xx(fuzz_app: Any) -> None:
             response = case.call(base_url=BASE)
             calls += 1
             statuses.append(response.status_code)
+            if response.status_code == 503 and _model_not_installed(case, response):
+                return
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: {response.status_code}")
 
