@@ -240,7 +240,11 @@ def _claim_statement(postgres: bool, kind_names: tuple[str, ...], by_id: bool) -
         .limit(bindparam("limit"))
     )
     if postgres:
-        candidates = candidates.with_for_update(skip_locked=True)
+        # By id (a broker delivered it) the claim waits for a lock instead of skipping the
+        # row: the holder is the relay, between publishing the message and committing
+        # published_at. Skipping would drop the delivery, and the row, marked published,
+        # would wait for the relay's stale-message sweep.
+        candidates = candidates.with_for_update(skip_locked=not by_id)
     leases = {name: bindparam(f"lease_{n}", type_=timestamp) for n, name in enumerate(kind_names)}
     locked_until = case(
         leases, value=_COLUMNS.kind, else_=bindparam("lease_default", type_=timestamp)
