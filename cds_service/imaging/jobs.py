@@ -79,7 +79,13 @@ _FHIR_JSON: Final = frozenset({"application/fhir+json", "application/json"})
 # ------------------------------------------------------------------ per-process resources
 
 
-@worker_resource("imaging.predictor")
+def _bundle_installed(settings: Settings) -> bool:
+    return bundle_path(settings) is not None
+
+
+# Loaded when a worker serving the imaging queue starts (issue #15: "never on the request
+# path"), not by the first job; only when a bundle is configured.
+@worker_resource("imaging.predictor", warm_for=("imaging",), warm_if=_bundle_installed)
 def load_predictor(settings: Settings) -> Any:
     """The bundle's predictor, verified and loaded once per worker process."""
     from inference.imaging.predictor import Predictor
