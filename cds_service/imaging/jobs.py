@@ -289,6 +289,10 @@ class _Fetcher:
             )
             if not found:
                 raise PermanentJobError("ImagingStudy without a DICOM UID or DICOMweb endpoint")
+            if found[0].study_uid:
+                # One result per study: asked for by UID (PACS) or as ImagingStudy/x (API).
+                with self.ctx.session_factory.begin() as session:
+                    repository.adopt_study_uid(session, self.result.id, found[0].study_uid)
             yield from self._study(found[0], http)
             return
         if kind not in {"DocumentReference", "Media"}:
