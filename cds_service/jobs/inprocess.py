@@ -65,8 +65,8 @@ class InProcessExecutor:
         load_kinds(self._settings.jobs.extra_modules)
         self._stopping.clear()
         self.warmed.clear()
-        # Warm resources (a model bundle) load in the background: the API starts at once, and
-        # the worker threads claim jobs once it is done, so no job's lease runs during the load.
+        # Warm resources (a model bundle) load in the background: the API starts at once and
+        # jobs of other queues run meanwhile; a job needing one waits for its build (one build).
         self._threads.append(
             threading.Thread(target=self._warm, name="oncocds-job-warm", daemon=True)
         )
@@ -116,9 +116,6 @@ class InProcessExecutor:
 
     def _work(self, worker_id: str) -> None:
         jobs = self._settings.jobs
-        while not self.warmed.wait(0.5):
-            if self._stopping.is_set():
-                return
         while not self._stopping.is_set():
             try:
                 claimed = claim_due(
