@@ -130,3 +130,42 @@ def test_celery_pool_process_start_warms_the_queues_its_worker_serves(
     finally:
         celery_app._WARM_AT_START.pop(id(app), None)
         celery_app.close_runtime(app)
+
+
+def test_oncocds_worker_pool_processes_warm_at_start_with_no_job(
+    job_settings: Settings, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A real ``oncocds worker`` (prefork pool, the machine's RabbitMQ): each pool process
+    builds the warm resource of its queue as it starts; no job is enqueued."""
+    import json
+
+    from tests.cds_service.jobs import warm_resources
+    from tests.cds_service.jobs.scale.celery_executor import (
+        CeleryTestExecutor,
+        oncocds_process,
+        stop_process,
+        worker_env,
+    )
+
+    executor = CeleryTestExecutor(job_settings, session_factory)
+    warm_log = tmp_path / "warm.log"
+    env = worker_env(executor.settings, ONCOCDS_TEST_WARM_LOG=str(warm_log))
+    modules = json.loads(env["ONCOCDS_JOBS__EXTRA_MODULES"])
+    env["ONCOCDS_JOBS__EXTRA_MODULES"] = json.dumps([*modules, warm_resources.MODULE])
+    worker_log = tmp_path / "worker.log"
+    worker = oncocds_process(
+        ["worker", "--queues", "default", "--concurrency", "2"], env, worker_log
+    )
+    try:
+        deadline = time.monotonic() + 60  # a deadline on progress, not a timing assertion
+        pids: list[str] = []
+        while len(pids) < 2:
+            assert worker.poll() is None, worker_log.read_text()[-3000:]
+            assert time.monotonic() < deadline, worker_log.read_text()[-3000:]
+            time.sleep(0.2)
+            pids = warm_log.read_text().split() if warm_log.exists() else []
+        assert len(set(pids)) == 2  # once in each of the two pool processes
+        assert str(worker.pid) not in pids  # in the pool processes, after the fork
+    finally:
+        stop_process(worker)
+        executor.stop()
