@@ -15,8 +15,9 @@ SQLite (and PostgreSQL when ``ONCOCDS_TEST_DATABASE_URL`` is set).
    the slide fetched and decoded by ``DicomWebClient.read_slide`` in this process plus the raw
    network forward of the same number of 50 px patches (``Predictor.logits``), i.e. the
    unavoidable work without queueing, storage or audit. A small study (one secondary capture of
-   an IDC patch) is announced first: its job, the first in the fresh server process, loads and
-   verifies the bundle (the worker resource); that cold figure is printed apart.
+   an IDC patch) is announced first: its job is the first in the fresh server process, whose
+   executor loads and verifies the bundle at start (a warm worker resource), so this job
+   waits at most for the rest of that load; that first-job figure is printed apart.
 2. **Chart open with stored results.** ``histopathology-ai`` on patient-view with the slide's
    ImagingStudy in prefetch (its result stored: one card, no job) against
    ``oncology-genomics`` on patient-view with a 50-variant prefetch for a patient whose
@@ -301,7 +302,7 @@ def _run(database_url: str, label: str, tmp: Path, bundle: Path) -> None:
             pacs.upload(factory.to_bytes(warm))
             _, cold_s = _wait_done(database_url, str(warm.StudyInstanceUID))
             print(
-                f"  first job of the process (one 50x50 image; loads and verifies the bundle): "
+                f"  first job of the process (one 50x50 image; bundle loaded at worker start): "
                 f"{cold_s:.2f} s from notification to stored result"
             )
             source = tmp / "slide.png"

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             declare_queues,
             prefetch_for,
             queue_name,
+            warm_at_process_start,
         )
     except ImportError:
         sys.stderr.write("oncocds: error: Celery is not installed (pip install 'oncocds[scale]')\n")
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     app = create_celery_app(settings)
     declare_queues(app)
+    warm_at_process_start(app, args.queues)
     argv = [
         "worker",
         f"--queues={','.join(queue_name(settings, q) for q in args.queues)}",

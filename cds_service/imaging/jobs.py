@@ -79,7 +79,13 @@ _FHIR_JSON: Final = frozenset({"application/fhir+json", "application/json"})
 # ------------------------------------------------------------------ per-process resources
 
 
-@worker_resource("imaging.predictor")
+def _bundle_installed(settings: Settings) -> bool:
+    return bundle_path(settings) is not None
+
+
+# Loaded when a worker serving the imaging queue starts (issue #15: "never on the request
+# path"), not by the first job; only when a bundle is configured.
+@worker_resource("imaging.predictor", warm_for=("imaging",), warm_if=_bundle_installed)
 def load_predictor(settings: Settings) -> Any:
     """The bundle's predictor, verified and loaded once per worker process."""
     from inference.imaging.predictor import Predictor
@@ -283,6 +289,10 @@ class _Fetcher:
             )
             if not found:
                 raise PermanentJobError("ImagingStudy without a DICOM UID or DICOMweb endpoint")
+            if found[0].study_uid:
+                # One result per study: asked for by UID (PACS) or as ImagingStudy/x (API).
+                with self.ctx.session_factory.begin() as session:
+                    repository.adopt_study_uid(session, self.result.id, found[0].study_uid)
             yield from self._study(found[0], http)
             return
         if kind not in {"DocumentReference", "Media"}:

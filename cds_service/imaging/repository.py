@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -38,17 +38,60 @@ def result_for(session: Session, source_key: str, bundle_sha256: str) -> Imaging
 def results_for(
     session: Session, source_keys: Iterable[str], bundle_sha256: str
 ) -> dict[str, ImagingResult]:
-    """The stored results of these sources for one bundle, by source key (one query)."""
+    """The stored results of these sources for one bundle, by source key (one query); a row
+    is found by its alias key too (an ImagingStudy re-keyed by its study UID)."""
     keys = list(dict.fromkeys(source_keys))
     if not keys:
         return {}
     with _database_errors("could not read imaging results"):
         rows = session.scalars(
             select(ImagingResult).where(
-                ImagingResult.source_key.in_(keys), ImagingResult.bundle_sha256 == bundle_sha256
+                or_(ImagingResult.source_key.in_(keys), ImagingResult.alias_key.in_(keys)),
+                ImagingResult.bundle_sha256 == bundle_sha256,
             )
         ).all()
-    return {row.source_key: row for row in rows}
+    found: dict[str, ImagingResult] = {}
+    for row in rows:  # aliases first: a row's own key wins over another row's alias
+        if row.alias_key is not None:
+            found[row.alias_key] = row
+    for row in rows:
+        found[row.source_key] = row
+    return found
+
+
+def study_key(study_uid: str) -> str:
+    return f"dicom-study:{study_uid}"
+
+
+def adopt_study_uid(session: Session, result_id: str, study_uid: str) -> ImagingResult | None:
+    """The job of a FHIR ``ImagingStudy`` result has read its DICOM study UID: key the result
+    by it, so that the study asked for by UID (a PACS notification) and as ``ImagingStudy/x``
+    is one result. Returns the result that holds the study from now on.
+
+    - no result holds the UID yet: this row is re-keyed ``dicom-study:<uid>`` and keeps its FHIR
+      key as ``alias_key``;
+    - another result holds it (the PACS announced the study first): that result takes the FHIR
+      key as its alias, so later requests reuse it; this row stays as it is for the requests
+      that already name it (its analysis reuses the other's images, same bytes and bundle).
+    """
+    key = study_key(study_uid)
+    with _database_errors("could not key the imaging result by its study"):
+        row = session.get(ImagingResult, result_id)
+        if row is None or row.source_key == key:
+            return row
+        fhir_key = row.source_key
+        other = result_for(session, key, row.bundle_sha256)
+        if other is None:
+            row.source_key, row.alias_key = key, fhir_key
+            session.flush()
+            return row
+        if other.alias_key is None:
+            # The FHIR key now leads to the study's result (one row per key: it leaves this one).
+            row.source_key = f"superseded:{row.id}"
+            session.flush()
+            other.alias_key = fhir_key
+            session.flush()
+        return other
 
 
 def add_result(session: Session, result: ImagingResult) -> ImagingResult:

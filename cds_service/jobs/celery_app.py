@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import socket
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -264,6 +265,39 @@ def _release_dead_local_claim(runtime: _Runtime, job_id: int) -> bool:
     if done:
         log.warning("job claim of a dead local worker released", extra={"job_id": job_id})
     return done
+
+
+#: id(app) -> (app, queues its worker consumes): warmed in each pool process as it starts.
+_WARM_AT_START: dict[int, tuple[Celery, tuple[str, ...]]] = {}
+
+
+def warm_at_process_start(app: Celery, queues: Sequence[str]) -> None:
+    """Build the warm resources of ``queues`` (e.g. the imaging model) in every pool process
+    of this worker as it starts (``worker_process_init``), not at its first job."""
+    _WARM_AT_START[id(app)] = (app, tuple(queues))
+
+
+def warm_runtime(app: Celery, queues: Sequence[str]) -> threading.Thread:
+    """Start building this process's warm resources for ``queues`` in a background thread.
+
+    In a thread because Celery kills a pool process that does not report itself up within
+    ``worker_proc_alive_timeout`` (4 s), and a model takes longer; a job arriving meanwhile
+    waits for the build (one build per resource) rather than starting another."""
+    runtime = _worker_runtime(app)
+    thread = threading.Thread(
+        target=runtime.resources.warm, args=(tuple(queues),), name="oncocds-warm", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+@signals.worker_process_init.connect  # type: ignore[untyped-decorator,unused-ignore]
+def _warm_pool_process(**_: Any) -> None:
+    for app, queues in list(_WARM_AT_START.values()):
+        try:
+            warm_runtime(app, queues)
+        except Exception as exc:  # noqa: BLE001 - the database is away: jobs will say so
+            log.warning("worker warm-up failed", extra={"error_type": type(exc).__name__})
 
 
 def close_runtime(app: Celery) -> None:

@@ -51,6 +51,8 @@ class InProcessExecutor:
         self._wake = threading.Condition()
         self._pending_wakeups = 0
         self._stopping = threading.Event()
+        #: Set once the warm resources of the queues served are built (or failed to build).
+        self.warmed = threading.Event()
         self._threads: list[threading.Thread] = []
 
     @property
@@ -62,6 +64,12 @@ class InProcessExecutor:
             return
         load_kinds(self._settings.jobs.extra_modules)
         self._stopping.clear()
+        self.warmed.clear()
+        # Warm resources (a model bundle) load in the background: the API starts at once and
+        # jobs of other queues run meanwhile; a job needing one waits for its build (one build).
+        self._threads.append(
+            threading.Thread(target=self._warm, name="oncocds-job-warm", daemon=True)
+        )
         for n in range(self._settings.jobs.threads):
             thread = threading.Thread(
                 target=self._work, args=(f"{self._worker_base}/{n}",), name=f"oncocds-job-{n}"
@@ -99,6 +107,12 @@ class InProcessExecutor:
             if self._pending_wakeups == 0 and not self._stopping.is_set():
                 self._wake.wait(self._settings.jobs.poll_seconds)
             self._pending_wakeups = max(0, self._pending_wakeups - 1)
+
+    def _warm(self) -> None:
+        try:
+            self.resources.warm(self._queues)
+        finally:
+            self.warmed.set()
 
     def _work(self, worker_id: str) -> None:
         jobs = self._settings.jobs

@@ -4,12 +4,15 @@ A feature registers its kinds with :func:`job_kind` in a module listed in
 ``cds_service/jobs/kinds.py`` (``JOB_MODULES``); :func:`load_kinds` imports them all. Resources a
 handler needs once per process (a loaded model bundle, an HTTP client) register a factory with
 :func:`worker_resource`; ``ctx.resource(name)`` builds it on first use in a worker process,
-never on a request path.
+never on a request path. A resource registered with ``warm_for=(queue, ...)`` is built when a
+worker process serving one of those queues starts (:meth:`ResourcePool.warm`), so that the
+first job does not pay for it (a model bundle takes seconds to verify and load).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,6 +28,8 @@ Handler = Callable[["JobContext", dict[str, Any]], "dict[str, Any] | None"]
 ResourceFactory = Callable[["Settings"], Any]
 #: How often a periodic kind runs, read from the settings (seconds; 0 or less: never).
 IntervalOf = Callable[["Settings"], float]
+
+log = logging.getLogger(__name__)
 
 QUEUES = ("hl7", "writeback", "imaging", "llm", "maintenance", "default")
 
@@ -46,6 +51,8 @@ class JobKind:
 
 _KINDS: dict[str, JobKind] = {}
 _RESOURCE_FACTORIES: dict[str, ResourceFactory] = {}
+#: name -> (queues whose workers build it at start, condition on the settings or None)
+_WARM: dict[str, tuple[frozenset[str], Callable[[Settings], bool] | None]] = {}
 _LOCK = threading.Lock()
 
 
@@ -91,12 +98,29 @@ def job_kind(
     return register
 
 
-def worker_resource(name: str) -> Callable[[ResourceFactory], ResourceFactory]:
-    """Register ``factory(settings)`` as the builder of resource ``name`` (once per process)."""
+def worker_resource(
+    name: str,
+    *,
+    warm_for: Iterable[str] = (),
+    warm_if: Callable[[Settings], bool] | None = None,
+) -> Callable[[ResourceFactory], ResourceFactory]:
+    """Register ``factory(settings)`` as the builder of resource ``name`` (once per process).
+
+    ``warm_for``: the queues whose worker processes build it as they start rather than at the
+    first job, when ``warm_if(settings)`` (if given) holds, e.g. only when a bundle is installed.
+    """
+    queues = frozenset(warm_for)
+    unknown = queues.difference(QUEUES)
+    if unknown:
+        raise ValueError(f"unknown job queue(s) {sorted(unknown)} for resource {name!r}")
 
     def register(factory: ResourceFactory) -> ResourceFactory:
         with _LOCK:
             _RESOURCE_FACTORIES[name] = factory
+            if queues:
+                _WARM[name] = (queues, warm_if)
+            else:
+                _WARM.pop(name, None)
         return factory
 
     return register
@@ -122,25 +146,55 @@ def load_kinds(extra: Iterable[str] = ()) -> dict[str, JobKind]:
 
 
 class ResourcePool:
-    """Per-process resources, each built once on first use by its registered factory."""
+    """Per-process resources, each built once (at :meth:`warm` or on first use) by its
+    registered factory."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._built: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # One lock per resource: a model loading for seconds does not hold up another resource.
+        self._build_locks: dict[str, threading.Lock] = {}
 
     def get(self, name: str) -> Any:
         try:
             return self._built[name]
         except KeyError:
             pass
-        with self._lock:  # one build even when several worker threads ask at once
+        with self._lock:
+            build_lock = self._build_locks.setdefault(name, threading.Lock())
+        with build_lock:  # one build even when several threads ask at once (or warm() runs)
             if name not in self._built:
                 factory = _RESOURCE_FACTORIES.get(name)
                 if factory is None:
                     raise LookupError(f"no worker resource {name!r} is registered")
                 self._built[name] = factory(self._settings)
             return self._built[name]
+
+    def warm(self, queues: Iterable[str] | None) -> list[str]:
+        """Build now the resources registered ``warm_for`` one of ``queues`` (None: all queues)
+        whose ``warm_if`` holds; return the names built. A factory that fails is logged (no
+        PHI: the exception type) and left to fail again at the job, which records why; readiness
+        reports a broken bundle. A worker must start even so, not crash-loop."""
+        served = frozenset(QUEUES if queues is None else queues)
+        with _LOCK:
+            candidates = [
+                (name, cond) for name, (qs, cond) in _WARM.items() if qs.intersection(served)
+            ]
+        built: list[str] = []
+        for name, cond in candidates:
+            try:
+                if cond is not None and not cond(self._settings):
+                    continue
+                self.get(name)
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                log.warning(
+                    "worker resource not warmed",
+                    extra={"resource": name, "error_type": type(exc).__name__},
+                )
+                continue
+            built.append(name)
+        return built
 
     def close(self) -> None:
         """Close what was built (resources with a ``close()``), e.g. at executor stop."""

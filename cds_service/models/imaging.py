@@ -44,11 +44,15 @@ class ImagingResult(Base):
         UniqueConstraint("source_key", "bundle_sha256"),
         CheckConstraint("status IN ('pending','running','done','failed')", name="status"),
         Index("ix_imaging_results_patient_ref", "patient_ref"),
+        Index("ix_imaging_results_alias_key", "alias_key", "bundle_sha256", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     #: ``dicom-study:<uid>``, ``fhir:<host>/<Type>/<id>``, ``sha256:<hex>`` (uploads).
     source_key: Mapped[str] = mapped_column(String(300))
+    #: The FHIR key (``fhir:<host>/ImagingStudy/<id>``) of a row re-keyed by its study UID once
+    #: the job read it: asking either way finds this row (:func:`repository.adopt_study_uid`).
+    alias_key: Mapped[str | None] = mapped_column(String(300))
     bundle_sha256: Mapped[str] = mapped_column(String(64))
     model_version: Mapped[str] = mapped_column(String(128))
     patient_ref: Mapped[str | None] = mapped_column(String(256))

@@ -165,8 +165,12 @@ def test_heatmap_png_decodes_at_the_thumbnail_size(predictor: Predictor) -> None
     assert png is not None
     with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
         assert image.size == (300 + 96, 200)
-    large = np.tile(slide, (6, 7, 1))  # 2100 x 1200: shrunk to 1024 x 585
+    large = np.tile(slide, (6, 7, 1))  # 2100 x 1200: shrunk to 512 x 293 (HEATMAP_MAX_SIDE)
     png = analyse_image(predictor, large, keep_tiles=False).heatmap_png
+    assert png is not None
+    with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
+        assert image.size == (512 + 96, 293)
+    png = analyse_image(predictor, large, keep_tiles=False, heatmap_max_side=1024).heatmap_png
     assert png is not None
     with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
         assert image.size == (1024 + 96, 585)
