@@ -261,12 +261,13 @@ def request_for_analysis(
 
 
 def enqueue_for_analysis(session: Session, analysis_id: str) -> None:
-    """The card path's whole share (one job row, flushed with the caller's analysis): the job
+    """The card path's whole share (one job row by one prebuilt Core INSERT, in the caller's
+    transaction, committed with its analysis; no ORM object): the job
     reads the stored interpretation, builds the input and the pending row, then explains."""
     from cds_service.explanations import jobs as _registers_the_kind  # noqa: F401
-    from cds_service.jobs import enqueue
+    from cds_service.jobs import enqueue_row
 
-    enqueue(
+    enqueue_row(
         session,
         kind=JOB_KIND,
         key=f"llm:analysis:{analysis_id}",
