@@ -80,16 +80,16 @@ def build_cases(limit: int = 100) -> list[tuple[str, Any]]:
     cases: list[tuple[str, Any]] = []
     for name, alterations, genotypes, own in bases:
         for code in (own, *TUMOURS):
-            tumour: Any = None
+            resolved = None
             if code:
                 try:
-                    tumour = resolve_tumour_type(code)
+                    resolved = resolve_tumour_type(code)
                 except ValueError:
-                    tumour = None
+                    resolved = None
             label = f"{name}@{code or 'none'}"
             if any(existing == label for existing, _ in cases):
                 continue
-            context = PatientContext(tumour_type=tumour)
+            context = PatientContext(tumour_type=resolved)
             cases.append((label, interpret(alterations, context, genotypes=genotypes)))
     cases.sort(key=lambda c: c[0])
     return cases[:limit]
