@@ -21,6 +21,7 @@ import logging
 import statistics
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -287,6 +288,16 @@ def request_for_image(
     )
 
 
+def image_subject(image_id: int) -> str:
+    """The explanation subject id of one stored image (``imaging_images.id``)."""
+    return f"imaging-image:{image_id}"
+
+
+def image_explanations(session: Session, image_ids: Sequence[int]) -> list[dict[str, Any] | None]:
+    """What the imaging section shows per image, in order (see :func:`report_explanation`)."""
+    return [report_explanation(session, image_subject(i), "image") for i in image_ids]
+
+
 def _store(row: Explanation, outcome: Outcome, *, cached: bool) -> None:
     row.status = "ready"
     row.source = outcome.source
@@ -436,10 +447,13 @@ def _sections(row: Explanation) -> list[dict[str, Any]]:
     ]
 
 
-def report_explanation(session: Session, analysis_id: str) -> dict[str, Any] | None:
-    """What the report page shows: the newest explanation of the analysis, if one was asked
-    for (pending: a notice; ready: labelled sections)."""
-    row = repository.latest_for(session, "analysis", analysis_id)
+def report_explanation(
+    session: Session, analysis_id: str, subject_kind: str = "analysis"
+) -> dict[str, Any] | None:
+    """What the report page shows: the newest explanation of the analysis (or of the subject
+    of ``subject_kind``, e.g. an ``image``), if one was asked for (pending: a notice; ready:
+    labelled sections)."""
+    row = repository.latest_for(session, subject_kind, analysis_id)
     if row is None:
         return None
     return {
