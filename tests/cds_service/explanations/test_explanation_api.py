@@ -87,7 +87,7 @@ def _analysis_of(app: FastAPI, row_id: str) -> str:
     with app.state.sessionmaker() as session:
         row = session.get(Explanation, row_id)
         assert row is not None
-        return row.subject_id
+        return str(row.subject_id)
 
 
 def test_pending_then_the_labelled_model_text_as_json_and_fhir(

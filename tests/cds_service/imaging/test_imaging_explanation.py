@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -25,7 +26,7 @@ from tests.cds_service.imaging.conftest import ImagingApp
 from tests.cds_service.imaging.test_imaging_api import tissue_png, upload
 from tests.support.ollama_server import OllamaTestServer, Reply
 
-ANSWER = {
+ANSWER: dict[str, Any] = {
     "findings": "The classifier looked at the tissue of this image.",
     "interpretation": "This is a screening aid and not a diagnosis.",
     "next_steps": ["Pathologist review of the slide."],
