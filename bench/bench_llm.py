@@ -16,7 +16,8 @@ machine's CPU), and the card latency with explanations switched on against off, 
   in a deployment whose worker is another process). Alternating, same run.
 
 ``BENCH_LLM_CASES=N`` explains only the first N cases (the card comparison is unchanged);
-``BENCH_LLM_NUM_PREDICT`` sets ``num_predict`` (default 512, the service default).
+``BENCH_LLM_NUM_PREDICT`` sets ``num_predict`` (default 512, the service default);
+``ONCOCDS_BENCH_LLM_CARDS_ONLY=1`` runs the card comparison only (the model is not loaded).
 """
 
 from __future__ import annotations
@@ -79,16 +80,16 @@ def build_cases(limit: int = 100) -> list[tuple[str, Any]]:
     cases: list[tuple[str, Any]] = []
     for name, alterations, genotypes, own in bases:
         for code in (own, *TUMOURS):
-            tumour = None
+            resolved = None
             if code:
                 try:
-                    tumour = resolve_tumour_type(code)
+                    resolved = resolve_tumour_type(code)
                 except ValueError:
-                    tumour = None
+                    resolved = None
             label = f"{name}@{code or 'none'}"
             if any(existing == label for existing, _ in cases):
                 continue
-            context = PatientContext(tumour_type=tumour)
+            context = PatientContext(tumour_type=resolved)
             cases.append((label, interpret(alterations, context, genotypes=genotypes)))
     cases.sort(key=lambda c: c[0])
     return cases[:limit]
@@ -280,9 +281,11 @@ def main() -> None:
 
     num_predict = int(os.environ.get("BENCH_LLM_NUM_PREDICT", "512"))
     limit = int(os.environ.get("BENCH_LLM_CASES", "100"))
-    with OllamaTestServer.start(model=True) as server:
+    cards_only = os.environ.get("ONCOCDS_BENCH_LLM_CARDS_ONLY") == "1"
+    with OllamaTestServer.start(model=not cards_only) as server:
         card_latency(server)
-        explain_cases(build_cases(100)[:limit], server, num_predict)
+        if not cards_only:
+            explain_cases(build_cases(100)[:limit], server, num_predict)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     compliance.router,
     compliance_console.router,
     explanations_endpoints.router,
+    explanations_endpoints.analysis_router,
     imaging_endpoints.router,
     jobs_endpoints.router,
 )

@@ -1,5 +1,7 @@
 """``GET /api/v1/llm/stats``: explanation counters (generations, retries, grounding failures,
 fallbacks, cache hits, latency p50/p95) for integration and compliance staff.
+``GET /api/v1/analyses/{id}/explanation``: one analysis's labelled explanation for clinical
+API clients (the analyses API's client JWT; audit agent = its ``iss``), JSON or FHIR.
 
 A bearer token from the site's OIDC provider with ``integration.read``; every call (and every
 refusal, by the dependency) is audited. The answer holds counts only, no clinical content.
@@ -9,14 +11,32 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Header, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from cds_service.analyses.service import get_analysis_or_404
 from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
+from cds_service.api.errors import FHIR_JSON
+from cds_service.audit.service import AuditEntity
 from cds_service.compliance.auth import IntegrationReadPrincipal
 from cds_service.db.session import DbSession
-from cds_service.explanations.service import explainer_for, llm_stats
+from cds_service.errors import NotFoundError
+from cds_service.explanations.fhir import explanation_bundle
+from cds_service.explanations.service import (
+    explainer_for,
+    explanation_json,
+    label,
+    latest_for,
+    llm_stats,
+    stored_input,
+)
+from cds_service.models.jobs import BackgroundJob
+from cds_service.security.deps import ClientCaller
+from integrations.fhir.outcome import operation_outcome
 
 
 @contextlib.asynccontextmanager
@@ -62,3 +82,94 @@ def explanation_stats(
         remote_addr=remote,
     )
     return stats
+
+
+# --- the analysis explanation route
+
+#: Clinical API clients read an analysis's explanation with the analyses API's credential.
+analysis_router = APIRouter(prefix="/api/v1/analyses", tags=["explanations"])
+
+
+def _report_reference(bundle: dict[str, Any]) -> str:
+    """``DiagnosticReport/<id>`` of the analysis's stored report Bundle."""
+    for entry in bundle.get("entry", ()):
+        resource = entry.get("resource", {})
+        if resource.get("resourceType") == "DiagnosticReport" and resource.get("id"):
+            return f"DiagnosticReport/{resource['id']}"
+    return str(bundle.get("id", ""))
+
+
+def jobs_repository_has_key(session: Session, key: str) -> bool:
+    """Whether a job with this key exists (the card path enqueues the job before any row)."""
+    stmt = select(BackgroundJob.id).where(BackgroundJob.key == key).limit(1)
+    return session.scalars(stmt).first() is not None
+
+
+def _wants_fhir(fmt: str | None, accept: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "fhir"
+    return FHIR_JSON in (accept or "")
+
+
+@analysis_router.get(
+    "/{analysis_id}/explanation",
+    response_class=JSONResponse,
+    responses={
+        202: {"description": "The explanation is being written (a job is queued or running)"},
+        401: {"description": "Client JWT missing or invalid (no body)"},
+        404: {"description": "OperationOutcome: no such analysis, or no explanation asked for"},
+    },
+)
+def read_analysis_explanation(
+    analysis_id: str,
+    *,
+    caller: ClientCaller,
+    session: DbSession,
+    audit: AuditDep,
+    request_id: RequestIdDep,
+    remote: RemoteAddrDep,
+    fmt: Annotated[Literal["json", "fhir"] | None, Query(alias="format")] = None,
+    accept: Annotated[str | None, Header()] = None,
+) -> Any:
+    """The analysis's plain-language explanation (issue 16), labelled: "Model-generated (model,
+    digest); not verified", or the deterministic template with its label. 202 while it is being
+    written. ``?format=fhir`` (or ``Accept: application/fhir+json``): the collection Bundle
+    (DocumentReference; when model-written, AIAST security label, the prompt and the AIProvenance).
+    """
+    analysis = get_analysis_or_404(session, analysis_id)
+    row = latest_for(session, "analysis", analysis.id)
+    queued = row is None and jobs_repository_has_key(session, f"llm:analysis:{analysis.id}")
+    status = row.status if row is not None else ("pending" if queued else "none")
+    entities: list[AuditEntity] = [{"type": "Analysis", "id": analysis.id}]
+    if row is not None:
+        entities.append({"type": "Explanation", "id": row.id})
+    fhir = _wants_fhir(fmt, accept)
+    audit.record(
+        action="R",
+        event_type="explanation.read",
+        agent_who=caller.iss,
+        patient_id=analysis.patient_ref,
+        entities=entities,
+        details={"status": status, "format": "fhir" if fhir else "json"},
+        request_id=request_id,
+        remote_addr=remote,
+    )
+    if status == "none":
+        raise NotFoundError("no explanation was asked for this analysis")
+    if row is None or row.status != "ready":
+        body: dict[str, Any] = {"analysisId": analysis.id, "status": "pending"}
+        if fhir:
+            body = operation_outcome(
+                "the explanation is being written", code="informational", severity="information"
+            )
+        return JSONResponse(body, status_code=202, media_type=FHIR_JSON if fhir else None)
+    if fhir:
+        bundle = explanation_bundle(
+            row,
+            stored_input(row),
+            label=label(row),
+            report_reference=_report_reference(analysis.report_bundle),
+            issued=row.completed or row.created,
+        )
+        return JSONResponse(bundle, media_type=FHIR_JSON)
+    return JSONResponse({"analysisId": analysis.id, **explanation_json(row)})

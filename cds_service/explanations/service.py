@@ -21,6 +21,7 @@ import logging
 import statistics
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -261,12 +262,13 @@ def request_for_analysis(
 
 
 def enqueue_for_analysis(session: Session, analysis_id: str) -> None:
-    """The card path's whole share (one job row, flushed with the caller's analysis): the job
+    """The card path's whole share (one job row by one prebuilt Core INSERT, in the caller's
+    transaction, committed with its analysis; no ORM object): the job
     reads the stored interpretation, builds the input and the pending row, then explains."""
     from cds_service.explanations import jobs as _registers_the_kind  # noqa: F401
-    from cds_service.jobs import enqueue
+    from cds_service.jobs import enqueue_row
 
-    enqueue(
+    enqueue_row(
         session,
         kind=JOB_KIND,
         key=f"llm:analysis:{analysis_id}",
@@ -284,6 +286,16 @@ def request_for_image(
         subject_id=image_id,
         source=histopathology_input(image),
     )
+
+
+def image_subject(image_id: int) -> str:
+    """The explanation subject id of one stored image (``imaging_images.id``)."""
+    return f"imaging-image:{image_id}"
+
+
+def image_explanations(session: Session, image_ids: Sequence[int]) -> list[dict[str, Any] | None]:
+    """What the imaging section shows per image, in order (see :func:`report_explanation`)."""
+    return [report_explanation(session, image_subject(i), "image") for i in image_ids]
 
 
 def _store(row: Explanation, outcome: Outcome, *, cached: bool) -> None:
@@ -435,10 +447,13 @@ def _sections(row: Explanation) -> list[dict[str, Any]]:
     ]
 
 
-def report_explanation(session: Session, analysis_id: str) -> dict[str, Any] | None:
-    """What the report page shows: the newest explanation of the analysis, if one was asked
-    for (pending: a notice; ready: labelled sections)."""
-    row = repository.latest_for(session, "analysis", analysis_id)
+def report_explanation(
+    session: Session, analysis_id: str, subject_kind: str = "analysis"
+) -> dict[str, Any] | None:
+    """What the report page shows: the newest explanation of the analysis (or of the subject
+    of ``subject_kind``, e.g. an ``image``), if one was asked for (pending: a notice; ready:
+    labelled sections)."""
+    row = repository.latest_for(session, subject_kind, analysis_id)
     if row is None:
         return None
     return {

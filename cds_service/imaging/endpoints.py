@@ -595,7 +595,10 @@ def imaging_report_page(
         request_id=request_id,
         remote_addr=remote,
     )
-    return report_page_html(runtime, result, images)
+    from cds_service.explanations.service import image_explanations
+
+    explanations = image_explanations(session, [i.id for i in images])
+    return report_page_html(runtime, result, images, explanations)
 
 
 @router.get(

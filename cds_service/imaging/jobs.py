@@ -383,9 +383,22 @@ def analyse(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] | None:
         stored.upload = None
         stored.updated = utcnow()
         session.flush()
+        if ctx.settings.llm.enabled:  # issue 16: explained by its own job, after this commit
+            _request_explanations(session, ctx.settings, images)
         # Finished requests of this patient go to the EHR through the existing write-back.
         queued = enqueue_imaging_writeback(session, ctx.settings, stored.patient_ref)
     return {"images": len(images), "writeback": len(queued)}
+
+
+def _request_explanations(session: Session, settings: Settings, images: list[ImagingImage]) -> None:
+    """A pending histopathology explanation and its ``llm.explain`` job per stored image, in
+    the caller's transaction (they commit with the images they explain). Flushes only."""
+    from cds_service.explanations.service import image_subject, request_for_image
+    from inference.imaging.results import ImageAnalysis
+
+    for image in images:
+        analysis = ImageAnalysis.from_json(dict(image.analysis))
+        request_for_image(session, settings, image_subject(image.id), analysis)
 
 
 def _analyse_all(

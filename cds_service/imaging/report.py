@@ -141,7 +141,10 @@ def model_card_summary(runtime: ImagingRuntime) -> ModelCardSummary | None:
 
 
 def report_page_html(
-    runtime: ImagingRuntime, result: ImagingResult, images: Sequence[ImagingImage]
+    runtime: ImagingRuntime,
+    result: ImagingResult,
+    images: Sequence[ImagingImage],
+    explanations: Sequence[Mapping[str, Any] | None] = (),
 ) -> HTMLResponse:
     """The imaging report page of one result (the reports' frame, CSP and headers)."""
     from cds_service.reports.endpoints import _headers
@@ -151,7 +154,9 @@ def report_page_html(
         from cds_service.reports.imaging import render_imaging_section
 
         items = items_of(images, lambda n: None, require_source=False)
-        section = render_imaging_section(items, model_card=model_card_summary(runtime))
+        section = render_imaging_section(
+            items, model_card=model_card_summary(runtime), explanations=explanations
+        )
     nonce = secrets.token_urlsafe(16)
     html = _templates.get_template("imaging_report.html").render(
         nonce=nonce, section=section, result=result, images=len(images)
@@ -188,8 +193,14 @@ def section_provider(
             .where(ImagingImage.result_id.in_(list(result_ids)))
             .order_by(ImagingImage.result_id, ImagingImage.position)
         ).all()
+        from cds_service.explanations.service import image_explanations
+
         items = items_of(images, lambda n: None, require_source=False)
-        return ImagingSection(items=items, model_card=model_card_summary(runtime))
+        return ImagingSection(
+            items=items,
+            model_card=model_card_summary(runtime),
+            explanations=image_explanations(session, [i.id for i in images]),
+        )
 
     return provide
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Table,
     and_,
     bindparam,
     case,
@@ -118,6 +119,40 @@ def _insert_for(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+def _job_values(
+    kind: str, key: str, payload: dict[str, Any], run_at: datetime | None
+) -> dict[str, Any]:
+    """The new row's columns, after the checks :func:`enqueue` documents."""
+    spec = get_kind(kind)
+    if spec is None:  # a process that never loaded the kinds (the MLLP listener): load them
+        spec = load_kinds().get(kind)
+    if spec is None:
+        raise UnknownJobKindError(f"unknown job kind {kind!r}")
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise JobPayloadError(f"a job key is 1-{MAX_KEY_LENGTH} characters")
+    if not isinstance(payload, dict):
+        raise JobPayloadError("a job payload is a JSON object")
+    try:
+        size = len(json_dumps(payload).encode())
+    except (TypeError, ValueError) as exc:
+        raise JobPayloadError("a job payload must be JSON") from exc
+    if size > MAX_PAYLOAD_BYTES:
+        raise JobPayloadError(f"a job payload is at most {MAX_PAYLOAD_BYTES} bytes (identifiers)")
+    now = utcnow()
+    return {
+        "kind": kind,
+        "queue": spec.queue,
+        "key": key,
+        "payload": payload,
+        "status": "queued",
+        "attempts": 0,
+        "max_attempts": spec.max_attempts,
+        "next_attempt_at": run_at or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def enqueue(
     session: Session,
     *,
@@ -137,34 +172,7 @@ def enqueue(
         JobPayloadError: ``payload`` is not a JSON object within :data:`MAX_PAYLOAD_BYTES`, or
             the key is empty or too long.
     """
-    spec = get_kind(kind)
-    if spec is None:  # a process that never loaded the kinds (the MLLP listener): load them
-        spec = load_kinds().get(kind)
-    if spec is None:
-        raise UnknownJobKindError(f"unknown job kind {kind!r}")
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise JobPayloadError(f"a job key is 1-{MAX_KEY_LENGTH} characters")
-    if not isinstance(payload, dict):
-        raise JobPayloadError("a job payload is a JSON object")
-    try:
-        size = len(json_dumps(payload).encode())
-    except (TypeError, ValueError) as exc:
-        raise JobPayloadError("a job payload must be JSON") from exc
-    if size > MAX_PAYLOAD_BYTES:
-        raise JobPayloadError(f"a job payload is at most {MAX_PAYLOAD_BYTES} bytes (identifiers)")
-    now = utcnow()
-    values = {
-        "kind": kind,
-        "queue": spec.queue,
-        "key": key,
-        "payload": payload,
-        "status": "queued",
-        "attempts": 0,
-        "max_attempts": spec.max_attempts,
-        "next_attempt_at": run_at or now,
-        "created_at": now,
-        "updated_at": now,
-    }
+    values = _job_values(kind, key, payload, run_at)
     # One round trip: the ORM-enabled INSERT … RETURNING hands back the new row as an object
     # in the session; nothing comes back when the key exists.
     insert = _insert_for(session)(J).values(values).on_conflict_do_nothing(index_elements=["key"])
@@ -173,6 +181,35 @@ def enqueue(
         return session.scalars(select(J).where(J.key == key)).one()
     _arm_notify(session)
     return job
+
+
+@functools.cache
+def _core_insert(dialect: str) -> Any:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = cast(Table, J.__table__)
+    return insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
+
+
+def enqueue_row(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    payload: dict[str, Any],
+    run_at: datetime | None = None,
+) -> bool:
+    """:func:`enqueue` for a hot path that needs no job object back (a CDS Hooks card storing
+    an analysis): the same checks and the same row, in ``session``'s transaction, by one Core
+    INSERT … ON CONFLICT DO NOTHING RETURNING id built once per dialect (no ORM object;
+    a fraction of the Python work). True when a new job was added, False when the key
+    existed. Raises as :func:`enqueue` does."""
+    values = _job_values(kind, key, payload, run_at)
+    connection = session.connection()
+    result = connection.execute(_core_insert(connection.dialect.name), values)
+    if result.first() is None:  # the key existed
+        return False
+    _arm_notify(session)
+    return True
 
 
 def _after_commit(session: Session) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -105,6 +105,9 @@ class ImagingSection:
 
     items: Sequence[ImagingItem]
     model_card: ModelCardSummary | None = None
+    #: Per item, in order: its plain-language explanation as the page shows it (issue 16;
+    #: ``cds_service.explanations.service.image_explanations``), or None when none was asked.
+    explanations: Sequence[Mapping[str, Any] | None] = ()
 
 
 #: ``app.state.report_imaging``: reads the stored imaging results for a report's analysis.
@@ -138,6 +141,7 @@ class _ImageView:
     heatmap_note: str
     thumbnail_src: str | None
     model_key: str
+    explanation: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +281,10 @@ def _model_view(model: ModelIdentity, card: ModelCardSummary | None) -> _ModelVi
 
 
 def render_imaging_section(
-    items: Sequence[ImagingItem], *, model_card: ModelCardSummary | None = None
+    items: Sequence[ImagingItem],
+    *,
+    model_card: ModelCardSummary | None = None,
+    explanations: Sequence[Mapping[str, Any] | None] = (),
 ) -> Markup:
     """The imaging section's HTML (autoescaped) for the report page.
 
@@ -286,10 +293,15 @@ def render_imaging_section(
             the section says how many more there are).
         model_card: the model card's statements, if known (applies to every model shown;
             what it lacks is shown as "not stated").
+        explanations: per item, its explanation (pending notice, or labelled sections: a
+            model's text says "Model-generated (model, digest); not verified").
     """
     budget = _InlineBudget(MAX_INLINE_PAGE_BYTES)
     shown = list(items)[:MAX_SECTION_ITEMS]
     images = [_image_view(n, item, budget) for n, item in enumerate(shown, start=1)]
+    for index, explanation in enumerate(list(explanations)[: len(images)]):
+        if explanation is not None:
+            images[index] = replace(images[index], explanation=explanation)
     models: dict[str, _ModelView] = {}
     for item in shown:
         model = item.analysis.model
@@ -329,4 +341,6 @@ def imaging_section_html(state: Any, session: Session, analysis: Analysis) -> Ma
         return render_imaging_unavailable()
     if section is None or not section.items:
         return None
-    return render_imaging_section(section.items, model_card=section.model_card)
+    return render_imaging_section(
+        section.items, model_card=section.model_card, explanations=section.explanations
+    )

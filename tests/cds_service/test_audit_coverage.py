@@ -191,6 +191,10 @@ ROUTE_CALLS: dict[tuple[str, str], Route] = {
         "/api/v1/analyses", CLINICAL, {"tumour_type": "COAD", "patient": "Patient/p1"}, ok=201
     ),
     ("GET", "/api/v1/analyses/{analysis_id}"): Route("/api/v1/analyses/{analysis_id}", CLINICAL),
+    # No explanation was asked for the seeded analysis: 404, audited all the same.
+    ("GET", "/api/v1/analyses/{analysis_id}/explanation"): Route(
+        "/api/v1/analyses/{analysis_id}/explanation", CLINICAL, ok=404
+    ),
     ("POST", "/cds-services/{service_id}"): Route(
         "/cds-services/test-patient-view", CLINICAL, body=lambda c, x: patient_view_body()
     ),

@@ -128,6 +128,7 @@ def make_imaging_app(
         allowlist: tuple[str, ...] = (),
         fhir_servers: tuple[str, ...] = ("https://fhir.example.org/r4",),
         writeback: dict[str, Any] | None = None,
+        llm: dict[str, Any] | None = None,
         **imaging_service: Any,
     ) -> ImagingApp:
         clients = tmp_path / "clients.json"
@@ -143,6 +144,7 @@ def make_imaging_app(
             imaging_service={"allowlist": allowlist, **imaging_service},
             jobs={"in_process": False},  # tests run the due jobs themselves (run_jobs)
             writeback=writeback or {},
+            llm=llm or {},
         )
         app = create_app(settings)
         http = TestClient(app, raise_server_exceptions=False)
