@@ -26,7 +26,7 @@ $(PY):
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[imaging]'
 	touch $@
 
 # torch first, pinned: the CPU wheel on the build machines' disk. Left to resolve the [ml]
