@@ -21,7 +21,6 @@ Output is model-generated and says so; it is for a pathologist's review, not a d
 from __future__ import annotations
 
 import argparse
-import getpass
 import hashlib
 import json
 import sys
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from cds_service.cli.common import operator_id as _operator
 from cds_service.errors import BadRequestError, OncoCDSError
 
 if TYPE_CHECKING:
@@ -81,13 +81,6 @@ class _Image:
     study_uid: str | None
     series_uid: str | None
     instance_uid: str | None
-
-
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
 
 
 def _content_type(data: bytes) -> str:

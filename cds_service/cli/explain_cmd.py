@@ -10,10 +10,11 @@ counters. Both are audited (identifiers and counts only). Handlers import what t
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from typing import Any
+
+from cds_service.cli.common import operator_id as _operator
 
 
 def register(sub: Any) -> None:
@@ -28,13 +29,6 @@ def register(sub: Any) -> None:
     stats = llm_sub.add_parser("stats", help="generations, retries, grounding failures, latency")
     stats.add_argument("--format", dest="output", choices=["text", "json"], default="text")
     stats.set_defaults(func=_stats)
-
-
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
 
 
 def render_text(explanation: dict[str, Any], label: str) -> str:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import signal
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from cds_service.cli.common import fail as _fail
+from cds_service.cli.common import operator_id as _operator
+from cds_service.cli.common import out as _out
 from cds_service.errors import OncoCDSError
 
 if TYPE_CHECKING:
@@ -48,22 +50,6 @@ def register(sub: Any) -> None:
     replay.set_defaults(func=_replay)
     worker = hl7_sub.add_parser("worker", help="run the processing worker in the foreground")
     worker.set_defaults(func=_worker)
-
-
-def _out(line: str) -> None:
-    sys.stdout.write(line + "\n")
-
-
-def _fail(exc: OncoCDSError) -> int:
-    sys.stderr.write(f"oncocds: error: {exc.message}\n")
-    return 2
-
-
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
 
 
 def _setup() -> tuple[Settings, Any]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
+from cds_service.cli.common import fail as _fail
+from cds_service.cli.common import operator_id as _operator
+from cds_service.cli.common import out as _out
 from cds_service.errors import OncoCDSError
 
 if TYPE_CHECKING:
@@ -36,22 +37,6 @@ def register(sub: Any) -> None:
     target.add_argument("id", type=int, nargs="?")
     target.add_argument("--all-dead", action="store_true", help="replay every dead job")
     replay.set_defaults(func=_replay)
-
-
-def _out(line: str) -> None:
-    sys.stdout.write(line + "\n")
-
-
-def _fail(exc: OncoCDSError) -> int:
-    sys.stderr.write(f"oncocds: error: {exc.message}\n")
-    return 2
-
-
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
 
 
 def _setup() -> tuple[Settings, Engine, Any, AuditTrail]:

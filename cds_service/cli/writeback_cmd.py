@@ -7,9 +7,10 @@ none of them).
 from __future__ import annotations
 
 import argparse
-import getpass
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from cds_service.cli.common import operator_id as _operator
 
 if TYPE_CHECKING:
     from cds_service.models.analysis import WritebackJob
@@ -34,13 +35,6 @@ def register(sub: Any) -> None:
         "sweeper is off)",
     )
     due.set_defaults(func=_run_due)
-
-
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
 
 
 def _line(job: WritebackJob) -> str:
