@@ -22,8 +22,10 @@ client's JWT, ``aud`` the exact URL, checked before the body is read). Every cal
   (``cds_service/imaging/orthanc.lua``) announces a study; the bearer token is
   ``ONCOCDS_IMAGING_SERVICE__NOTIFY_TOKEN`` (compared in constant time). The study is analysed
   from ``ONCOCDS_IMAGING_SERVICE__PACS_DICOMWEB_URL`` before anyone opens the chart.
-- ``GET /reports/imaging/{result_id}?t=…``: the imaging report page of one result, for the
-  holder of a signed report link (from the ``histopathology-ai`` card).
+- ``GET /imaging/model-card``: the installed bundle's model card (no patient data).
+
+The imaging report page a ``histopathology-ai`` card links to is a report page
+(:mod:`cds_service.reports.endpoints`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from cds_service.api.deps import RequestAudit, RequestAuditDep, SettingsDep, request_audit
@@ -61,7 +63,6 @@ from cds_service.imaging.report import (
     NoFhirSourceError,
     enqueue_imaging_writeback,
     imaging_bundle,
-    report_page_html,
     section_provider,
 )
 from cds_service.imaging.schemas import (
@@ -83,7 +84,6 @@ from cds_service.imaging.service import (
     request_status,
 )
 from cds_service.models.imaging import ImagingResult
-from cds_service.reports.tokens import MAX_TOKEN_CHARS, report_secret, verify_report_token
 from cds_service.security.deps import ClientCaller
 from cds_service.settings import Settings
 from integrations.imaging import (
@@ -518,51 +518,7 @@ def pacs_notification(
     )
 
 
-# ------------------------------------------------------------------ report page
-
-
-@router.get("/reports/imaging/{result_id}", response_class=HTMLResponse)
-def imaging_report_page(
-    result_id: Annotated[str, Path(max_length=64)],
-    request: Request,
-    *,
-    session: DbSession,
-    settings: SettingsDep,
-    audit: RequestAuditDep,
-    t: Annotated[str | None, Query(max_length=MAX_TOKEN_CHARS)] = None,
-) -> HTMLResponse:
-    """The imaging report page of one result, for the holder of a valid link."""
-    from cds_service.reports.endpoints import _error_page
-
-    try:
-        verify_report_token(report_secret(settings), result_id, t)
-        result = repository.get_result(session, result_id)
-        if result is None:
-            raise NotFoundError("no such imaging result")  # noqa: TRY301 - audited below
-    except (AuthenticationError, ForbiddenError, NotFoundError) as exc:
-        audit.refused(
-            action="R",
-            event_type="report.view",
-            event_subtype="imaging",
-            reason=exc.message,
-            agent_who="report-link",
-            entities=[{"type": "ImagingResult", "id": result_id[:64]}],
-        )
-        return _error_page(exc)
-    images = repository.images_of(session, [result.id])[result.id]
-    runtime: ImagingRuntime = request.app.state.imaging
-    audit.record(
-        action="R",
-        event_type="report.view",
-        event_subtype="imaging",
-        agent_who="report-link",
-        patient_id=result.patient_ref,
-        entities=[{"type": "ImagingResult", "id": result.id}],
-    )
-    from cds_service.explanations.service import image_explanations
-
-    explanations = image_explanations(session, [i.id for i in images])
-    return report_page_html(runtime, result, images, explanations)
+# ------------------------------------------------------------------ model card
 
 
 @router.get(
