@@ -84,36 +84,42 @@ def _bundle(tmp: Path) -> Path:
     return root
 
 
-def _best(*fns: Callable[[], None]) -> list[float]:
+def _best(*fns: Callable[[], None], clock: Callable[[], float] = time.perf_counter) -> list[float]:
     best = [float("inf")] * len(fns)
     for _ in range(ROUNDS):
         for i, fn in enumerate(fns):
-            start = time.perf_counter()
+            start = clock()
             fn()
-            best[i] = min(best[i], time.perf_counter() - start)
+            best[i] = min(best[i], clock() - start)
     return best
 
 
-def _end_to_end(root: Path) -> None:
-    import torch
+def _workload() -> tuple[bytes, int, Any]:
+    """The ``SIDE x SIDE`` tissue PNG, its tissue patch count, and those patches preprocessed
+    into one float tensor (what the raw forward gets)."""
     from PIL import Image
 
-    from inference.imaging.analysis import analyse_image
-    from inference.imaging.predictor import Predictor
     from inference.imaging.tiles import tile_image
     from inference.imaging.transforms import apply, preprocess, to_tensor
-    from integrations.imaging.raster import decode_raster
 
     image = _tissue(SIDE)
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
-    png = buffer.getvalue()
     patches = tile_image(image, patch_size=50).patches  # the cells the pipeline scores
-    count = len(patches)
-    x = apply(preprocess(), to_tensor(patches))
-    print(f"end to end: {SIDE}x{SIDE} PNG ({len(png) // 1024} KiB), {count} tissue patches, "
-          f"ResNet-18, {THREADS} threads")  # fmt: skip
-    raw32: float | None = None
+    return buffer.getvalue(), len(patches), apply(preprocess(), to_tensor(patches))
+
+
+def _rates(
+    root: Path, png: bytes, count: int, x: Any, clock: Callable[[], float]
+) -> Iterator[tuple[str, float, float, float]]:
+    """Per configuration, patches per unit of ``clock`` (best of ``ROUNDS``): the raw forward,
+    end to end, and end to end without the heatmap."""
+    import torch
+
+    from inference.imaging.analysis import analyse_image
+    from inference.imaging.predictor import Predictor
+    from integrations.imaging.raster import decode_raster
+
     for label, precision, channels_last, batch in CONFIGS:
         predictor = Predictor.load(
             root,
@@ -135,8 +141,16 @@ def _end_to_end(root: Path) -> None:
 
         raw()
         ours()
-        t_raw, t_ours, t_bare = _best(raw, ours, lambda: ours(heatmap=False))
-        r_raw, r_ours, r_bare = count / t_raw, count / t_ours, count / t_bare
+        t_raw, t_ours, t_bare = _best(raw, ours, lambda: ours(heatmap=False), clock=clock)
+        yield label, count / t_raw, count / t_ours, count / t_bare
+
+
+def _end_to_end(root: Path) -> None:
+    png, count, x = _workload()
+    print(f"end to end: {SIDE}x{SIDE} PNG ({len(png) // 1024} KiB), {count} tissue patches, "
+          f"ResNet-18, {THREADS} threads")  # fmt: skip
+    raw32: float | None = None
+    for label, r_raw, r_ours, r_bare in _rates(root, png, count, x, time.perf_counter):
         raw32 = raw32 or r_raw
         print(f"  {label:<36} raw forward {r_raw:7.1f}/s | end to end {r_ours:7.1f}/s "
               f"ratio {r_ours / r_raw:.3f} (overhead {100 * (1 - r_ours / r_raw):4.1f} %) | "
@@ -206,52 +220,12 @@ def _cpu_time(root: Path) -> None:
     """Per-patch CPU time on one thread: wall time on a shared machine swings with the other
     tenants' load, the CPU time a single thread spends does much less."""
     import torch
-    from PIL import Image
 
-    from inference.imaging.analysis import analyse_image
-    from inference.imaging.predictor import Predictor
-    from inference.imaging.tiles import tile_image
-    from inference.imaging.transforms import apply, preprocess, to_tensor
-    from integrations.imaging.raster import decode_raster
-
-    image = _tissue(SIDE)
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    png = buffer.getvalue()
-    patches = tile_image(image, patch_size=50).patches
-    count = len(patches)
-    x = apply(preprocess(), to_tensor(patches))
+    png, count, x = _workload()
     torch.set_num_threads(1)
     print(f"CPU time on 1 thread ({count} patches; best of {ROUNDS}):")
     try:
-        for label, precision, channels_last, batch in CONFIGS:
-            predictor = Predictor.load(
-                root,
-                device="cpu",
-                batch_size=batch,
-                precision=precision,  # type: ignore[arg-type]
-                channels_last=channels_last,
-            )
-
-            def raw(predictor: Predictor = predictor, batch: int = batch) -> None:
-                with torch.inference_mode():
-                    for start in range(0, count, batch):
-                        predictor.forward(x[start : start + batch])
-
-            def ours(predictor: Predictor = predictor, heatmap: bool = True) -> None:
-                analyse_image(
-                    predictor, decode_raster(png, "image/png", 64_000_000), heatmap=heatmap
-                )
-
-            raw()
-            ours()
-            best = [float("inf")] * 3
-            for _ in range(ROUNDS):
-                for i, fn in enumerate((raw, ours, lambda: ours(heatmap=False))):
-                    start = time.process_time()
-                    fn()
-                    best[i] = min(best[i], time.process_time() - start)
-            r_raw, r_ours, r_bare = (count / t for t in best)
+        for label, r_raw, r_ours, r_bare in _rates(root, png, count, x, time.process_time):
             print(f"  {label:<36} raw {r_raw:6.1f} | end to end {r_ours:6.1f} ratio "
                   f"{r_ours / r_raw:.3f} | without heatmap {r_bare:6.1f} ratio "
                   f"{r_bare / r_raw:.3f}  patches per CPU-second")  # fmt: skip

@@ -55,14 +55,7 @@ def main() -> None:
     from tests.support.orthanc import OrthancServer
 
     with tempfile.TemporaryDirectory() as tmp, OrthancServer.start(Path(tmp) / "orthanc") as pacs:
-        source = Path(tmp) / "slide.png"
-        Image.fromarray(_slide()).save(source)
-        created = pacs.dicomize(
-            source, tile_width="256", tile_height="256", pyramid="1", levels="3",
-            compression="jpeg", jpeg_quality="90", imaged_width="0.896", imaged_height="0.768",
-        )  # fmt: skip
-        tags = pacs.rest("GET", f"/instances/{created[0]}/simplified-tags").json()
-        study, series = tags["StudyInstanceUID"], tags["SeriesInstanceUID"]
+        study, series = pacs.upload_slide(_slide(), spacing_mm=0.00025, jpeg_quality=90)
         limits = FetchLimits(max_pixels=20_000_000, frames_per_request=32)
         with GuardedHttp(EndpointAllowlist([pacs.dicomweb_url]), limits) as http:
             client = DicomWebClient(pacs.dicomweb_url, http)

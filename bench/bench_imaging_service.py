@@ -108,41 +108,32 @@ def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]
     raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
 
 
-def _wait_done(database_url: str, study: str, *, timeout_s: float = 900) -> tuple[Any, float]:
+def _wait_done(database_url: str, study: str) -> tuple[Any, float]:
     """The study's stored analysis and the seconds from its notification (the study's
     ``imaging.request`` audit record) to the result's ``done`` time."""
-    from sqlalchemy import create_engine, select
+    from sqlalchemy import select
 
     from cds_service.models.audit import AuditRecord
-    from cds_service.models.imaging import ImagingImage, ImagingResult
+    from cds_service.models.imaging import ImagingImage
+    from tests.support.orthanc import wait_for_study_result
 
-    engine = create_engine(database_url)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                row = conn.execute(
-                    select(ImagingResult).where(ImagingResult.source_key == f"dicom-study:{study}")
-                ).first()
-                if row is not None and row.status in {"done", "failed"}:
-                    if row.status != "done":
-                        raise RuntimeError(f"analysis failed: {row.error}")
-                    requests = conn.execute(
-                        select(AuditRecord.recorded, AuditRecord.details)
-                        .where(AuditRecord.event_type == "imaging.request")
-                        .order_by(AuditRecord.seq)
-                    ).all()
-                    request = next(r for r in requests if (r[1] or {}).get("study_uid") == study)
-                    image = conn.execute(
-                        select(ImagingImage.analysis).where(ImagingImage.result_id == row.id)
-                    ).first()
-                    assert image is not None
-                    seconds = (row.updated - request[0]).total_seconds()
-                    return image[0], seconds
-            time.sleep(0.2)
-    finally:
-        engine.dispose()
-    raise RuntimeError("no result in time")
+    def read(conn: Any, row: Any) -> tuple[Any, Any]:
+        requests = conn.execute(
+            select(AuditRecord.recorded, AuditRecord.details)
+            .where(AuditRecord.event_type == "imaging.request")
+            .order_by(AuditRecord.seq)
+        ).all()
+        request = next(r for r in requests if (r[1] or {}).get("study_uid") == study)
+        image = conn.execute(
+            select(ImagingImage.analysis).where(ImagingImage.result_id == row.id)
+        ).first()
+        return request, image
+
+    row, (request, image) = wait_for_study_result(database_url, study, read, timeout_s=900)
+    if row.status != "done":
+        raise RuntimeError(f"analysis failed: {row.error}")
+    assert image is not None
+    return image[0], (row.updated - request[0]).total_seconds()
 
 
 def _baseline(
@@ -253,8 +244,6 @@ def _chart_open(base: str, key: Any, study: str) -> None:
 
 
 def _run(database_url: str, label: str, tmp: Path, bundle: Path) -> None:
-    from PIL import Image
-
     from cds_service.db import migrate
     from cds_service.security.signing import generate_signing_key, public_jwks
     from tests.support.orthanc import OrthancServer
@@ -305,23 +294,9 @@ def _run(database_url: str, label: str, tmp: Path, bundle: Path) -> None:
                 f"  first job of the process (one 50x50 image; bundle loaded at worker start): "
                 f"{cold_s:.2f} s from notification to stored result"
             )
-            source = tmp / "slide.png"
-            Image.fromarray(_slide()).save(source)
             start = time.perf_counter()
-            created = pacs.dicomize(
-                source,
-                tile_width="256",
-                tile_height="256",
-                pyramid="1",
-                levels="3",
-                compression="jpeg",
-                jpeg_quality="90",
-                imaged_width=str(3584 * 0.00025),
-                imaged_height=str(2560 * 0.00025),
-            )
+            study, series = pacs.upload_slide(_slide(), spacing_mm=0.00025, jpeg_quality=90)
             upload_s = time.perf_counter() - start
-            tags = pacs.rest("GET", f"/instances/{created[0]}/simplified-tags").json()
-            study, series = tags["StudyInstanceUID"], tags["SeriesInstanceUID"]
             analysis, seconds = _wait_done(database_url, study)
             tissue = int(analysis["tiles_tissue"])
             print(

@@ -21,6 +21,14 @@ from cds_service.analyses.intake import AnalysisInput, interpret_upload
 from cds_service.analyses.service import get_analysis_or_404, store_analysis
 from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
 from cds_service.api.errors import FHIR_JSON
+from cds_service.api.responses import (
+    BINARY,
+    NO_SUCH_ANALYSIS,
+    OBJECT,
+    TEXT,
+    client_responses,
+    request_body,
+)
 from cds_service.db.session import DbSession
 from cds_service.security.deps import ClientCaller
 from cds_service.writeback.service import enqueue_writeback
@@ -37,22 +45,18 @@ async def _raw_body(request: Request) -> bytes:
     "",
     status_code=201,
     response_class=JSONResponse,
-    responses={
-        201: {"description": "the Genomics Reporting transaction Bundle"},
-        401: {"description": "Client JWT missing or invalid (no body)"},
-        400: {"description": "OperationOutcome: unreadable input or unknown tumour type"},
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/fhir+json": {"schema": {"type": "object"}},
-                "text/plain": {"schema": {"type": "string"}},
-                "text/csv": {"schema": {"type": "string"}},
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            },
+    responses=client_responses(
+        {201: "the Genomics Reporting transaction Bundle"},
+        {400: "unreadable input or unknown tumour type"},
+    ),
+    openapi_extra=request_body(
+        {
+            "application/fhir+json": OBJECT,
+            "text/plain": TEXT,
+            "text/csv": TEXT,
+            "application/octet-stream": BINARY,
         }
-    },
+    ),
 )
 def create_analysis(
     *,
@@ -117,10 +121,7 @@ def create_analysis(
 @router.get(
     "/{analysis_id}",
     response_class=JSONResponse,
-    responses={
-        401: {"description": "Client JWT missing or invalid (no body)"},
-        404: {"description": "OperationOutcome: no such analysis"},
-    },
+    responses=client_responses({}, {404: NO_SUCH_ANALYSIS}),
 )
 def read_analysis(
     analysis_id: str,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cds_service.analyses.service import get_analysis_or_404
 from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
 from cds_service.api.errors import FHIR_JSON
+from cds_service.api.responses import NO_SUCH_ANALYSIS, client_responses
 from cds_service.audit.service import AuditEntity
 from cds_service.compliance.auth import IntegrationReadPrincipal
 from cds_service.db.session import DbSession
@@ -114,11 +115,10 @@ def _wants_fhir(fmt: str | None, accept: str | None) -> bool:
 @analysis_router.get(
     "/{analysis_id}/explanation",
     response_class=JSONResponse,
-    responses={
-        202: {"description": "The explanation is being written (a job is queued or running)"},
-        401: {"description": "Client JWT missing or invalid (no body)"},
-        404: {"description": "OperationOutcome: no such analysis, or no explanation asked for"},
-    },
+    responses=client_responses(
+        {202: "The explanation is being written (a job is queued or running)"},
+        {404: f"{NO_SUCH_ANALYSIS}, or no explanation asked for"},
+    ),
 )
 def read_analysis_explanation(
     analysis_id: str,

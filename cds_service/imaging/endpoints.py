@@ -22,8 +22,10 @@ client's JWT, ``aud`` the exact URL, checked before the body is read). Every cal
   (``cds_service/imaging/orthanc.lua``) announces a study; the bearer token is
   ``ONCOCDS_IMAGING_SERVICE__NOTIFY_TOKEN`` (compared in constant time). The study is analysed
   from ``ONCOCDS_IMAGING_SERVICE__PACS_DICOMWEB_URL`` before anyone opens the chart.
-- ``GET /reports/imaging/{result_id}?t=…``: the imaging report page of one result, for the
-  holder of a signed report link (from the ``histopathology-ai`` card).
+- ``GET /imaging/model-card``: the installed bundle's model card (no patient data).
+
+The imaging report page a ``histopathology-ai`` card links to is a report page
+(:mod:`cds_service.reports.endpoints`).
 """
 
 from __future__ import annotations
@@ -33,11 +35,18 @@ from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
+from cds_service.api.deps import RequestAudit, RequestAuditDep, SettingsDep, request_audit
 from cds_service.api.errors import FHIR_JSON
+from cds_service.api.responses import (
+    BINARY,
+    NO_SUCH_ANALYSIS,
+    OBJECT,
+    client_responses,
+    request_body,
+)
 from cds_service.audit.service import AuditEntity, Outcome
 from cds_service.db.session import DbSession
 from cds_service.errors import (
@@ -54,7 +63,6 @@ from cds_service.imaging.report import (
     NoFhirSourceError,
     enqueue_imaging_writeback,
     imaging_bundle,
-    report_page_html,
     section_provider,
 )
 from cds_service.imaging.schemas import (
@@ -76,7 +84,6 @@ from cds_service.imaging.service import (
     request_status,
 )
 from cds_service.models.imaging import ImagingResult
-from cds_service.reports.tokens import MAX_TOKEN_CHARS, report_secret, verify_report_token
 from cds_service.security.deps import ClientCaller
 from cds_service.settings import Settings
 from integrations.imaging import (
@@ -155,25 +162,18 @@ def _references(body: ImagingAnalysisRequest) -> list[ImageReference]:
 
 
 def _model_or_audited_refusal(
-    runtime: ImagingRuntime,
-    audit: Any,
-    agent: str,
-    request_id: str | None,
-    remote: str | None,
+    runtime: ImagingRuntime, audit: RequestAudit, agent: str
 ) -> InstalledModel:
     """The installed model, or a 503 recorded in the audit trail (no bundle installed)."""
     try:
         return runtime.require_model()
     except ImagingUnavailableError as exc:
-        audit.record(
+        audit.refused(
             action="C",
             event_type="imaging.request",
             event_subtype="unavailable",
-            outcome=Outcome.MINOR_FAILURE,
-            outcome_desc=exc.message,
+            reason=exc.message,
             agent_who=agent,
-            request_id=request_id,
-            remote_addr=remote,
         )
         raise
 
@@ -181,12 +181,9 @@ def _model_or_audited_refusal(
 def _check_allowlist(
     settings: Settings,
     references: list[ImageReference],
-    audit: Any,
+    audit: RequestAudit,
     agent: str,
     patient_ref: str | None,
-    *,
-    request_id: str | None,
-    remote: str | None,
 ) -> None:
     """SSRF guard up front: an endpoint off the allowlist is refused (403) and audited."""
     allowlist = EndpointAllowlist(settings.imaging_service.allowlist)
@@ -196,16 +193,13 @@ def _check_allowlist(
         try:
             allowlist.check(ref.endpoint)
         except ImageNotAllowedError as exc:
-            audit.record(
+            audit.refused(
                 action="C",
                 event_type="imaging.request",
                 event_subtype="refused",
-                outcome=Outcome.MINOR_FAILURE,
-                outcome_desc=exc.reason,
+                reason=exc.reason,
                 agent_who=agent,
                 patient_id=patient_ref,
-                request_id=request_id,
-                remote_addr=remote,
                 details={"kind": ref.kind, "study_uid": ref.study_uid, "resource": ref.resource},
             )
             raise ForbiddenError(f"refused: {exc.reason}") from exc
@@ -253,27 +247,25 @@ def _status(
 @router.post(
     "/api/v1/imaging-analyses",
     status_code=202,
-    responses={
-        202: {"description": "accepted: the analysis id, its status and Location"},
-        400: {"description": "OperationOutcome: unreadable request"},
-        401: {"description": "Client JWT missing or invalid (no body)"},
-        413: {"description": "OperationOutcome: upload over the size limit"},
-        415: {"description": "OperationOutcome: unsupported content type"},
-        503: {"description": "OperationOutcome: no model bundle installed"},
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
-                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                "image/tiff": {"schema": {"type": "string", "format": "binary"}},
-                "application/dicom": {"schema": {"type": "string", "format": "binary"}},
-                "multipart/form-data": {"schema": {"type": "object"}},
-            },
+    responses=client_responses(
+        {202: "accepted: the analysis id, its status and Location"},
+        {
+            400: "unreadable request",
+            413: "upload over the size limit",
+            415: "unsupported content type",
+            503: "no model bundle installed",
+        },
+    ),
+    openapi_extra=request_body(
+        {
+            "application/json": OBJECT,
+            "image/png": BINARY,
+            "image/jpeg": BINARY,
+            "image/tiff": BINARY,
+            "application/dicom": BINARY,
+            "multipart/form-data": OBJECT,
         }
-    },
+    ),
 )
 def create_imaging_analysis(
     *,
@@ -282,9 +274,7 @@ def create_imaging_analysis(
     request: Request,
     session: DbSession,
     settings: SettingsDep,
-    audit: AuditDep,
-    request_id: RequestIdDep,
-    remote: RemoteAddrDep,
+    audit: RequestAuditDep,
     patient: Annotated[str | None, Query(max_length=80, pattern=PATIENT_REF)] = None,
     derived_from: Annotated[
         str | None, Query(alias="derivedFrom", max_length=120, pattern=RESOURCE_REF)
@@ -298,7 +288,7 @@ def create_imaging_analysis(
             f"request body exceeds the imaging upload limit of {cfg.max_upload_bytes} bytes"
         )
     media = MediaType.parse(request.headers.get("content-type", ""))
-    model = _model_or_audited_refusal(runtime, audit, caller.iss, request_id, remote)
+    model = _model_or_audited_refusal(runtime, audit, caller.iss)
     token: str | None = None
     ttl = 3600.0
     uploads: dict[str, Upload] = {}
@@ -316,9 +306,7 @@ def create_imaging_analysis(
         uploads = {u.reference().source_key: u for u in found}
         references = [u.reference(derived_from) for u in found]
         origin = "upload"
-    _check_allowlist(
-        settings, references, audit, caller.iss, patient_ref, request_id=request_id, remote=remote
-    )
+    _check_allowlist(settings, references, audit, caller.iss, patient_ref)
     results = ensure_results(
         session,
         model,
@@ -347,8 +335,6 @@ def create_imaging_analysis(
             {"type": "ImagingRequest", "id": stored.id},
             *[AuditEntity(type="ImagingResult", id=r.id) for r in results],
         ],
-        request_id=request_id,
-        remote_addr=remote,
         details={
             "references": [r.as_json() for r in references if r.kind != "upload"][:50],
             "uploads": len(uploads),
@@ -375,12 +361,13 @@ def _load(session: DbSession, analysis_id: str) -> tuple[Any, list[ImagingResult
 
 @router.get(
     "/api/v1/imaging-analyses/{analysis_id}",
-    responses={
-        200: {"description": "FHIR Bundle when done; the status document when failed"},
-        202: {"description": "the status document while in progress"},
-        401: {"description": "Client JWT missing or invalid (no body)"},
-        404: {"description": "OperationOutcome: no such analysis"},
-    },
+    responses=client_responses(
+        {
+            200: "FHIR Bundle when done; the status document when failed",
+            202: "the status document while in progress",
+        },
+        {404: NO_SUCH_ANALYSIS},
+    ),
 )
 def read_imaging_analysis(
     analysis_id: AnalysisId,
@@ -389,9 +376,7 @@ def read_imaging_analysis(
     request: Request,
     session: DbSession,
     settings: SettingsDep,
-    audit: AuditDep,
-    request_id: RequestIdDep,
-    remote: RemoteAddrDep,
+    audit: RequestAuditDep,
 ) -> Any:
     """The analysis as FHIR when done, else its status."""
     stored, results = _load(session, analysis_id)
@@ -403,8 +388,6 @@ def read_imaging_analysis(
         agent_who=caller.iss,
         patient_id=stored.patient_ref,
         entities=[{"type": "ImagingRequest", "id": stored.id}],
-        request_id=request_id,
-        remote_addr=remote,
         details={"status": status.status},
     )
     if status.status == "done":
@@ -426,8 +409,7 @@ def read_imaging_analysis(
     response_class=Response,
     responses={
         200: {"content": {"image/png": {}}, "description": "the heatmap over a thumbnail"},
-        401: {"description": "Client JWT missing or invalid (no body)"},
-        404: {"description": "OperationOutcome: no such analysis or heatmap"},
+        **client_responses({}, {404: f"{NO_SUCH_ANALYSIS} or heatmap"}),
     },
 )
 def read_heatmap(
@@ -436,9 +418,7 @@ def read_heatmap(
     *,
     caller: ClientCaller,
     session: DbSession,
-    audit: AuditDep,
-    request_id: RequestIdDep,
-    remote: RemoteAddrDep,
+    audit: RequestAuditDep,
 ) -> Response:
     """The heatmap PNG of the analysis's image ``number`` (0-based)."""
     stored, results = _load(session, analysis_id)
@@ -452,8 +432,6 @@ def read_heatmap(
         agent_who=caller.iss,
         patient_id=stored.patient_ref,
         entities=[{"type": "ImagingRequest", "id": stored.id}],
-        request_id=request_id,
-        remote_addr=remote,
         details={"image": number},
     )
     if png is None:
@@ -476,17 +454,14 @@ def _pacs_caller(request: Request) -> str:
         or not hmac.compare_digest(given.encode(), expected.get_secret_value().encode())
     ):
         route = request.scope.get("route")
-        request.app.state.audit.record(
+        request_audit(request).refused(
             action="E",
             event_type="auth.rejected",
-            outcome=Outcome.MINOR_FAILURE,
-            outcome_desc="PACS notification token missing or wrong"
+            reason="PACS notification token missing or wrong"
             if expected is not None
             else "PACS notifications are not configured",
             agent_who="pacs",
             agent_type="system",
-            request_id=request.scope.get("state", {}).get("request_id"),
-            remote_addr=request.client.host if request.client else None,
             details={"route": getattr(route, "path", None)},
         )
         raise AuthenticationError("PACS notification refused")
@@ -509,9 +484,7 @@ def pacs_notification(
     request: Request,
     session: DbSession,
     settings: SettingsDep,
-    audit: AuditDep,
-    request_id: RequestIdDep,
-    remote: RemoteAddrDep,
+    audit: RequestAuditDep,
 ) -> Any:
     """A stable study in the PACS: enqueue its analysis now, before anyone opens the chart."""
     try:
@@ -519,7 +492,7 @@ def pacs_notification(
     except (orjson.JSONDecodeError, ValidationError) as exc:
         raise BadRequestError("invalid PACS notification (studyUid required)") from exc
     runtime = _runtime(request)
-    model = _model_or_audited_refusal(runtime, audit, agent, request_id, remote)
+    model = _model_or_audited_refusal(runtime, audit, agent)
     endpoint = settings.imaging_service.pacs_dicomweb_url
     if endpoint is None:
         raise OncoCDSError("ONCOCDS_IMAGING_SERVICE__PACS_DICOMWEB_URL is not configured")
@@ -537,8 +510,6 @@ def pacs_notification(
             {"type": "ImagingRequest", "id": stored.id},
             {"type": "ImagingResult", "id": results[0].id},
         ],
-        request_id=request_id,
-        remote_addr=remote,
         details={"study_uid": note.study_uid, "status": results[0].status},
     )
     return JSONResponse(
@@ -547,58 +518,7 @@ def pacs_notification(
     )
 
 
-# ------------------------------------------------------------------ report page
-
-
-@router.get("/reports/imaging/{result_id}", response_class=HTMLResponse)
-def imaging_report_page(
-    result_id: Annotated[str, Path(max_length=64)],
-    request: Request,
-    *,
-    session: DbSession,
-    settings: SettingsDep,
-    audit: AuditDep,
-    request_id: RequestIdDep,
-    remote: RemoteAddrDep,
-    t: Annotated[str | None, Query(max_length=MAX_TOKEN_CHARS)] = None,
-) -> HTMLResponse:
-    """The imaging report page of one result, for the holder of a valid link."""
-    from cds_service.reports.endpoints import _error_page
-
-    try:
-        verify_report_token(report_secret(settings), result_id, t)
-        result = repository.get_result(session, result_id)
-        if result is None:
-            raise NotFoundError("no such imaging result")  # noqa: TRY301 - audited below
-    except (AuthenticationError, ForbiddenError, NotFoundError) as exc:
-        audit.record(
-            action="R",
-            event_type="report.view",
-            event_subtype="imaging",
-            outcome=Outcome.MINOR_FAILURE,
-            outcome_desc=exc.message,
-            agent_who="report-link",
-            entities=[{"type": "ImagingResult", "id": result_id[:64]}],
-            request_id=request_id,
-            remote_addr=remote,
-        )
-        return _error_page(exc)
-    images = repository.images_of(session, [result.id])[result.id]
-    runtime: ImagingRuntime = request.app.state.imaging
-    audit.record(
-        action="R",
-        event_type="report.view",
-        event_subtype="imaging",
-        agent_who="report-link",
-        patient_id=result.patient_ref,
-        entities=[{"type": "ImagingResult", "id": result.id}],
-        request_id=request_id,
-        remote_addr=remote,
-    )
-    from cds_service.explanations.service import image_explanations
-
-    explanations = image_explanations(session, [i.id for i in images])
-    return report_page_html(runtime, result, images, explanations)
+# ------------------------------------------------------------------ model card
 
 
 @router.get(

@@ -4,8 +4,8 @@ The resources are built by :mod:`integrations.fhir.imaging_report`, the page sec
 :mod:`cds_service.reports.imaging`; this module turns rows into their inputs:
 
 - :func:`imaging_resources`: a finished request's images as :class:`ImagingItem` s;
-- :func:`report_page_html`: the imaging report page of one result (what the
-  ``histopathology-ai`` card links to), in the report pages' frame and headers;
+- :func:`items_of` and :func:`model_card_summary`: what the imaging report page of one result
+  (:mod:`cds_service.reports.endpoints`, what the ``histopathology-ai`` card links to) shows;
 - :func:`section_provider`: ``app.state.report_imaging``, which adds the patient's imaging
   results of the installed model to the genomic report page.
 
@@ -16,14 +16,11 @@ then stored and its heatmap served, but no FHIR report is built (:class:`NoFhirS
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from fastapi.responses import HTMLResponse
-from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 
 from cds_service.models.imaging import ImagingImage, ImagingRequest, ImagingResult
@@ -40,18 +37,6 @@ if TYPE_CHECKING:
 MODEL_CARD_PATH: Final = "/imaging/model-card"
 #: Most results (studies/documents) one genomic report page shows.
 MAX_SECTION_RESULTS: Final = 20
-
-_templates = Environment(
-    loader=ChoiceLoader(
-        [
-            PackageLoader("cds_service.imaging", "templates"),
-            PackageLoader("cds_service.reports", "templates"),
-        ]
-    ),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 class NoFhirSourceError(ValueError):
@@ -138,30 +123,6 @@ def model_card_summary(runtime: ImagingRuntime) -> ModelCardSummary | None:
         runtime.card = ModelCardSummary.from_bundle_metadata(info.metadata, url=MODEL_CARD_PATH)
     card: ModelCardSummary = runtime.card
     return card
-
-
-def report_page_html(
-    runtime: ImagingRuntime,
-    result: ImagingResult,
-    images: Sequence[ImagingImage],
-    explanations: Sequence[Mapping[str, Any] | None] = (),
-) -> HTMLResponse:
-    """The imaging report page of one result (the reports' frame, CSP and headers)."""
-    from cds_service.reports.endpoints import _headers
-
-    section = None
-    if result.status == "done" and images:
-        from cds_service.reports.imaging import render_imaging_section
-
-        items = items_of(images, lambda n: None, require_source=False)
-        section = render_imaging_section(
-            items, model_card=model_card_summary(runtime), explanations=explanations
-        )
-    nonce = secrets.token_urlsafe(16)
-    html = _templates.get_template("imaging_report.html").render(
-        nonce=nonce, section=section, result=result, images=len(images)
-    )
-    return HTMLResponse(html, headers=_headers(nonce))
 
 
 def section_provider(

@@ -1,71 +1,36 @@
-"""``GET /reports/{id}?t=TOKEN``: the clinician report page.
+"""The clinician report pages, opened by a signed link from a CDS card.
 
-The link (from a CDS card) carries an expiring HMAC token (:mod:`cds_service.reports.tokens`);
-the token is checked before the database is touched. A missing or malformed token is 401, a
-forged, foreign or expired one 403, an unknown analysis 404: each an HTML page that shows the
-OperationOutcome and no clinical data. Every view and every refusal is audited
-(``report.view``). Responses are ``no-store`` with ``Referrer-Policy: no-referrer`` (the URL
-holds the token) and a strict Content-Security-Policy with a per-response nonce.
+- ``GET /reports/{analysis_id}?t=TOKEN``: the genomic report of one analysis, with the patient's
+  imaging section when the imaging service has stored results (:mod:`cds_service.reports.imaging`).
+- ``GET /reports/imaging/{result_id}?t=TOKEN``: the imaging report of one result (what the
+  ``histopathology-ai`` card links to).
+
+Both check the link and audit the view or the refusal the same way
+(:class:`cds_service.reports.pages.ReportLink`): the token is checked before the database is
+touched; a refusal is an HTML page that shows the OperationOutcome and no clinical data.
 """
 
 from __future__ import annotations
 
-import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from cds_service.analyses.service import get_analysis_or_404, load_interpretation
-from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
-from cds_service.audit.service import Outcome
 from cds_service.db.session import DbSession
-from cds_service.errors import AuthenticationError, ForbiddenError, NotFoundError, OncoCDSError
-from cds_service.explanations.service import report_explanation
-from cds_service.reports.imaging import imaging_section_html
-from cds_service.reports.tokens import MAX_TOKEN_CHARS, report_secret, verify_report_token
+from cds_service.errors import NotFoundError
+from cds_service.explanations.service import image_explanations, report_explanation
+from cds_service.imaging import repository as imaging_repository
+from cds_service.imaging.report import items_of, model_card_summary
+from cds_service.models.imaging import ImagingResult
+from cds_service.reports.imaging import imaging_section_html, render_imaging_section
+from cds_service.reports.pages import ReportLinkDep, render
 from cds_service.reports.view import build_report_view
-from integrations.fhir.outcome import operation_outcome
+
+__all__ = ["render", "router"]
 
 router = APIRouter(tags=["reports"])
-
-_templates = Environment(
-    loader=PackageLoader("cds_service.reports", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-def _headers(nonce: str) -> dict[str, str]:
-    return {
-        "Cache-Control": "no-store",
-        "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff",
-        "X-Frame-Options": "DENY",
-        "Content-Security-Policy": (
-            f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
-            "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-        ),
-    }
-
-
-def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    nonce = secrets.token_urlsafe(16)
-    html = _templates.get_template(template).render(nonce=nonce, **context)
-    return HTMLResponse(html, status_code=status, headers=_headers(nonce))
-
-
-def _error_page(exc: OncoCDSError) -> HTMLResponse:
-    return render(
-        "error.html",
-        status=exc.status_code,
-        status_code=exc.status_code,
-        code=exc.code,
-        message=exc.message,
-        outcome=operation_outcome(exc.message, code=exc.code),
-    )
 
 
 @router.get("/reports/{analysis_id}", response_class=HTMLResponse, include_in_schema=True)
@@ -74,38 +39,15 @@ def report_page(
     request: Request,
     *,
     session: DbSession,
-    settings: SettingsDep,
-    audit: AuditDep,
-    request_id: RequestIdDep,
-    remote: RemoteAddrDep,
-    t: Annotated[str | None, Query(max_length=MAX_TOKEN_CHARS)] = None,
+    link: ReportLinkDep,
 ) -> HTMLResponse:
     """The report page of one analysis, for the holder of a valid link."""
-    try:
-        verify_report_token(report_secret(settings), analysis_id, t)
-        analysis = get_analysis_or_404(session, analysis_id)
-    except (AuthenticationError, ForbiddenError, NotFoundError) as exc:
-        audit.record(
-            action="R",
-            event_type="report.view",
-            outcome=Outcome.MINOR_FAILURE,
-            outcome_desc=exc.message,
-            agent_who="report-link",
-            entities=[{"type": "Analysis", "id": analysis_id[:64]}],
-            request_id=request_id,
-            remote_addr=remote,
-        )
-        return _error_page(exc)
-    view = build_report_view(analysis, load_interpretation(analysis))
-    audit.record(
-        action="R",
-        event_type="report.view",
-        agent_who="report-link",
-        patient_id=analysis.patient_ref,
-        entities=[{"type": "Analysis", "id": analysis.id}],
-        request_id=request_id,
-        remote_addr=remote,
+    analysis = link.open(
+        analysis_id, lambda: get_analysis_or_404(session, analysis_id), entity_type="Analysis"
     )
+    if isinstance(analysis, HTMLResponse):
+        return analysis
+    view = build_report_view(analysis, load_interpretation(analysis))
     imaging = imaging_section_html(request.app.state, session, analysis)
     return render(
         "report.html",
@@ -113,3 +55,33 @@ def report_page(
         imaging_section=imaging,
         explanation=report_explanation(session, analysis.id),
     )
+
+
+@router.get("/reports/imaging/{result_id}", response_class=HTMLResponse)
+def imaging_report_page(
+    result_id: Annotated[str, Path(max_length=64)],
+    request: Request,
+    *,
+    session: DbSession,
+    link: ReportLinkDep,
+) -> HTMLResponse:
+    """The imaging report page of one result, for the holder of a valid link."""
+
+    def load() -> ImagingResult:
+        found = imaging_repository.get_result(session, result_id)
+        if found is None:
+            raise NotFoundError("no such imaging result")
+        return found
+
+    result = link.open(result_id, load, entity_type="ImagingResult", subtype="imaging")
+    if isinstance(result, HTMLResponse):
+        return result
+    images = imaging_repository.images_of(session, [result.id])[result.id]
+    section = None
+    if result.status == "done" and images:
+        section = render_imaging_section(
+            items_of(images, lambda n: None, require_source=False),
+            model_card=model_card_summary(request.app.state.imaging),
+            explanations=image_explanations(session, [i.id for i in images]),
+        )
+    return render("imaging_report.html", section=section, result=result, images=len(images))

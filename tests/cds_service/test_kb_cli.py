@@ -34,7 +34,7 @@ def test_build_twice_is_byte_identical_and_info_reads_it(tmp_path: Path) -> None
     assert "attribution: OncoTree (release 2025-10-03), Memorial Sloan Kettering" in info.stdout
     assert "fda_approvals: 216" in info.stdout
     assert "fda_labels: 98" in info.stdout
-    assert "drugs_with_rxnorm: 16" in info.stdout
+    assert "drugs_with_rxnorm: 22" in info.stdout
     as_json = json.loads(_run("kb", "info", "--kb", str(first), "--json").stdout)
     assert as_json["counts"]["civic_assertions"] == 66
 

@@ -32,10 +32,10 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 import pytest
@@ -144,6 +144,35 @@ class OrthancServer:
         after = self.rest("GET", "/instances").json()
         return [i for i in after if i not in before]
 
+    def upload_slide(
+        self, pixels: Any, *, spacing_mm: float, jpeg_quality: int = 95, name: str = "slide"
+    ) -> tuple[str, str]:
+        """Upload ``pixels`` (RGB, height x width x 3) as a whole-slide image: the DICOMizer's
+        three-level pyramid of 256 px JPEG tiles, ``spacing_mm`` per base-level pixel.
+
+        Returns the slide's study and series instance UIDs.
+        """
+        from PIL import Image
+
+        source = self.workdir / f"{name}.png"
+        Image.fromarray(pixels).save(source)
+        height, width = pixels.shape[:2]
+        created = self.dicomize(
+            source,
+            tile_width="256",
+            tile_height="256",
+            pyramid="1",
+            levels="3",
+            compression="jpeg",
+            jpeg_quality=str(jpeg_quality),
+            imaged_width=str(width * spacing_mm),
+            imaged_height=str(height * spacing_mm),
+        )
+        if not created:
+            pytest.fail("OrthancWSIDicomizer created no instance")
+        tags = self.rest("GET", f"/instances/{created[0]}/simplified-tags").json()
+        return str(tags["StudyInstanceUID"]), str(tags["SeriesInstanceUID"])
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -246,3 +275,41 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
     """One bearer-protected Orthanc for the session (tests upload what they need)."""
     with OrthancServer.start(tmp_path_factory.mktemp("orthanc"), auth="bearer") as server:
         yield server
+
+
+T = TypeVar("T")
+
+
+def wait_for_study_result(
+    database_url: str,
+    study_uid: str,
+    read: Callable[[Any, Any], T],
+    *,
+    timeout_s: float = 240.0,
+) -> tuple[Any, T]:
+    """Poll OncoCDS's database until the imaging result of a PACS study is done or failed (a
+    deadline on progress, no timing asserted).
+
+    Returns the result row and what ``read(connection, row)`` takes in the same connection
+    (its images, an audit record).
+    """
+    from sqlalchemy import create_engine, select
+
+    from cds_service.models.imaging import ImagingResult
+
+    engine = create_engine(database_url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                row = conn.execute(
+                    select(ImagingResult).where(
+                        ImagingResult.source_key == f"dicom-study:{study_uid}"
+                    )
+                ).first()
+                if row is not None and row.status in {"done", "failed"}:
+                    return row, read(conn, row)
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"no finished result for the study within {timeout_s:.0f} s")

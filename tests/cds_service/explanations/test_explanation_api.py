@@ -60,11 +60,17 @@ def settings(
     write_clients: Callable[[list[dict[str, Any]]], Path],
     es_key: SigningKey,
 ) -> Settings:
-    """The LLM on (the test server) and the CDS test client trusted, as for the analyses API."""
+    """The LLM on (the test server) and the CDS test client trusted, as for the analyses API.
+
+    No in-process job executor: the tests run explanations themselves (``_run``), and a state
+    such as "the card path's job alone" must not be ended by a worker racing the request (it
+    ran the enqueued ``llm.explain`` job, template fallback included, before the GET under load).
+    """
     return make_settings(
         database_url=database_url,
         reports={"secret": SECRET},
         clients_file=write_clients([client_entry([es_key])]),
+        jobs={"in_process": False},
         llm={
             "enabled": True,
             "url": server.url,

@@ -12,7 +12,6 @@ no test here makes an accuracy claim.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -20,16 +19,15 @@ from typing import Any
 
 import httpx
 import numpy as np
-from PIL import Image
 from pydicom.uid import JPEGBaseline8Bit, generate_uid
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
-from cds_service.models.imaging import ImagingImage, ImagingResult
+from cds_service.models.imaging import ImagingImage
 from cds_service.security.signing import SigningKey, sign_client_jwt
 from tests.cds_service.cdshooks.conftest import EHR_ISS, client_entry
 from tests.cds_service.demo.conftest import Served, free_port, serve
 from tests.integrations.imaging import dicom_factory as f
-from tests.support.orthanc import OrthancServer
+from tests.support.orthanc import OrthancServer, wait_for_study_result
 
 __all__ = ["serve"]
 
@@ -37,29 +35,17 @@ LUA = Path(__file__).resolve().parents[3] / "cds_service" / "imaging" / "orthanc
 NOTIFY = "/api/v1/imaging/pacs-notifications"
 
 
-def _wait_for_result(database_url: str, study_uid: str, timeout_s: float = 240.0) -> Any:
-    """Poll the database until the study's result is done or failed (no timing asserted)."""
-    engine = create_engine(database_url)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                row = conn.execute(
-                    select(ImagingResult).where(
-                        ImagingResult.source_key == f"dicom-study:{study_uid}"
-                    )
-                ).first()
-                if row is not None and row.status in {"done", "failed"}:
-                    images = conn.execute(
-                        select(ImagingImage.label, ImagingImage.instance_uid, ImagingImage.outcome)
-                        .where(ImagingImage.result_id == row.id)
-                        .order_by(ImagingImage.position)
-                    ).all()
-                    return row, images
-            time.sleep(0.5)
-    finally:
-        engine.dispose()
-    raise AssertionError(f"no finished result for the study within {timeout_s:.0f} s")
+def _wait_for_result(database_url: str, study_uid: str) -> Any:
+    """The study's finished result and its images (label, instance UID, outcome)."""
+    return wait_for_study_result(
+        database_url,
+        study_uid,
+        lambda conn, row: conn.execute(
+            select(ImagingImage.label, ImagingImage.instance_uid, ImagingImage.outcome)
+            .where(ImagingImage.result_id == row.id)
+            .order_by(ImagingImage.position)
+        ).all(),
+    )
 
 
 def _start(
@@ -181,25 +167,10 @@ def test_a_dicomized_whole_slide_is_analysed_from_the_pacs(
     mosaic[512:768, 512:1024] = f.ihc_image()[:256]
     mosaic[100:150, 700:750] = f.idc_patch(0)
     mosaic[100:150, 800:850] = f.idc_patch(1)
-    source = tmp_path / "slide.png"
-    Image.fromarray(mosaic).save(source)
     with OrthancServer.start(
         tmp_path / "pacs", auth="bearer", lua_scripts=(LUA,), env=env, port=pacs_port
     ) as pacs:
-        created = pacs.dicomize(
-            source,
-            tile_width="256",
-            tile_height="256",
-            pyramid="1",
-            levels="3",
-            compression="jpeg",
-            jpeg_quality="95",
-            imaged_width=str(1024 * 0.00025),
-            imaged_height=str(768 * 0.00025),
-        )
-        assert created
-        tags = pacs.rest("GET", f"/instances/{created[0]}/simplified-tags").json()
-        study = tags["StudyInstanceUID"]
+        study, _ = pacs.upload_slide(mosaic, spacing_mm=0.00025)
         row, images = _wait_for_result(served.database_url, study)
     assert row.status == "done", row.error
     (image,) = images

@@ -31,6 +31,21 @@ def _enqueue(
         return enqueue(session, kind=kind, key=key, payload=payload).id
 
 
+def _run_one(
+    session_factory: sessionmaker[Session],
+    make_executor: MakeExecutor,
+    kind: str,
+    key: str,
+    payload: dict[str, object],
+    *,
+    until: str,
+) -> BackgroundJob:
+    """Start an executor, enqueue one job and wait until its status is ``until``."""
+    make_executor(session_factory).start()
+    (job,) = wait_for(session_factory, [_enqueue(session_factory, kind, key, payload)], {until})
+    return job
+
+
 def test_a_job_runs_once_and_stores_its_result(
     session_factory: sessionmaker[Session], make_executor: MakeExecutor, tmp_path: Path
 ) -> None:
@@ -70,9 +85,14 @@ def test_a_failing_job_is_retried_then_succeeds(
     session_factory: sessionmaker[Session], make_executor: MakeExecutor, tmp_path: Path
 ) -> None:
     log = tmp_path / "runs.log"
-    make_executor(session_factory).start()
-    job_id = _enqueue(session_factory, "test.flaky", "flaky:1", {"log": str(log), "fail_times": 1})
-    (job,) = wait_for(session_factory, [job_id], {"succeeded"})
+    job = _run_one(
+        session_factory,
+        make_executor,
+        "test.flaky",
+        "flaky:1",
+        {"log": str(log), "fail_times": 1},
+        until="succeeded",
+    )
     assert job.result == {"attempt": 2}
     assert [r["attempt"] for r in runs(log)] == [1, 2]
     assert job.last_error is None
@@ -82,12 +102,15 @@ def test_a_job_that_keeps_failing_is_dead_after_max_attempts_with_a_phi_free_rea
     session_factory: sessionmaker[Session], make_executor: MakeExecutor, tmp_path: Path
 ) -> None:
     log = tmp_path / "runs.log"
-    make_executor(session_factory).start()
     marker = tmp_path / "never-created"
-    job_id = _enqueue(
-        session_factory, "test.flaky", "flaky:dead", {"log": str(log), "unless_exists": str(marker)}
+    job = _run_one(
+        session_factory,
+        make_executor,
+        "test.flaky",
+        "flaky:dead",
+        {"log": str(log), "unless_exists": str(marker)},
+        until="dead",
     )
-    (job,) = wait_for(session_factory, [job_id], {"dead"})
     assert [r["attempt"] for r in runs(log)] == [1, 2, 3]  # test.flaky: max_attempts=3
     assert job.attempts == 3
     assert job.last_error == "internal error (RuntimeError)"
@@ -98,9 +121,14 @@ def test_a_retryable_job_error_records_its_reason(
     session_factory: sessionmaker[Session], make_executor: MakeExecutor, tmp_path: Path
 ) -> None:
     log = tmp_path / "runs.log"
-    make_executor(session_factory).start()
-    job_id = _enqueue(session_factory, "test.transient", "transient:1", {"log": str(log)})
-    (job,) = wait_for(session_factory, [job_id], {"dead"})
+    job = _run_one(
+        session_factory,
+        make_executor,
+        "test.transient",
+        "transient:1",
+        {"log": str(log)},
+        until="dead",
+    )
     assert job.attempts == 2
     assert len(runs(log)) == 2
     assert job.last_error == "PACS timed out after 5 s (pacs.example.org)"
@@ -110,9 +138,14 @@ def test_a_permanent_error_is_dead_at_once(
     session_factory: sessionmaker[Session], make_executor: MakeExecutor, tmp_path: Path
 ) -> None:
     log = tmp_path / "runs.log"
-    make_executor(session_factory).start()
-    job_id = _enqueue(session_factory, "test.permanent", "permanent:1", {"log": str(log)})
-    (job,) = wait_for(session_factory, [job_id], {"dead"})
+    job = _run_one(
+        session_factory,
+        make_executor,
+        "test.permanent",
+        "permanent:1",
+        {"log": str(log)},
+        until="dead",
+    )
     assert job.attempts == 1  # test.permanent allows 5
     assert len(runs(log)) == 1
     assert job.last_error == "unsupported content type image/x-test"
@@ -123,9 +156,14 @@ def test_a_failed_job_waits_for_its_backoff(
 ) -> None:
     """test.slow_backoff waits 3600 s (equal jitter: 1800-3600 s) after its first failure."""
     log = tmp_path / "runs.log"
-    make_executor(session_factory).start()
-    job_id = _enqueue(session_factory, "test.slow_backoff", "slow:1", {"log": str(log)})
-    (job,) = wait_for(session_factory, [job_id], {"failed"})
+    job = _run_one(
+        session_factory,
+        make_executor,
+        "test.slow_backoff",
+        "slow:1",
+        {"log": str(log)},
+        until="failed",
+    )
     assert job.next_attempt_at is not None
     assert job.updated_at is not None
     wait = (job.next_attempt_at - job.updated_at).total_seconds()

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from PIL import Image
 from pydicom.uid import JPEGBaseline8Bit, generate_uid
 
 from integrations.imaging import EndpointAllowlist, FetchLimits, GuardedHttp
@@ -71,20 +70,7 @@ def pacs_data(orthanc: OrthancServer, tmp_path_factory: pytest.TempPathFactory) 
         orthanc.upload(f.to_bytes(ds))
 
     mosaic = wsi_mosaic()
-    source = tmp_path_factory.mktemp("wsi") / "mosaic.png"
-    Image.fromarray(mosaic).save(source)
-    created = orthanc.dicomize(
-        source,
-        tile_width="256",
-        tile_height="256",
-        pyramid="1",
-        levels="3",
-        compression="jpeg",
-        jpeg_quality="95",
-        imaged_width=str(1280 * WSI_SPACING_MM),
-        imaged_height=str(1024 * WSI_SPACING_MM),
-    )
-    tags = orthanc.rest("GET", f"/instances/{created[0]}/simplified-tags").json()
+    wsi_study, wsi_series = orthanc.upload_slide(mosaic, spacing_mm=WSI_SPACING_MM, name="mosaic")
 
     sparse_study, sparse_series = generate_uid(), generate_uid()
     sparse_image = np.full((300, 420, 3), 245, dtype=np.uint8)
@@ -105,8 +91,8 @@ def pacs_data(orthanc: OrthancServer, tmp_path_factory: pytest.TempPathFactory) 
         ihc_jpeg_uid=str(ihc.SOPInstanceUID),
         idc_patches=patches,
         ihc_tile=ihc_tile,
-        wsi_study=tags["StudyInstanceUID"],
-        wsi_series=tags["SeriesInstanceUID"],
+        wsi_study=wsi_study,
+        wsi_series=wsi_series,
         wsi_image=mosaic,
         sparse_study=sparse_study,
         sparse_series=sparse_series,
