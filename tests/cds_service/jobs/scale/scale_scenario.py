@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import pytest
 from joserfc.jwk import ECKey
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from cds_service.db.engine import make_engine
@@ -192,7 +193,7 @@ def test_scale_out_survives_killed_workers_relay_and_broker(
         s = settings.model_copy(
             update={
                 "jobs": settings.jobs.model_copy(
-                    update={"broker_url": broker, "queue_prefix": prefix}
+                    update={"broker_url": SecretStr(broker), "queue_prefix": prefix}
                 )
             }
         )
