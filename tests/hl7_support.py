@@ -13,16 +13,22 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import sessionmaker
 
 from cds_service.audit import AuditTrail
 from cds_service.hl7.audit import AuditSink
+from cds_service.hl7.jobs import provide_worker
 from cds_service.hl7.listener import MllpListener
 from cds_service.hl7.repository import InboxRepository
 from cds_service.hl7.store import InboxStore, store_for
-from cds_service.settings import Hl7Settings
+from cds_service.hl7.worker import Worker
+from cds_service.jobs import ResourcePool, claim_due, execute, load_kinds
+from cds_service.models.jobs import BackgroundJob
+from cds_service.settings import Hl7Settings, Settings
 
 DATA = Path(__file__).resolve().parent / "data" / "hl7"
 VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
@@ -187,3 +193,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def run_hl7_jobs(
+    engine: Engine,
+    worker: Worker,
+    *,
+    now: datetime | None = None,
+    limit: int = 10,
+    worker_id: str = "test-hl7",
+) -> int:
+    """One round of what the in-process executor on the ``hl7`` queue does, in this thread:
+    claim up to ``limit`` due jobs (the job system's claim, at ``now``), run each on ``worker``
+    and record its outcome, then the application ACK sweep (the ``hl7.application-acks``
+    job's handler). Returns the jobs run plus the application ACK deliveries attempted (after
+    each message, and by the sweep): 0 when nothing was due."""
+    load_kinds()
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
+    resources = ResourcePool(settings)
+    provide_worker(resources, worker)
+    claimed = claim_due(sessions, worker_id=worker_id, queues=("hl7",), limit=limit, now=now)
+    for job in claimed:
+        execute(job, settings=settings, session_factory=sessions, resources=resources)
+    acks = 0
+    if claimed:
+        with engine.connect() as conn:
+            results = conn.execute(
+                select(BackgroundJob.result).where(BackgroundJob.id.in_([j.id for j in claimed]))
+            ).scalars()
+            acks = sum(int((r or {}).get("applicationAcks", 0)) for r in results)
+    return len(claimed) + acks + worker.deliver_application_acks()
