@@ -254,9 +254,13 @@ def test_a_claimed_job_is_not_run_twice(
     job_id = _job(app, settings)
     now = utcnow()
     with app.state.sessionmaker.begin() as session:
-        assert claim_writeback_job(session, job_id, now=now, until=now + timedelta(minutes=5))
+        assert claim_writeback_job(
+            session, job_id, now=now, until=now + timedelta(minutes=5), owner="other"
+        )
     with app.state.sessionmaker.begin() as session:  # a second claim fails
-        assert not claim_writeback_job(session, job_id, now=now, until=now + timedelta(minutes=5))
+        assert not claim_writeback_job(
+            session, job_id, now=now, until=now + timedelta(minutes=5), owner="test"
+        )
     with pytest.raises(ConflictError, match="another runner"):
         runner.run(job_id)
     assert runner.run_due() == []
