@@ -154,9 +154,13 @@ class Hl7Settings(BaseModel):
     #: Read CRLF and LF segment separators as CR (senders whose line endings were converted);
     #: the inbox keeps the bytes as received. False: such messages get AR (HL7 v2.5.1 2.5.4).
     normalise_line_endings: bool = True
-    #: Run the processing worker inside the listener process.
+    #: Without a broker: run the ``hl7.process`` jobs (committed with each message) on an
+    #: in-process job executor for the ``hl7`` queue inside the listener process (false:
+    #: ``oncocds hl7 worker`` or an API process runs them).
     worker_in_process: bool = True
+    #: The periodic application ACK sweep (``hl7.application-acks``) runs every 10 x this.
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    #: Application ACK deliveries claimed per sweep.
     worker_batch: int = Field(default=10, ge=1, le=1000)
     max_attempts: int = Field(default=5, ge=1)
     retry_base_seconds: float = Field(default=5.0, gt=0)

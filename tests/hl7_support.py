@@ -48,10 +48,11 @@ def make_oru(
     app_ack: str = "",
     charset: str = "UNICODE UTF-8",
     patient_name: str = "TESTPATIENT^ONE",
+    patient_id: str | None = None,
     encoding: str = "utf-8",
     template: str = "oru_r01_braf_v600e.hl7",
 ) -> bytes:
-    """The BRAF V600E test message with its MSH (and PID-5) fields replaced."""
+    """The BRAF V600E test message with its MSH (and PID-5, PID-3.1) fields replaced."""
     segments = data_file(template).decode("utf-8").rstrip("\r").split("\r")
     msh = segments[0].split("|")
     msh[2], msh[3], msh[8], msh[9] = sender, facility, message_type, control_id
@@ -61,6 +62,8 @@ def make_oru(
     segments[0] = "|".join(msh)
     pid = segments[1].split("|")
     pid[5] = patient_name
+    if patient_id is not None:
+        pid[3] = "^".join([patient_id, *pid[3].split("^")[1:]])
     segments[1] = "|".join(pid)
     return ("\r".join(segments) + "\r").encode(encoding)
 

@@ -40,6 +40,7 @@ ACK_SWEEP_KIND = "hl7.application-acks"
 #: The per-process resource that holds the :class:`Worker` the kinds run with.
 WORKER_RESOURCE = "hl7.worker"
 
+
 class Hl7RetryLaterError(Exception):
     """The message was not finished in this run; the job system retries it (PHI-free)."""
 

@@ -173,7 +173,9 @@ class WritebackRunner:
         delay = self._settings.backoff_seconds * (2 ** (attempt_in_round - 1))
         return float(min(delay, self._settings.max_backoff_seconds))
 
-    def run(self, job_id: str, *, owner: str = "runner", take_over: str | None = None) -> WritebackJob:
+    def run(
+        self, job_id: str, *, owner: str = "runner", take_over: str | None = None
+    ) -> WritebackJob:
         """One round of attempts for a ``pending`` job; returns the job as finally stored.
 
         ``owner`` names this round's claim; ``take_over``: a claim whose owner starts with it
@@ -246,9 +248,7 @@ class WritebackRunner:
         rounds a restart cut short); jobs another runner holds are skipped. ``orphans_only``:
         not those a live ``writeback.round`` job will run (the periodic sweep)."""
         with self._sessions() as session:
-            due = repository.due_writeback_jobs(
-                session, now or utcnow(), orphans_only=orphans_only
-            )
+            due = repository.due_writeback_jobs(session, now or utcnow(), orphans_only=orphans_only)
             ids = [j.id for j in due]
         done: list[WritebackJob] = []
         for job_id in ids:
@@ -287,12 +287,7 @@ class WritebackRunner:
         with self._sessions.begin() as session:
             job = repository.get_writeback_job(session, job_id, for_update=True)
             assert job is not None
-            if job.claimed_by != owner or job.status != "pending":
-                # Taken over (this round's worker was presumed dead) or finished by another
-                # runner: its record stands. What this attempt posted was a conditional create
-                # (ifNoneExist), so the EHR holds no second copy.
-                session.expunge(job)
-                log.warning("write-back round lost its claim", extra={"job_id": job_id})
+            if not _holds_claim(session, job, owner):
                 return job, True
             job.attempts += 1
             attempt = job.attempts
@@ -343,6 +338,18 @@ class WritebackRunner:
             },
         )
         return job, finished
+
+
+def _holds_claim(session: Session, job: WritebackJob, owner: str) -> bool:
+    """Whether this round still holds ``job`` (row-locked by the caller). When not (taken
+    over because this round's worker was presumed dead, or finished by another runner), the
+    other's record stands and ``job`` leaves the session unchanged: what this attempt posted
+    was a conditional create (``ifNoneExist``), so the EHR holds no second copy."""
+    if job.claimed_by == owner and job.status == "pending":
+        return True
+    session.expunge(job)
+    log.warning("write-back round lost its claim", extra={"job_id": job.id})
+    return False
 
 
 def list_jobs(session: Session, status: str | None, limit: int) -> Sequence[WritebackJob]:

@@ -152,7 +152,9 @@ def test_without_a_route_the_ack_is_kept_as_no_route(engine: Engine) -> None:
 
 def test_no_ack_when_msh16_does_not_ask(engine: Engine) -> None:
     message_id = _store(engine, "AP3", app_ack="ER")  # errors only; this one succeeds
-    assert run_hl7_jobs(engine, _worker(engine, application_ack_routes={SENDER: "127.0.0.1:9"})) == 1
+    assert (
+        run_hl7_jobs(engine, _worker(engine, application_ack_routes={SENDER: "127.0.0.1:9"})) == 1
+    )
     row = _row(engine, message_id)
     assert (row.application_ack, row.application_ack_status) == (None, None)
 

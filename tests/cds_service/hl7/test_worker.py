@@ -302,7 +302,7 @@ def test_two_workers_on_postgresql_never_process_one_message_twice(pg_url: str) 
         per_worker: Counter[int] = Counter()
 
         def drain(index: int) -> None:
-            while (count := run_hl7_jobs(engine, workers[index], limit=3, worker_id=f"w{index}")):
+            while count := run_hl7_jobs(engine, workers[index], limit=3, worker_id=f"w{index}"):
                 per_worker[index] += count
 
         threads = [threading.Thread(target=drain, args=(n,)) for n in range(2)]
