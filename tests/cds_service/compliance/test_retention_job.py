@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -20,20 +19,15 @@ from cds_service.jobs import claim_due, enqueue, execute, load_kinds, tick_sched
 from cds_service.models.audit import AuditRecord
 from cds_service.models.jobs import BackgroundJob
 from cds_service.settings import Settings
+from tests.cds_service.test_audit_checkpoints import _fill
 
 OLD = datetime.now(UTC) - timedelta(days=3000)  # outside the default six-year window
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings], database_url: str, tmp_path: Path) -> Settings:
-    return make_settings(
-        database_url=database_url,
-        audit={
-            "signing_key_path": tmp_path / "keys" / "audit.pem",
-            "checkpoint_interval_seconds": 0,
-            "archive_dir": tmp_path / "archive",
-        },
-    )
+def settings(compliance_settings: Settings) -> Settings:
+    """Own signing key, archive directory under tmp_path, no periodic sealing."""
+    return compliance_settings
 
 
 @pytest.fixture
@@ -41,17 +35,6 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine = make_engine(settings.database_url)
     yield engine
     engine.dispose()
-
-
-def _fill(trail: AuditTrail, n: int, *, recorded: datetime | None = None) -> None:
-    for _ in range(n):
-        trail.record(
-            action="R",
-            event_type="cds-hooks.call",
-            agent_who="ehr",
-            patient_id="Patient/p1",
-            recorded=recorded,
-        )
 
 
 def _run_maintenance(engine: Engine, settings: Settings) -> list[BackgroundJob]:
