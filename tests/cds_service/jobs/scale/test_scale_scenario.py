@@ -315,14 +315,17 @@ def test_scale_out_survives_killed_workers_relay_and_broker(
     assert {status for _, status in writebacks} == {"done"}
     with build_client(settings.writeback) as smart:
         token = smart.access_token()
-    reports = httpx.get(
-        f"{base_url}/DiagnosticReport",
-        params={"_count": "1000", "_elements": "identifier"},
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
-        timeout=60,
-    ).json()
-    identifiers = [
-        i["value"] for entry in reports.get("entry", []) for i in entry["resource"]["identifier"]
-    ]
+    identifiers: list[str] = []
+    url: str | None = f"{base_url}/DiagnosticReport?_count=500&_elements=identifier"
+    while url:  # every page (FHIR R4 §3.1.1.5.5 paging: Bundle.link "next")
+        page = httpx.get(
+            url,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
+            timeout=60,
+        ).json()
+        identifiers += [
+            i["value"] for entry in page.get("entry", []) for i in entry["resource"]["identifier"]
+        ]
+        url = next((ln["url"] for ln in page.get("link", []) if ln["relation"] == "next"), None)
     assert len(identifiers) == total
     assert len(set(identifiers)) == total
