@@ -32,12 +32,15 @@ _SECRET_KEY_RE: Final = re.compile(
     r"(?i)(\"?(?:access_token|id_token|refresh_token|client_assertion|authorization)\"?\s*[:=]\s*\"?)"
     r"[^\s\",}]+"
 )
+#: The password of a URL's userinfo (``amqp://user:PASSWORD@host``, a database URL).
+_URL_PASSWORD_RE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+(@)")
 REDACTED: Final = "[redacted]"
 
 
 def redact(text: str) -> str:
-    """Mask JWTs, bearer tokens and token-valued fields in free text."""
+    """Mask JWTs, bearer tokens, token-valued fields and URL passwords in free text."""
     text = _JWT_RE.sub(REDACTED, text)
+    text = _URL_PASSWORD_RE.sub(lambda m: m.group(1) + REDACTED + m.group(2), text)
     text = _BEARER_RE.sub(lambda m: m.group(1) + REDACTED, text)
     return _SECRET_KEY_RE.sub(lambda m: m.group(1) + REDACTED, text)
 

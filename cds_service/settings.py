@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,18 @@ from cds_service.errors import InsecureSettingsError
 
 DEFAULT_SQLITE_URL = "sqlite:///./var/oncocds.db"
 MIB = 1024 * 1024
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its userinfo and its query string replaced by ``***``
+    (``amqp://user:***@host:5672/vhost``), for logs and messages (CWE-532)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc, query="***" if parts.query else ""))
 
 
 def normalise_database_url(url: str) -> str:
@@ -141,9 +154,13 @@ class Hl7Settings(BaseModel):
     #: Read CRLF and LF segment separators as CR (senders whose line endings were converted);
     #: the inbox keeps the bytes as received. False: such messages get AR (HL7 v2.5.1 2.5.4).
     normalise_line_endings: bool = True
-    #: Run the processing worker inside the listener process.
+    #: Without a broker: run the ``hl7.process`` jobs (committed with each message) on an
+    #: in-process job executor for the ``hl7`` queue inside the listener process (false:
+    #: ``oncocds hl7 worker`` or an API process runs them).
     worker_in_process: bool = True
+    #: The periodic application ACK sweep (``hl7.application-acks``) runs every 10 x this.
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    #: Application ACK deliveries claimed per sweep.
     worker_batch: int = Field(default=10, ge=1, le=1000)
     max_attempts: int = Field(default=5, ge=1)
     retry_base_seconds: float = Field(default=5.0, gt=0)
@@ -197,6 +214,15 @@ class AuditSettings(BaseModel):
         default=6, ge=1, description="HIPAA §164.316(b)(2)(i) / §164.528: six years."
     )
     archive_dir: Path = Field(default=Path("var/audit-archive"))
+    archive_interval_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=366 * 86400,
+        description="How often the periodic `audit.archive` job (maintenance queue, once across "
+        "all processes) archives the sealed records older than the retention window to "
+        "`archive_dir` and removes them from the live trail (0: never; the default, since "
+        "archiving moves records out of the live trail: run `oncocds audit archive` instead).",
+    )
 
 
 class ComplianceSettings(BaseModel):
@@ -292,9 +318,11 @@ class JobsSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    #: Celery broker, e.g. ``amqp://guest:guest@127.0.0.1:5672//``. When set, the in-process
+    #: Celery broker, e.g. ``amqp://user:pass@broker:5672/oncocds``. When set, the in-process
     #: executor is not started: ``oncocds relay`` publishes jobs and ``oncocds worker`` runs them.
-    broker_url: str | None = None
+    #: A secret (it carries the broker password): read it with :meth:`broker_url_value`, show
+    #: it with :meth:`broker_url_redacted`.
+    broker_url: SecretStr | None = None
     #: Run the in-process executor in the API process (false: another process runs jobs).
     in_process: bool = True
     #: Worker threads of the in-process executor.
@@ -327,6 +355,16 @@ class JobsSettings(BaseModel):
     relay_batch: int = Field(default=200, ge=1, le=10_000)
     #: Celery prefetch multiplier of light queues (heavy ones, imaging and llm, prefetch 1).
     prefetch_multiplier: int = Field(default=4, ge=1, le=256)
+
+    def broker_url_value(self) -> str | None:
+        """The broker URL with its password, for the Celery/kombu connection only."""
+        return self.broker_url.get_secret_value() if self.broker_url else None
+
+    def broker_url_redacted(self) -> str | None:
+        """The broker URL for logs and messages: the password (and any query string, which
+        may carry TLS key paths or credentials) replaced by ``***``."""
+        url = self.broker_url_value()
+        return redact_url(url) if url else None
 
 
 class ImagingSettings(BaseModel):

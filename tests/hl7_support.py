@@ -13,16 +13,22 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import sessionmaker
 
 from cds_service.audit import AuditTrail
 from cds_service.hl7.audit import AuditSink
+from cds_service.hl7.jobs import provide_worker
 from cds_service.hl7.listener import MllpListener
 from cds_service.hl7.repository import InboxRepository
 from cds_service.hl7.store import InboxStore, store_for
-from cds_service.settings import Hl7Settings
+from cds_service.hl7.worker import Worker
+from cds_service.jobs import ResourcePool, claim_due, execute, load_kinds
+from cds_service.models.jobs import BackgroundJob
+from cds_service.settings import Hl7Settings, Settings
 
 DATA = Path(__file__).resolve().parent / "data" / "hl7"
 VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
@@ -42,10 +48,11 @@ def make_oru(
     app_ack: str = "",
     charset: str = "UNICODE UTF-8",
     patient_name: str = "TESTPATIENT^ONE",
+    patient_id: str | None = None,
     encoding: str = "utf-8",
     template: str = "oru_r01_braf_v600e.hl7",
 ) -> bytes:
-    """The BRAF V600E test message with its MSH (and PID-5) fields replaced."""
+    """The BRAF V600E test message with its MSH (and PID-5, PID-3.1) fields replaced."""
     segments = data_file(template).decode("utf-8").rstrip("\r").split("\r")
     msh = segments[0].split("|")
     msh[2], msh[3], msh[8], msh[9] = sender, facility, message_type, control_id
@@ -55,6 +62,8 @@ def make_oru(
     segments[0] = "|".join(msh)
     pid = segments[1].split("|")
     pid[5] = patient_name
+    if patient_id is not None:
+        pid[3] = "^".join([patient_id, *pid[3].split("^")[1:]])
     segments[1] = "|".join(pid)
     return ("\r".join(segments) + "\r").encode(encoding)
 
@@ -187,3 +196,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def run_hl7_jobs(
+    engine: Engine,
+    worker: Worker,
+    *,
+    now: datetime | None = None,
+    limit: int = 10,
+    worker_id: str = "test-hl7",
+) -> int:
+    """One round of what the in-process executor on the ``hl7`` queue does, in this thread:
+    claim up to ``limit`` due jobs (the job system's claim, at ``now``), run each on ``worker``
+    and record its outcome, then the application ACK sweep (the ``hl7.application-acks``
+    job's handler). Returns the jobs run plus the application ACK deliveries attempted (after
+    each message, and by the sweep): 0 when nothing was due."""
+    load_kinds()
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
+    resources = ResourcePool(settings)
+    provide_worker(resources, worker)
+    claimed = claim_due(sessions, worker_id=worker_id, queues=("hl7",), limit=limit, now=now)
+    for job in claimed:
+        execute(job, settings=settings, session_factory=sessions, resources=resources)
+    acks = 0
+    if claimed:
+        with engine.connect() as conn:
+            results = conn.execute(
+                select(BackgroundJob.result).where(BackgroundJob.id.in_([j.id for j in claimed]))
+            ).scalars()
+            acks = sum(int((r or {}).get("applicationAcks", 0)) for r in results)
+    return len(claimed) + acks + worker.deliver_application_acks()

@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, literal, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cds_service.errors import DatabaseError
 from cds_service.models.analysis import WRITEBACK_STATUSES, Analysis, WritebackJob
+from cds_service.models.jobs import BackgroundJob
 
 MAX_LIST = 500
 
@@ -51,9 +52,13 @@ def add_writeback_job(session: Session, job: WritebackJob) -> WritebackJob:
     return job
 
 
-def get_writeback_job(session: Session, job_id: str) -> WritebackJob | None:
+def get_writeback_job(
+    session: Session, job_id: str, *, for_update: bool = False
+) -> WritebackJob | None:
+    """The job; ``for_update``: row-locked until the transaction ends (PostgreSQL), so that
+    checking its claim and recording an outcome are one step."""
     with _database_errors("could not read the write-back job"):
-        return session.get(WritebackJob, job_id)
+        return session.get(WritebackJob, job_id, with_for_update=for_update or None)
 
 
 def list_writeback_jobs(
@@ -70,10 +75,28 @@ def list_writeback_jobs(
         return session.scalars(stmt).all()
 
 
+#: Key of the ``writeback.round`` background job of write-back job ``<id>``: ``writeback:<id>``.
+ROUND_KEY_PREFIX = "writeback:"
+_LIVE_JOB = ("queued", "running", "failed")
+
+
 def due_writeback_jobs(
-    session: Session, now: datetime, *, limit: int = 100
+    session: Session, now: datetime, *, limit: int = 100, orphans_only: bool = False
 ) -> Sequence[WritebackJob]:
-    """Pending jobs whose next attempt is due (or unset), oldest first."""
+    """Pending jobs whose next attempt is due (or unset), oldest first.
+
+    ``orphans_only`` (the periodic sweep): only those no live ``writeback.round`` job will run
+    (rows from before the job system, rounds whose job died). A job whose round job is still
+    queued, running or retrying is left to it: a sweep that claimed it would make the round job
+    wait for the sweep's lease, and a sweep killed mid-round would hold it for the whole lease."""
+    live_round = (
+        select(BackgroundJob.id)
+        .where(
+            BackgroundJob.key == literal(ROUND_KEY_PREFIX) + WritebackJob.id,
+            BackgroundJob.status.in_(_LIVE_JOB),
+        )
+        .exists()
+    )
     stmt = (
         select(WritebackJob)
         .where(WritebackJob.status == "pending")
@@ -81,23 +104,34 @@ def due_writeback_jobs(
         .order_by(WritebackJob.created)
         .limit(max(1, min(limit, MAX_LIST)))
     )
+    if orphans_only:
+        stmt = stmt.where(~live_round)
     with _database_errors("could not list due write-back jobs"):
         return session.scalars(stmt).all()
 
 
-def claim_writeback_job(session: Session, job_id: str, *, now: datetime, until: datetime) -> bool:
+def claim_writeback_job(
+    session: Session,
+    job_id: str,
+    *,
+    now: datetime,
+    until: datetime,
+    owner: str,
+    take_over: str | None = None,
+) -> bool:
     """Take a due ``pending`` job for one round: its ``next_attempt`` moves to ``until`` (the
-    lease) in one conditional UPDATE, so of two runners (a request's background task, the
-    sweeper, another process) exactly one gets it. A runner that dies leaves the job pending;
-    it is due again when the lease ends. Flushes only."""
+    lease) and ``claimed_by`` to ``owner`` in one conditional UPDATE, so of two runners (the
+    round job, the sweep, another process) exactly one gets it. A runner that dies leaves the
+    job pending; it is due again when the lease ends, or at once for a claimant whose owner
+    starts with ``take_over`` (a later attempt of the ``writeback.round`` job that held it:
+    the job system already fenced that attempt off). Flushes only."""
+    claimable = or_(WritebackJob.next_attempt.is_(None), WritebackJob.next_attempt <= now)
+    if take_over:
+        claimable = or_(claimable, WritebackJob.claimed_by.startswith(take_over, autoescape=True))
     stmt = (
         update(WritebackJob)
-        .where(
-            WritebackJob.id == job_id,
-            WritebackJob.status == "pending",
-            or_(WritebackJob.next_attempt.is_(None), WritebackJob.next_attempt <= now),
-        )
-        .values(next_attempt=until, updated=now)
+        .where(WritebackJob.id == job_id, WritebackJob.status == "pending", claimable)
+        .values(next_attempt=until, updated=now, claimed_by=owner)
         .execution_options(synchronize_session=False)
     )
     with _database_errors("could not claim the write-back job"):

@@ -255,38 +255,30 @@ def _parse_date(value: str) -> datetime:
 
 
 def _archive(args: argparse.Namespace) -> int:
-    from cds_service.audit.archive import archive
-    from cds_service.audit.checkpoints import verify_integrity
-    from cds_service.compliance.service import retention_start
-    from cds_service.errors import BadRequestError
+    from cds_service.compliance.retention import archive_expired
     from cds_service.settings import Settings
 
     settings = Settings()
-    window = retention_start(settings.audit.retention_years)
-    before = _parse_date(args.before) if args.before else window
-    if before > window and not args.inside_retention:
-        raise BadRequestError(
-            f"--before {before.date()} is inside the {settings.audit.retention_years}-year "
-            f"retention window (records after {window.date()} must be kept); "
-            "pass --inside-retention to override"
-        )
+    before = _parse_date(args.before) if args.before else None
     engine, trail, signer, keyring = _open(settings)
     try:
-        result = archive(
+        # The same function as the audit.archive job (cds_service/compliance/jobs.py).
+        run = archive_expired(
             engine,
             trail,
             signer,
             keyring,
-            before=before,
-            out_dir=args.out_dir or settings.audit.archive_dir,
+            settings.audit,
             agent_who=_cli_agent(),
-            max_records=settings.audit.checkpoint_max_records,
+            before=before,
+            inside_retention=args.inside_retention,
+            out_dir=args.out_dir,
         )
-        after = verify_integrity(engine, keyring)
     finally:
         engine.dispose()
+    result, after = run.archived, run.remaining
     if result.path is None:
-        _out(f"nothing to archive: no sealed batch is entirely older than {before.date()}")
+        _out(f"nothing to archive: no sealed batch is entirely older than {run.before.date()}")
         return 0
     _out(
         f"archived seq {result.first_seq}..{result.through_seq} ({result.records} records, "

@@ -48,7 +48,10 @@ def register(sub: Any) -> None:
     target.add_argument("--all-failed", action="store_true")
     replay.add_argument("--force", action="store_true", help="also replay a processed message")
     replay.set_defaults(func=_replay)
-    worker = hl7_sub.add_parser("worker", help="run the processing worker in the foreground")
+    worker = hl7_sub.add_parser(
+        "worker",
+        help="run the hl7.process jobs in the foreground (in-process executor, no broker)",
+    )
     worker.set_defaults(func=_worker)
 
 
@@ -143,12 +146,12 @@ def _show(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from cds_service.audit import AuditTrail
-    from cds_service.hl7.repository import for_settings
+    from cds_service.hl7.repository import InboxRepository
     from cds_service.hl7.service import replay
 
     settings, engine = _setup()
     try:
-        repository = for_settings(engine, settings.jobs.broker_url)
+        repository = InboxRepository(engine)
         trail = AuditTrail(engine, source_observer=settings.instance_id)
         ids = repository.failed_ids() if args.all_failed else [args.id]
         for message_id in ids:
@@ -171,17 +174,29 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from cds_service.hl7.listener import build_components
+    """The in-process job executor on the ``hl7`` queue, for a listener run with
+    ``ONCOCDS_HL7__WORKER_IN_PROCESS=false`` (the job interface; there is no other loop)."""
+    from cds_service.hl7.listener import build_components, hl7_in_process
     from cds_service.logs import configure_logging
 
     settings, engine = _setup()
+    if settings.jobs.broker_url:
+        sys.stderr.write(
+            "oncocds: error: with ONCOCDS_JOBS__BROKER_URL set, Celery workers run HL7 jobs: "
+            "oncocds worker --queues hl7\n"
+        )
+        engine.dispose()
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     _, _, worker = build_components(settings, engine)
+    executor = hl7_in_process(settings, engine, worker)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    executor.start()
     try:
-        worker.run(stop)
+        stop.wait()
     finally:
+        executor.stop()
         engine.dispose()
     return 0

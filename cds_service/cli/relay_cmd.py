@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
             try:
                 count = relay.run_once()
             except BrokerUnavailableError as exc:
-                sys.stderr.write(f"oncocds: error: the broker is unavailable ({exc})\n")
+                where = settings.jobs.broker_url_redacted()  # never the password
+                sys.stderr.write(f"oncocds: error: the broker is unavailable ({exc}) at {where}\n")
                 return 2
             except SQLAlchemyError as exc:
                 sys.stderr.write(f"oncocds: error: database unavailable ({type(exc).__name__})\n")

@@ -70,7 +70,14 @@ def run(args: argparse.Namespace) -> int:
     settings.check_secure()
     configure_logging(settings.log_level, settings.log_format)
     app = create_celery_app(settings)
-    declare_queues(app)
+    try:
+        declare_queues(app)
+    except Exception as exc:  # noqa: BLE001 - kombu/amqp raise many types (refused, auth, DNS)
+        where = settings.jobs.broker_url_redacted()  # never the password
+        sys.stderr.write(
+            f"oncocds: error: the broker is unavailable ({type(exc).__name__}) at {where}\n"
+        )
+        return 2
     warm_at_process_start(app, args.queues)
     argv = [
         "worker",

@@ -1,8 +1,15 @@
-"""Audit checkpoint sealing as a periodic job (issue 17; was the API's ``_seal_periodically``).
+"""The audit trail's periodic jobs (issue 17), each once across all processes
+(``cds_service.jobs`` periodic schedule), on the ``maintenance`` queue.
 
-``audit.seal`` runs every ``ONCOCDS_AUDIT__CHECKPOINT_INTERVAL_SECONDS`` once across all
-processes (``cds_service.jobs`` periodic schedule); sealing also takes its own database lock, so
-a concurrent ``oncocds audit checkpoint`` is safe.
+``audit.seal`` (was the API's ``_seal_periodically``) runs every
+``ONCOCDS_AUDIT__CHECKPOINT_INTERVAL_SECONDS``; sealing also takes its own database lock, so a
+concurrent ``oncocds audit checkpoint`` is safe.
+
+``audit.archive`` (retention) runs every ``ONCOCDS_AUDIT__ARCHIVE_INTERVAL_SECONDS``, off by
+default: it moves the sealed records older than the retention window out of the live trail
+into verified files (:func:`cds_service.compliance.retention.archive_expired`, the function
+``oncocds audit archive`` runs), so a site turns it on deliberately. It never archives inside
+the window.
 """
 
 from __future__ import annotations
@@ -42,3 +49,51 @@ def seal_checkpoints(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]
     except ConflictError as exc:  # a broken chain: no retry can seal it; staff must look
         raise PermanentJobError(f"audit chain not sealed: {exc.message}") from exc
     return {"checkpoints": len(created), "lastSeq": created[-1].last_seq if created else None}
+
+
+def _archive_every(settings: Settings) -> float:
+    return float(settings.audit.archive_interval_seconds)
+
+
+@job_kind(
+    "audit.archive",
+    queue="maintenance",
+    max_attempts=3,
+    # Sealing, verifying and writing up to checkpoint_max_records records per checkpoint.
+    time_limit_s=3600.0,
+    backoff_base_s=60.0,
+    every=_archive_every,
+)
+def archive_expired_records(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Archive the sealed records older than the retention window (never inside it)."""
+    from cds_service.audit import AuditTrail
+    from cds_service.audit.archive import ArchiveError
+    from cds_service.audit.signing import keyring_for
+    from cds_service.compliance.retention import archive_expired
+
+    settings = ctx.settings
+    signer = ctx.resource(SIGNER)
+    try:
+        run = archive_expired(
+            ctx.engine,
+            AuditTrail(ctx.engine, source_observer=settings.instance_id),
+            signer,
+            keyring_for(signer, settings.audit.trusted_public_keys),
+            settings.audit,
+            agent_who=f"job:{ctx.kind}",
+        )
+    except (ConflictError, ArchiveError) as exc:  # a broken trail or archive: staff must look
+        raise PermanentJobError(f"audit records not archived: {exc.message}") from exc
+    if not run.remaining.ok:
+        first = run.remaining.first_problem
+        where = first.seq if first is not None else "?"
+        raise PermanentJobError(f"audit trail does not verify after archiving (seq {where})")
+    archived = run.archived
+    return {
+        "before": run.before.isoformat(),
+        "records": archived.records,
+        "firstSeq": archived.first_seq if archived.path else None,
+        "throughSeq": archived.through_seq if archived.path else None,
+        "file": archived.path.name if archived.path else None,
+        "sha256": archived.sha256,
+    }

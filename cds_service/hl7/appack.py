@@ -42,7 +42,8 @@ def _answer_code(answer: bytes) -> str:
 
 
 class ApplicationAckSender:
-    """Sends due application ACKs (called from the worker loop)."""
+    """Sends due application ACKs (after each hl7.process job, and by the periodic
+    ``hl7.application-acks`` job)."""
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep
 from cds_service.compliance.auth import IntegrationReadPrincipal, IntegrationReplayPrincipal
-from cds_service.hl7.repository import InboxRepository, for_settings
+from cds_service.hl7.repository import InboxRepository
 from cds_service.hl7.schemas import Hl7MessageList, Hl7MessageMetadata, Hl7MessagePayload
 from cds_service.hl7.service import (
     audit_payload_read,
@@ -36,7 +36,7 @@ MessageId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _repository(request: Request) -> InboxRepository:
-    return for_settings(request.app.state.engine, request.app.state.settings.jobs.broker_url)
+    return InboxRepository(request.app.state.engine)
 
 
 _AUTH: dict[int | str, dict[str, Any]] = {

@@ -1,12 +1,15 @@
 """HL7 processing as jobs (issue 17): ``hl7.process`` per stored message, and the periodic
-``hl7.application-acks`` sweep.
+``hl7.application-acks`` sweep. There is no other way a message gets processed.
 
 The listener commits each stored ``received`` message together with its ``hl7.process`` job
 (:mod:`.repository` and :mod:`.store`), so a message that was ACKed always has its job: the
-job row is the outbox entry the in-process executor or the Celery relay picks up.
+job row is the outbox entry that the in-process executor (``oncocds mllp`` runs one for the
+``hl7`` queue; so does ``oncocds hl7 worker`` and any API process) or, with a broker, the
+Celery relay picks up. After a crash the job is still queued (or its claim's lease runs out)
+and the next executor to start runs it.
 
 The job claims its message by id (the inbox claim with its attempt fencing, so one analysis per
-message even when two runs overlap), processes it as the worker always did, and finishes:
+message even when two runs overlap), processes it, and finishes:
 
 - ``processed`` / ``not-processed`` / ``failed``: the outcome is on the inbox row; the job
   succeeds with that status as its result (a failed *message* is the operator's business:
@@ -21,46 +24,59 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cds_service.db.base import utcnow
+from cds_service.hl7.repository import JOB_MAX_ATTEMPTS
 from cds_service.jobs import JobContext, job_kind, worker_resource
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
     from cds_service.hl7.worker import Worker
+    from cds_service.jobs import ResourcePool
     from cds_service.settings import Settings
 
 PROCESS_KIND = "hl7.process"
 ACK_SWEEP_KIND = "hl7.application-acks"
-#: Upper bound of job attempts; the inbox's own max_attempts (default 5) gives up first.
-JOB_MAX_ATTEMPTS = 25
+#: The per-process resource that holds the :class:`Worker` the kinds run with.
+WORKER_RESOURCE = "hl7.worker"
 
 
 class Hl7RetryLaterError(Exception):
     """The message was not finished in this run; the job system retries it (PHI-free)."""
 
 
-class _Hl7Resources:
-    """The worker's processing objects, once per process, on an engine of their own."""
+class Hl7Processing:
+    """The worker's processing objects, once per process: on an engine of their own (a Celery
+    or API worker), or the embedding process's own (the listener; :func:`provide_worker`)."""
 
-    def __init__(self, settings: Settings) -> None:
-        from cds_service.db.engine import make_engine
-        from cds_service.hl7.listener import build_components
-
-        self.engine = make_engine(settings.database_url, pool_size=2)
-        _repository, _trail, self.worker = build_components(settings, self.engine)
+    def __init__(self, worker: Worker, owned_engine: Engine | None = None) -> None:
+        self.worker = worker
+        self._owned_engine = owned_engine
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owned_engine is not None:
+            self._owned_engine.dispose()
 
 
-@worker_resource("hl7.worker")
-def _build(settings: Settings) -> _Hl7Resources:
-    return _Hl7Resources(settings)
+@worker_resource(WORKER_RESOURCE)
+def _build(settings: Settings) -> Hl7Processing:
+    from cds_service.db.engine import make_engine
+    from cds_service.hl7.listener import build_components
+
+    engine = make_engine(settings.database_url, pool_size=2)
+    _repository, _trail, worker = build_components(settings, engine)
+    return Hl7Processing(worker, engine)
+
+
+def provide_worker(resources: ResourcePool, worker: Worker) -> None:
+    """Make the HL7 kinds run on ``worker`` in this process (the listener's, on its engine)
+    instead of building one of their own."""
+    resources.provide(WORKER_RESOURCE, Hl7Processing(worker))
 
 
 def _worker(ctx: JobContext) -> Worker:
-    resources: _Hl7Resources = ctx.resource("hl7.worker")
-    return resources.worker
+    processing: Hl7Processing = ctx.resource(WORKER_RESOURCE)
+    return processing.worker
 
 
 @job_kind(
@@ -75,10 +91,10 @@ def _worker(ctx: JobContext) -> Worker:
 )
 def process_message(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     inbox_id = int(payload["inboxId"])
-    outcome = _worker(ctx).process_id(inbox_id)
+    outcome, acks = _worker(ctx).process_id(inbox_id)
     if outcome in ("retry", "busy", "lost"):
         raise Hl7RetryLaterError(f"HL7 inbox message {inbox_id}: {outcome}")
-    return {"inboxId": inbox_id, "status": outcome}
+    return {"inboxId": inbox_id, "status": outcome, "applicationAcks": acks}
 
 
 def _ack_interval(settings: Settings) -> float:

@@ -21,9 +21,8 @@ import logging
 import signal
 import ssl
 import sys
-import threading
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -63,6 +62,10 @@ from integrations.hl7v2.message import (
     read_header,
 )
 from integrations.hl7v2.mllp import DecodedEvent, FrameDecoder, Garbage, OversizeFrame, frame
+
+if TYPE_CHECKING:
+    from cds_service.jobs.executor import Executor
+    from cds_service.jobs.inprocess import InProcessExecutor
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +113,7 @@ class MllpListener:
         settings: the HL7 section (limits, charsets, type policy, TLS).
         repository: the inbox.
         audit: the background audit writer.
-        wake: set after each stored message so an in-process worker starts at once.
+        wake: set after each stored message so the executor looks for its job at once.
         store: how messages are committed (default: ``repository`` in a thread); the listener
             closes it.
     """
@@ -457,20 +460,10 @@ def _ack_code_of(ack: bytes) -> str:
 # ---------------------------------------------------------------------- process entry point
 
 
-def jobs_on_broker(settings: Settings) -> bool:
-    """Jobs mode (issue 17): with a broker configured, each stored message commits with its
-    ``hl7.process`` job and Celery workers process it; the listener runs no worker loop."""
-    return bool(settings.jobs.broker_url)
-
-
 def build_components(
     settings: Settings, engine: Engine, *, processor: ResultProcessor | None = None
 ) -> tuple[InboxRepository, AuditTrail, Worker]:
-    from cds_service.hl7.jobs import JOB_MAX_ATTEMPTS
-
-    repository = InboxRepository(
-        engine, job_max_attempts=JOB_MAX_ATTEMPTS if jobs_on_broker(settings) else None
-    )
+    repository = InboxRepository(engine)
     trail = AuditTrail(engine, source_observer=settings.instance_id)
     worker = Worker(
         repository,
@@ -481,11 +474,42 @@ def build_components(
     return repository, trail, worker
 
 
+def hl7_executor(settings: Settings, engine: Engine, worker: Worker) -> Executor | None:
+    """What runs the ``hl7.process`` jobs this process commits with each message (issue 17).
+
+    With a broker: the Celery executor (a relay thread here when ``jobs.relay_in_process``;
+    Celery workers run the jobs). Without one: the in-process executor on the ``hl7`` queue,
+    running the jobs on ``worker`` (this process's engine), when ``hl7.worker_in_process``;
+    else None (``oncocds hl7 worker`` or an API process runs them).
+    """
+    if settings.jobs.broker_url:
+        from sqlalchemy.orm import sessionmaker
+
+        from cds_service.jobs.relay import CeleryExecutor
+
+        return CeleryExecutor(settings, sessionmaker(engine))
+    if not settings.hl7.worker_in_process:
+        return None
+    return hl7_in_process(settings, engine, worker)
+
+
+def hl7_in_process(settings: Settings, engine: Engine, worker: Worker) -> InProcessExecutor:
+    """The in-process executor on the ``hl7`` queue, running the HL7 kinds on ``worker``."""
+    from sqlalchemy.orm import sessionmaker
+
+    from cds_service.hl7.jobs import provide_worker
+    from cds_service.jobs.inprocess import InProcessExecutor
+
+    executor = InProcessExecutor(settings, sessionmaker(engine), queues=("hl7",))
+    provide_worker(executor.resources, worker)
+    return executor
+
+
 async def run_listener(settings: Settings, engine: Engine) -> None:
-    """Serve MLLP until SIGTERM/SIGINT; run the worker in a thread when configured."""
+    """Serve MLLP until SIGTERM/SIGINT, with the executor of :func:`hl7_executor`."""
     # Each message hands the GIL between the event loop and a database thread; with the audit
-    # writer and the worker also running, CPython's default 5 ms switch interval made the loop
-    # wait for the GIL on every message (bench/bench_mllp.py: p50 3 ms → 1.4 ms at 0.5 ms).
+    # writer and the job threads also running, CPython's default 5 ms switch interval made the
+    # loop wait for the GIL on every message (bench/bench_mllp.py: p50 3 ms → 1.4 ms at 0.5 ms).
     sys.setswitchinterval(0.0005)
     repository, trail, worker = build_components(settings, engine)
     # Before accepting: the hl7.received records a killed predecessor never wrote.
@@ -497,26 +521,13 @@ async def run_listener(settings: Settings, engine: Engine) -> None:
         if recovered:
             log.warning("HL7 audit records recovered", extra={"count": recovered})
     sink = AuditSink(trail)
-    stop = threading.Event()
-    wake_event = threading.Event()
-    wake: _Wake = wake_event
-    worker_thread: threading.Thread | None = None
-    executor = None
-    if jobs_on_broker(settings):
-        # The relay (in this process when jobs.relay_in_process, else `oncocds relay`)
-        # publishes the hl7.process jobs committed with each message; workers run them.
-        from sqlalchemy.orm import sessionmaker
-
-        from cds_service.jobs.relay import CeleryExecutor
-
-        executor = CeleryExecutor(settings, sessionmaker(engine))
+    executor = hl7_executor(settings, engine, worker)
+    wake: _Wake | None = None
+    if executor is not None:
+        # Jobs committed before a crash are picked up now: queued ones at once, a dead
+        # process's running ones when their lease runs out.
         executor.start()
         wake = _ExecutorWake(executor)
-    elif settings.hl7.worker_in_process:
-        worker_thread = threading.Thread(
-            target=worker.run, args=(stop, wake_event), name="hl7-worker", daemon=True
-        )
-        worker_thread.start()
     listener = MllpListener(
         settings.hl7, repository, sink, wake=wake, store=store_for(engine, repository)
     )
@@ -534,19 +545,16 @@ async def run_listener(settings: Settings, engine: Engine) -> None:
     finally:
         log.info("MLLP listener stopping")
         await listener.close()
-        stop.set()
-        wake.set()
-        if worker_thread is not None:
-            worker_thread.join(30)
         if executor is not None:
             executor.stop()
         sink.close()
 
 
 class _ExecutorWake:
-    """The listener's ``wake`` in jobs mode: a stored message wakes the relay."""
+    """The listener's ``wake``: a stored message wakes the executor (the in-process job
+    threads, or the relay that publishes the job)."""
 
-    def __init__(self, executor: Any) -> None:
+    def __init__(self, executor: Executor) -> None:
         self._executor = executor
 
     def set(self) -> None:

@@ -1,13 +1,19 @@
 """Queries on ``hl7_inbox_messages``; driver errors become :class:`DatabaseError`.
 
 Each call is its own short transaction on the engine: the listener commits a message before it
-sends the ACK, and the worker's claim is committed before processing starts.
+sends the ACK, and a claim is committed before processing starts.
 
-Claiming (several workers, several processes): on PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED``
-hands each worker different rows; on SQLite (one writer at a time) a conditional
-``UPDATE … WHERE status = 'received'`` succeeds for exactly one claimer. A claim carries the
-attempt number as a fencing token, so a worker whose lease expired cannot overwrite the outcome
-of the worker that claimed the message after it.
+Every new ``received`` message is stored together with its ``hl7.process`` job in one
+transaction (issue 17's transactional outbox, with a broker or without): a message that was
+ACKed always has the job that processes it, whichever executor runs jobs (in-process threads or
+Celery workers), and after a crash the job is still there.
+
+Claiming (several workers, several processes): the job system hands each ``hl7.process`` job
+to one worker; the job then claims its message by id with a conditional
+``UPDATE … WHERE status = 'received'`` (or an expired ``processing`` lease), which succeeds for
+exactly one claimer even when two runs of one job overlap. A claim carries the attempt number as
+a fencing token, so a worker whose lease expired cannot overwrite the outcome of the worker that
+claimed the message after it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -85,13 +91,9 @@ def _db_errors(what: str) -> Iterator[None]:
         raise DatabaseError(f"the HL7 inbox could not be {what}") from exc
 
 
-def for_settings(engine: Engine, broker_url: Any) -> InboxRepository:
-    """The inbox for a process's settings: jobs mode when a broker is configured."""
-    if not broker_url:
-        return InboxRepository(engine)
-    from cds_service.hl7.jobs import JOB_MAX_ATTEMPTS
-
-    return InboxRepository(engine, job_max_attempts=JOB_MAX_ATTEMPTS)
+#: Upper bound of an ``hl7.process`` job's attempts; the inbox's own ``max_attempts``
+#: (``ONCOCDS_HL7__MAX_ATTEMPTS``, default 5) gives up first.
+JOB_MAX_ATTEMPTS = 25
 
 
 class InboxRepository:
@@ -99,26 +101,24 @@ class InboxRepository:
 
     Args:
         engine: the database.
-        job_max_attempts: jobs mode (issue 17, a broker is configured): each new ``received``
-            message is stored together with its ``hl7.process`` job, in one transaction.
+        job_max_attempts: the ``max_attempts`` of the ``hl7.process`` job stored with each new
+            ``received`` message.
     """
 
-    def __init__(self, engine: Engine, *, job_max_attempts: int | None = None) -> None:
+    def __init__(self, engine: Engine, *, job_max_attempts: int = JOB_MAX_ATTEMPTS) -> None:
         self._engine = engine
         self.job_max_attempts = job_max_attempts
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._is_postgres = engine.dialect.name == "postgresql"
         # Built once so SQLAlchemy's compiled cache serves every call; several rows go out as
         # one multi-row INSERT (SQLAlchemy 2 "insertmanyvalues").
         dialect_insert = pg_insert if self._is_postgres else sqlite_insert
-        self._insert = (
+        self._insert_with_status = (
             dialect_insert(T)
             .on_conflict_do_nothing(
                 index_elements=["sending_application", "sending_facility", "control_id"]
             )
-            .returning(T.id, T.sending_application, T.sending_facility, T.control_id)
+            .returning(T.id, T.sending_application, T.sending_facility, T.control_id, T.status)
         )
-        self._insert_with_status = self._insert.returning(T.status)
 
     @property
     def engine(self) -> Engine:
@@ -135,22 +135,17 @@ class InboxRepository:
         as a stored message or an earlier one in the batch) is not stored again and gets the
         first message's ACK.
 
-        ``INSERT … ON CONFLICT DO NOTHING RETURNING`` in autocommit mode, one statement for the
-        batch (up to SQLAlchemy's insertmanyvalues page of 1000 rows; the listener's batches
-        are the frames of one 64 KiB read): atomic and durable when it returns (PostgreSQL
-        commits the implicit transaction before it answers), in one round trip.
+        ``INSERT … ON CONFLICT DO NOTHING RETURNING``, one statement for the batch (up to
+        SQLAlchemy's insertmanyvalues page of 1000 rows; the listener's batches are the frames
+        of one 64 KiB read), then the ``hl7.process`` jobs of the new ``received`` messages,
+        committed together (on PostgreSQL the listener uses :mod:`.store`'s single statement).
 
         Raises:
             DatabaseError: the database is unavailable. No positive ACK may be sent for any
                 message of the batch (a resend of one that a committed page did store is then
                 a duplicate and gets its stored ACK).
         """
-        rows = [self._values(m) for m in messages]
-        if self.job_max_attempts is not None:
-            inserted = self._insert_with_jobs(rows)
-        else:
-            with _db_errors("written"), self._autocommit.connect() as conn:
-                inserted = {(r[1], r[2], r[3]): r[0] for r in conn.execute(self._insert, rows)}
+        inserted = self._insert_with_jobs([self._values(m) for m in messages])
         keys = [(m.sending_application, m.sending_facility, m.control_id) for m in messages]
         existing: dict[tuple[str, str, str], Any] = {}
         missing = [k for k in keys if k not in inserted]
@@ -243,47 +238,6 @@ class InboxRepository:
         }
 
     # ------------------------------------------------------------------ worker
-
-    @staticmethod
-    def _claimable(now: datetime) -> ColumnElement[bool]:
-        return or_(
-            and_(
-                T.status == "received",
-                or_(T.next_attempt_at.is_(None), T.next_attempt_at <= now),
-            ),
-            and_(T.status == "processing", T.locked_until < now),
-        )
-
-    def claim(self, *, limit: int, now: datetime, lease: timedelta) -> list[ClaimedMessage]:
-        """Claim up to ``limit`` messages due for processing (oldest first) and commit the claim."""
-        values = {"status": "processing", "attempts": T.attempts + 1, "locked_until": now + lease}
-        returning = (
-            T.id,
-            T.attempts,
-            T.raw,
-            T.control_id,
-            T.message_type,
-            T.sending_application,
-            T.sending_facility,
-        )
-        with _db_errors("claimed"), self._engine.begin() as conn:
-            candidates = select(T.id).where(self._claimable(now)).order_by(T.id).limit(limit)
-            if self._is_postgres:
-                candidates = candidates.with_for_update(skip_locked=True)
-            ids = list(conn.execute(candidates).scalars())
-            claimed: list[ClaimedMessage] = []
-            for message_id in ids:
-                # The WHERE repeats the claimable condition: on SQLite this conditional UPDATE is
-                # what makes one claimer win (on PostgreSQL the row lock already did).
-                row = conn.execute(
-                    update(T)
-                    .where(T.id == message_id, self._claimable(now))
-                    .values(values)
-                    .returning(*returning)
-                ).first()
-                if row is not None:
-                    claimed.append(ClaimedMessage(*row))
-        return claimed
 
     def claim_one(
         self, message_id: int, *, now: datetime, lease: timedelta
@@ -464,8 +418,8 @@ class InboxRepository:
                 .values(status="received", next_attempt_at=now, attempts=0, locked_until=None)
             )
             changed = getattr(outcome, "rowcount", 0) == 1
-            if changed and self.job_max_attempts is not None:
-                # Jobs mode: the replay is a new hl7.process job, committed with the status.
+            if changed:
+                # The replay is a new hl7.process job, committed with the status.
                 from cds_service.models.jobs import BackgroundJob
 
                 key = f"hl7:{message_id}:replay:{now.isoformat()}"

@@ -1,16 +1,20 @@
-"""The processing worker: claims stored messages, runs the processor, records the outcome.
+"""Processing one stored message: claim it, run the processor, record the outcome.
 
-Runs in the listener process by default (a thread) and as ``oncocds hl7 worker``; any number of
-workers may share one PostgreSQL database (see :mod:`.repository` for how claims exclude each
-other). Transient errors are retried with exponential backoff (``retry_base_seconds`` doubling up
-to ``retry_max_seconds``) until ``max_attempts``; then, and on any permanent error, the message
-is marked failed with a PHI-free reason and stays in the inbox for ``oncocds hl7 replay``.
+:class:`Worker` has no loop of its own: the ``hl7.process`` job of each message
+(:mod:`.jobs`) calls :meth:`Worker.process_id`, on whichever executor runs jobs (in-process
+threads in ``oncocds mllp``, ``oncocds hl7 worker`` or an API process; Celery workers with a
+broker), and the periodic ``hl7.application-acks`` job calls
+:meth:`Worker.deliver_application_acks`. Any number of workers may share one PostgreSQL
+database (see :mod:`.repository` for how claims exclude each other). A transient error is
+recorded on the message (``next_attempt_at`` after ``retry_base_seconds`` doubling up to
+``retry_max_seconds``) and its job retried until the message's ``max_attempts``; then, and on
+any permanent error, the message is marked failed with a PHI-free reason and stays in the
+inbox for ``oncocds hl7 replay``.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -80,44 +84,13 @@ class Worker:
         self._responder = Responder(settings.responder_application, settings.responder_facility)
         self._acks = ApplicationAckSender(repository, settings, audit=audit, name=name)
 
-    def run_once(self) -> int:
-        """Claim one batch and process it, then send the application ACKs that are due; return
-        how many messages and deliveries were claimed."""
-        now = utcnow()
-        claimed = self._repo.claim(
-            limit=self._settings.worker_batch,
-            now=now,
-            lease=timedelta(seconds=self._settings.lease_seconds),
-        )
-        for message in claimed:
-            self._process(message)
-        return len(claimed) + self._acks.deliver_due(utcnow())
-
-    def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
-        """Process until ``stop`` is set; sleep ``worker_poll_seconds`` (or until ``wake``)
-        whenever nothing is due."""
-        while not stop.is_set():
-            try:
-                busy = self.run_once() > 0
-            except (DatabaseError, SQLAlchemyError):
-                # The claim or an outcome could not be written; claimed messages come back when
-                # their lease expires, so nothing is lost by waiting and trying again.
-                log.warning("HL7 worker: database unavailable; retrying")
-                busy = False
-            if busy:
-                continue
-            if wake is not None:
-                wake.wait(self._settings.worker_poll_seconds)
-                wake.clear()
-            else:
-                stop.wait(self._settings.worker_poll_seconds)
-
     def _backoff(self, attempts: int) -> timedelta:
         seconds = self._settings.retry_base_seconds * (2 ** max(attempts - 1, 0))
         return timedelta(seconds=min(seconds, self._settings.retry_max_seconds))
 
-    def process_id(self, message_id: int) -> str:
-        """Process one message by id (the ``hl7.process`` job); return what happened.
+    def process_id(self, message_id: int) -> tuple[str, int]:
+        """Process one message by id (the ``hl7.process`` job); return what happened and how
+        many application ACK deliveries were attempted after it.
 
         ``processed`` / ``not-processed`` / ``failed``: the inbox row holds the outcome (also
         when an earlier run already recorded it: a redelivered job changes nothing);
@@ -130,16 +103,17 @@ class Worker:
         )
         if claimed is None:
             if status is None:
-                return "missing"
-            return "busy" if status == "processing" else status
+                return "missing", 0
+            return ("busy" if status == "processing" else status), 0
         outcome = self._process(claimed)
         # Deliver application ACKs now rather than at the next periodic sweep (best effort:
         # a failure is retried by the sweep).
         try:
-            self._acks.deliver_due(utcnow())
+            acks = self._acks.deliver_due(utcnow())
         except (DatabaseError, SQLAlchemyError):
             log.warning("HL7 application ACK delivery deferred: database unavailable")
-        return outcome
+            acks = 0
+        return outcome, acks
 
     def deliver_application_acks(self) -> int:
         """Attempt the due application ACK deliveries once (the periodic sweep)."""

@@ -122,7 +122,7 @@ def create_celery_app(settings: Settings) -> Celery:
     Raises:
         ValueError: no broker URL is configured.
     """
-    url = settings.jobs.broker_url
+    url = settings.jobs.broker_url_value()
     if not url:
         raise ValueError("ONCOCDS_JOBS__BROKER_URL is not set")
     app = Celery("oncocds", set_as_current=False)

@@ -171,6 +171,13 @@ class ResourcePool:
                 self._built[name] = factory(self._settings)
             return self._built[name]
 
+    def provide(self, name: str, resource: Any) -> None:
+        """Use ``resource`` as ``name`` in this pool instead of building it: a process that
+        already holds one (the MLLP listener's HL7 worker, on its own engine) shares it with
+        the jobs it runs. Closed with the pool like a built one."""
+        with self._lock:
+            self._built[name] = resource
+
     def warm(self, queues: Iterable[str] | None) -> list[str]:
         """Build now the resources registered ``warm_for`` one of ``queues`` (None: all queues)
         whose ``warm_if`` holds; return the names built. A factory that fails is logged (no

@@ -66,3 +66,7 @@ class WritebackJob(Base):
     last_error: Mapped[str | None] = mapped_column(String(512))
     #: ``Observation/123/_history/1`` … from the transaction-response entries' ``location``.
     response_locations: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    #: Who holds (or last held) the round's claim, whose lease is ``next_attempt``:
+    #: ``round:<background job id>:<attempt>`` for a ``writeback.round`` job, else the runner's
+    #: name (``sweep``, ``cli``). A later attempt of the same round job may take the claim over.
+    claimed_by: Mapped[str | None] = mapped_column(String(160), default=None)

@@ -76,8 +76,15 @@ def writeback_round(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     if status == "done":
         return {"writebackJobId": job_id, "status": "done", "ran": False}
     runner = ctx.resource(RUNNER).runner
+    # This round job's claim names the write-back's; a later attempt of it (the worker of the
+    # earlier one was SIGKILLed: the job system fenced that attempt off) takes the write-back
+    # over at once instead of waiting for its lease.
+    owner, take_over = f"round:{ctx.job_id}:{ctx.attempt}", f"round:{ctx.job_id}:"
     try:
-        job = runner.retry(job_id) if status == "failed" else runner.run(job_id)
+        if status == "failed":
+            job = runner.retry(job_id, owner=owner)
+        else:
+            job = runner.run(job_id, owner=owner, take_over=take_over)
     except NotFoundError as exc:
         raise PermanentJobError("no such write-back job") from exc
     except ConflictError as exc:
@@ -95,6 +102,6 @@ def _sweep_every(settings: Settings) -> float:
     "writeback.sweep", queue="writeback", max_attempts=1, time_limit_s=1800.0, every=_sweep_every
 )
 def writeback_sweep(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run every due pending write-back job (one round each)."""
-    done = ctx.resource(RUNNER).runner.run_due()
+    """Run every due pending write-back job that no live round job will run (one round each)."""
+    done = ctx.resource(RUNNER).runner.run_due(orphans_only=True)
     return {"rounds": len(done), "done": sum(1 for job in done if job.status == "done")}

@@ -92,7 +92,12 @@ def enqueue_writeback(
     job = repository.add_writeback_job(session, job)
     # Its round runs as a background job (``writeback.round``, cds_service/writeback/jobs.py),
     # committed with the analysis and the write-back job: the transactional outbox.
-    enqueue(session, kind=ROUND_KIND, key=f"writeback:{job.id}", payload={"writebackJobId": job.id})
+    enqueue(
+        session,
+        kind=ROUND_KIND,
+        key=f"{repository.ROUND_KEY_PREFIX}{job.id}",
+        payload={"writebackJobId": job.id},
+    )
     return job
 
 
@@ -168,8 +173,15 @@ class WritebackRunner:
         delay = self._settings.backoff_seconds * (2 ** (attempt_in_round - 1))
         return float(min(delay, self._settings.max_backoff_seconds))
 
-    def run(self, job_id: str) -> WritebackJob:
+    def run(
+        self, job_id: str, *, owner: str = "runner", take_over: str | None = None
+    ) -> WritebackJob:
         """One round of attempts for a ``pending`` job; returns the job as finally stored.
+
+        ``owner`` names this round's claim; ``take_over``: a claim whose owner starts with it
+        is taken over even before its lease ends (see
+        :func:`repository.claim_writeback_job`). Each attempt's outcome is recorded only while
+        this round still holds the claim.
 
         Raises:
             NotFoundError: no such job.
@@ -184,12 +196,18 @@ class WritebackRunner:
             if job.status != "pending":
                 raise ConflictError(f"write-back job is {job.status}, not pending")
             if not repository.claim_writeback_job(
-                session, job_id, now=now, until=now + self._lease()
+                session,
+                job_id,
+                now=now,
+                until=now + self._lease(),
+                owner=owner,
+                take_over=take_over,
             ):
                 raise ConflictError("write-back job is being run by another runner")
         for attempt_in_round in range(1, self._settings.max_attempts + 1):
             job, finished = self._attempt(
                 job_id,
+                owner=owner,
                 last=attempt_in_round == self._settings.max_attempts,
                 delay=self._delay(attempt_in_round),
             )
@@ -198,7 +216,7 @@ class WritebackRunner:
             self._sleep(self._delay(attempt_in_round))
         return job
 
-    def retry(self, job_id: str) -> WritebackJob:
+    def retry(self, job_id: str, *, owner: str = "retry") -> WritebackJob:
         """Put a ``failed`` (or stalled ``pending``) job back to pending and run a new round.
 
         Raises:
@@ -214,7 +232,7 @@ class WritebackRunner:
             job.status = "pending"
             job.next_attempt = utcnow()
             job.updated = utcnow()
-        return self.run(job_id)
+        return self.run(job_id, owner=owner)
 
     def retry_all_failed(self, *, limit: int = 100) -> list[WritebackJob]:
         with self._sessions() as session:
@@ -223,22 +241,28 @@ class WritebackRunner:
             ]
         return [self.retry(job_id) for job_id in ids]
 
-    def run_due(self, *, now: datetime | None = None) -> list[WritebackJob]:
-        """Run every pending job whose next attempt is due (HL7-created jobs, rounds a restart
-        cut short); jobs another runner holds are skipped."""
+    def run_due(
+        self, *, now: datetime | None = None, orphans_only: bool = False
+    ) -> list[WritebackJob]:
+        """Run every pending job whose next attempt is due (rows from before the job system,
+        rounds a restart cut short); jobs another runner holds are skipped. ``orphans_only``:
+        not those a live ``writeback.round`` job will run (the periodic sweep)."""
         with self._sessions() as session:
-            ids = [j.id for j in repository.due_writeback_jobs(session, now or utcnow())]
+            due = repository.due_writeback_jobs(session, now or utcnow(), orphans_only=orphans_only)
+            ids = [j.id for j in due]
         done: list[WritebackJob] = []
         for job_id in ids:
             try:
-                done.append(self.run(job_id))
+                done.append(self.run(job_id, owner="sweep"))
             except ConflictError:
                 continue  # claimed meanwhile by another runner, or finished
         return done
 
     # -------------------------------------------------------------- one attempt
 
-    def _attempt(self, job_id: str, *, last: bool, delay: float) -> tuple[WritebackJob, bool]:
+    def _attempt(
+        self, job_id: str, *, owner: str, last: bool, delay: float
+    ) -> tuple[WritebackJob, bool]:
         # Read what to send, then talk to the network with no database transaction open.
         with self._sessions() as session:
             job = repository.get_writeback_job(session, job_id)
@@ -261,8 +285,10 @@ class WritebackRunner:
             except (SmartAuthError, WritebackHttpError) as exc:
                 error, transient, status_code = exc.message, exc.transient, exc.status
         with self._sessions.begin() as session:
-            job = repository.get_writeback_job(session, job_id)
+            job = repository.get_writeback_job(session, job_id, for_update=True)
             assert job is not None
+            if not _holds_claim(session, job, owner):
+                return job, True
             job.attempts += 1
             attempt = job.attempts
             now = utcnow()
@@ -312,6 +338,18 @@ class WritebackRunner:
             },
         )
         return job, finished
+
+
+def _holds_claim(session: Session, job: WritebackJob, owner: str) -> bool:
+    """Whether this round still holds ``job`` (row-locked by the caller). When not (taken
+    over because this round's worker was presumed dead, or finished by another runner), the
+    other's record stands and ``job`` leaves the session unchanged: what this attempt posted
+    was a conditional create (``ifNoneExist``), so the EHR holds no second copy."""
+    if job.claimed_by == owner and job.status == "pending":
+        return True
+    session.expunge(job)
+    log.warning("write-back round lost its claim", extra={"job_id": job.id})
+    return False
 
 
 def list_jobs(session: Session, status: str | None, limit: int) -> Sequence[WritebackJob]:

@@ -263,6 +263,9 @@ def ctx(
         compliance={"dev_key_path": tmp_path / "dev-oidc.json"},
         reports={"secret_file": tmp_path / "report-secret"},
         imaging_service={"notify_token": "pacs-notify-token"},
+        # No job runs behind a test's back: a replayed HL7 message's job would otherwise be
+        # processed by the app's executor and add hl7.processed to the command's events.
+        jobs={"in_process": False},
     )
     return Ctx(settings=settings, client_key=es_key)
 

@@ -1,5 +1,6 @@
 """The test FHIR server as a browser client (the CDS Hooks sandbox) uses it: ``/metadata``,
-form-encoded ``POST [type]/_search`` and CORS, over real HTTP."""
+form-encoded ``POST [type]/_search`` and CORS, over real HTTP; and its identifier index, which
+conditional creates (write-back) search through."""
 
 from __future__ import annotations
 
@@ -98,3 +99,53 @@ def test_cors_preflight_allows_the_sandbox_request_headers(fhir_server: FhirServ
     allowed = response.headers["access-control-allow-headers"].lower()
     assert "content-type" in allowed
     assert "authorization" in allowed
+
+
+URI = "urn:ietf:rfc:3986"
+
+
+def _transaction(*ids: str) -> dict[str, object]:
+    """A transaction of conditional creates keyed on identifiers, as write-back posts them."""
+    entries = []
+    for n, uid in enumerate(ids):
+        resource = _observation(f"x{n}", "p1", LOINC_VARIANT)
+        del resource["id"]
+        resource["identifier"] = [{"system": URI, "value": f"urn:uuid:{uid}"}]
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{uid}",
+                "resource": resource,
+                "request": {
+                    "method": "POST",
+                    "url": "Observation",
+                    "ifNoneExist": f"identifier={URI}|urn:uuid:{uid}",
+                },
+            }
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def _total(fhir_server: FhirServer, query: str) -> int:
+    bundle = httpx.get(f"{fhir_server.base_url}/Observation?{query}").json()
+    return int(bundle["total"])
+
+
+def test_conditional_creates_by_identifier_create_once_and_follow_updates(
+    fhir_server: FhirServer,
+) -> None:
+    ids = [f"00000000-0000-4000-8000-00000000000{n}" for n in range(3)]
+    for _ in range(2):  # the same write-back posted twice (a retried round)
+        response = httpx.post(fhir_server.base_url, json=_transaction(*ids))
+        assert response.status_code == 200, response.text
+    assert _total(fhir_server, "_count=100") == 3
+    for uid in ids:
+        assert _total(fhir_server, f"identifier={URI}|urn:uuid:{uid}") == 1
+    # Other token shapes are MemoryRepository's own search, and agree.
+    assert _total(fhir_server, f"identifier=urn:uuid:{ids[0]}") == 1
+    # An update that changes the identifier moves the resource in the index.
+    first = httpx.get(f"{fhir_server.base_url}/Observation?identifier={URI}|urn:uuid:{ids[0]}")
+    resource = first.json()["entry"][0]["resource"]
+    resource["identifier"] = [{"system": URI, "value": "urn:uuid:moved"}]
+    fhir_server.put(resource)
+    assert _total(fhir_server, f"identifier={URI}|urn:uuid:{ids[0]}") == 0
+    assert _total(fhir_server, f"identifier={URI}|urn:uuid:moved") == 1

@@ -13,7 +13,7 @@ from cds_service.hl7.repository import InboxRepository, NewMessage
 from cds_service.hl7.worker import Worker
 from cds_service.models.hl7 import Hl7InboxMessage
 from cds_service.settings import Hl7Settings
-from tests.hl7_support import make_oru, parse_ack
+from tests.hl7_support import make_oru, parse_ack, run_hl7_jobs
 
 
 def _application_ack(engine: Engine, raw: bytes, control_id: str) -> bytes:
@@ -36,12 +36,13 @@ def _application_ack(engine: Engine, raw: bytes, control_id: str) -> bytes:
             ack=b"MSH|...",
         )
     ).id
-    Worker(
+    worker = Worker(
         repo,
         GeneticResultProcessor(),
         Hl7Settings(worker_in_process=False),
         audit=AuditTrail(engine, source_observer="test"),
-    ).run_once()
+    )
+    run_hl7_jobs(engine, worker)
     with Session(engine) as session:
         row = session.get(Hl7InboxMessage, message_id)
         assert row is not None

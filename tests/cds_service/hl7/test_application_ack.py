@@ -22,7 +22,7 @@ from cds_service.hl7.worker import Worker
 from cds_service.models.audit import AuditRecord
 from cds_service.models.hl7 import Hl7InboxMessage
 from cds_service.settings import Hl7Settings
-from tests.hl7_support import CR, FS, VT, free_port, make_oru, parse_ack
+from tests.hl7_support import CR, FS, VT, free_port, make_oru, parse_ack, run_hl7_jobs
 
 SENDER = "MOLPATH_LIS|EXAMPLE_LAB"
 
@@ -127,7 +127,7 @@ def test_application_ack_is_sent_to_the_senders_listener(
 ) -> None:
     message_id = _store(engine, "AP1")
     worker = _worker(engine, application_ack_routes={SENDER: f"127.0.0.1:{sender_listener.port}"})
-    assert worker.run_once() == 2  # the message, then its application ACK
+    assert run_hl7_jobs(engine, worker) == 2  # the message, then its application ACK
     (sent,) = sender_listener.received
     ack = parse_ack(sent)
     assert (ack.code, ack.acked_control_id) == ("AA", "AP1")
@@ -139,12 +139,12 @@ def test_application_ack_is_sent_to_the_senders_listener(
         1,
     )
     assert _audited(engine) == [("sent", "AP1")]
-    assert worker.run_once() == 0  # sent once
+    assert run_hl7_jobs(engine, worker) == 0  # sent once
 
 
 def test_without_a_route_the_ack_is_kept_as_no_route(engine: Engine) -> None:
     message_id = _store(engine, "AP2")
-    assert _worker(engine).run_once() == 1
+    assert run_hl7_jobs(engine, _worker(engine)) == 1
     meta = message_metadata(_row(engine, message_id))
     assert (meta["applicationAckBuilt"], meta["applicationAckStatus"]) == (True, "no-route")
     assert meta["applicationAckDestination"] is None
@@ -152,7 +152,9 @@ def test_without_a_route_the_ack_is_kept_as_no_route(engine: Engine) -> None:
 
 def test_no_ack_when_msh16_does_not_ask(engine: Engine) -> None:
     message_id = _store(engine, "AP3", app_ack="ER")  # errors only; this one succeeds
-    assert _worker(engine, application_ack_routes={SENDER: "127.0.0.1:9"}).run_once() == 1
+    assert (
+        run_hl7_jobs(engine, _worker(engine, application_ack_routes={SENDER: "127.0.0.1:9"})) == 1
+    )
     row = _row(engine, message_id)
     assert (row.application_ack, row.application_ack_status) == (None, None)
 
@@ -165,16 +167,16 @@ def test_unreachable_listener_is_retried_with_backoff_then_failed(
     worker = _worker(
         engine, application_ack_routes={SENDER: down}, max_attempts=2, retry_base_seconds=60
     )
-    assert worker.run_once() == 2
+    assert run_hl7_jobs(engine, worker) == 2
     row = _row(engine, message_id)
     assert (row.application_ack_status, row.application_ack_attempts) == ("pending", 1)
     assert row.application_ack_next_at is not None
     assert row.application_ack_next_at > utcnow()  # backoff: not due yet
     assert row.application_ack_error is not None
-    assert worker.run_once() == 0
+    assert run_hl7_jobs(engine, worker) == 0
     with engine.begin() as conn:  # time passes
         conn.execute(update(Hl7InboxMessage).values(application_ack_next_at=utcnow()))
-    assert worker.run_once() == 1
+    assert run_hl7_jobs(engine, worker) == 1
     row = _row(engine, message_id)
     assert (row.application_ack_status, row.application_ack_attempts) == ("failed", 2)
     assert _audited(engine) == [("retry", "AP4"), ("failed", "AP4")]
@@ -186,7 +188,7 @@ def test_negative_answer_is_not_taken_as_delivered(
     sender_listener.code = "AR"
     message_id = _store(engine, "AP5")
     worker = _worker(engine, application_ack_routes={SENDER: f"127.0.0.1:{sender_listener.port}"})
-    worker.run_once()
+    run_hl7_jobs(engine, worker)
     row = _row(engine, message_id)
     assert row.application_ack_status == "pending"
     assert row.application_ack_error is not None

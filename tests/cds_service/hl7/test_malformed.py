@@ -21,6 +21,7 @@ from tests.hl7_support import (
     RunningListener,
     frame,
     make_oru,
+    run_hl7_jobs,
     running_listener,
 )
 
@@ -82,7 +83,7 @@ def test_lf_and_crlf_separators_are_read_as_cr_by_default(
         Hl7Settings(worker_in_process=False),
         audit=AuditTrail(sqlite_engine, source_observer="test"),
     )
-    assert worker.run_once() == 3
+    assert run_hl7_jobs(sqlite_engine, worker) == 3
     (row,) = [r for r in _rows(sqlite_engine) if r.control_id == "LF2"]
     assert row.status == "processed"
     assert row.result is not None

@@ -1,6 +1,7 @@
 """``oncocds mllp`` as its own process (exact ONCOCDS_MLLP_HOST/PORT variables), with the
-in-process worker: a message sent by python-hl7's ``mllp_send`` ends up processed, and SIGTERM
-stops the process cleanly."""
+in-process job executor on the ``hl7`` queue: a message sent by python-hl7's ``mllp_send`` ends
+up processed, SIGTERM stops the process cleanly, and messages ACKed by a listener that was then
+SIGKILLed are processed when it starts again (their jobs committed with them)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, select
 
 from cds_service.models.hl7 import Hl7InboxMessage
-from tests.hl7_support import data_file, free_port
+from tests.hl7_support import MllpClient, data_file, free_port, make_oru
 
 BIN = Path(sys.executable).parent
 
@@ -68,6 +69,67 @@ def test_listener_process_with_worker(sqlite_url: str, tmp_path: Path) -> None:
         assert "MRN12345" not in log.read_text()
         assert "TESTPATIENT" not in log.read_text()
     finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+
+
+def _start(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        process = subprocess.Popen([str(BIN / "oncocds"), "mllp"], env=env, stderr=sink)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "listener did not start"
+            time.sleep(0.05)
+        else:
+            return process
+
+
+def test_acked_messages_of_a_killed_listener_are_processed_after_restart(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "ONCOCDS_DATABASE_URL": sqlite_url,
+        "ONCOCDS_MLLP_HOST": "127.0.0.1",
+        "ONCOCDS_MLLP_PORT": str(port),
+        # First life: nothing processes, so every ACKed message is still waiting at the kill.
+        "ONCOCDS_HL7__WORKER_IN_PROCESS": "false",
+    }
+    log = tmp_path / "listener.log"
+    process = _start(env, log, port)
+    engine = create_engine(sqlite_url)
+    try:
+        client = MllpClient("127.0.0.1", port, 30)
+        ids = [f"KR{i:03d}" for i in range(5)]
+        for control_id in ids:
+            assert client.request(make_oru(control_id)).code == "AA"
+        client.close()
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+        with engine.connect() as conn:
+            assert set(conn.execute(select(Hl7InboxMessage.status)).scalars()) == {"received"}
+        process = _start({**env, "ONCOCDS_HL7__WORKER_IN_PROCESS": "true"}, log, port)
+        deadline = time.monotonic() + 120  # a deadline on progress, not a timing assertion
+        statuses: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                statuses = dict(
+                    conn.execute(select(Hl7InboxMessage.control_id, Hl7InboxMessage.status)).all()
+                )
+            if set(statuses.values()) == {"processed"}:
+                break
+            time.sleep(0.2)
+        assert statuses == dict.fromkeys(ids, "processed")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        engine.dispose()
         if process.poll() is None:
             process.kill()
             process.wait(30)

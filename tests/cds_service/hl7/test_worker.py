@@ -1,5 +1,6 @@
-"""The processing worker on a real database: processing, retries, failures, replay, and claims
-that exclude each other (two workers on PostgreSQL never process one message twice)."""
+"""HL7 processing on a real database, driven as the ``hl7`` queue's executor drives it (the
+``hl7.process`` jobs stored with each message): processing, retries, failures, replay, and
+claims that exclude each other (two workers on PostgreSQL never process one message twice)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ from cds_service.hl7.service import replay
 from cds_service.hl7.worker import Worker
 from cds_service.models.audit import AuditRecord
 from cds_service.models.hl7 import Hl7InboxMessage
+from cds_service.models.jobs import BackgroundJob
 from cds_service.settings import Hl7Settings
-from tests.hl7_support import data_file, make_oru
+from tests.hl7_support import data_file, make_oru, run_hl7_jobs
 
 SETTINGS = Hl7Settings(worker_in_process=False, retry_base_seconds=60, max_attempts=3)
 
@@ -73,7 +75,7 @@ def _worker(engine: Engine, processor: object | None = None, name: str = "w") ->
 def test_genetic_result_is_processed_into_a_variant_summary(engine: Engine) -> None:
     repo = InboxRepository(engine)
     message_id = _store(repo, data_file("oru_r01_braf_pik3ca.hl7"), "LAB0000003")
-    assert _worker(engine).run_once() == 1
+    assert run_hl7_jobs(engine, _worker(engine)) == 1
     row = _row(engine, message_id)
     assert row.status == "processed"
     assert row.attempts == 1
@@ -90,7 +92,7 @@ def test_genetic_result_is_processed_into_a_variant_summary(engine: Engine) -> N
         "source": None,
     }
     assert row.result["patient"]["assigningAuthority"] == "EXAMPLE_HOSP"
-    assert _worker(engine).run_once() == 0  # nothing left: processed once
+    assert run_hl7_jobs(engine, _worker(engine)) == 0  # nothing left: processed once
     with engine.connect() as conn:
         events = conn.execute(
             select(AuditRecord.event_type, AuditRecord.control_id, AuditRecord.details)
@@ -106,7 +108,7 @@ def test_genetic_result_is_interpreted_and_its_report_stored(engine: Engine) -> 
 
     repo = InboxRepository(engine)
     message_id = _store(repo, data_file("oru_r01_braf_v600e.hl7"), "LAB0000009")
-    assert _worker(engine).run_once() == 1
+    assert run_hl7_jobs(engine, _worker(engine)) == 1
     row = _row(engine, message_id)
     assert row.status == "processed"
     assert row.result is not None
@@ -128,7 +130,7 @@ def test_genetic_result_is_interpreted_and_its_report_stored(engine: Engine) -> 
 def test_enhanced_mode_application_ack_is_built(engine: Engine) -> None:
     repo = InboxRepository(engine)
     message_id = _store(repo, make_oru("APP1", accept_ack="AL", app_ack="AL"), "APP1")
-    _worker(engine).run_once()
+    run_hl7_jobs(engine, _worker(engine))
     row = _row(engine, message_id)
     assert row.application_ack is not None
     assert b"\rMSA|AA|APP1" in row.application_ack
@@ -140,7 +142,7 @@ def test_non_genetic_oru_is_not_processed(engine: Engine) -> None:
         b"PID|1||P1^^^H^MR\rOBR|1|O1|F1|2345-7^Glucose^LN\rOBX|1|NM|2345-7^Glucose^LN||5.4\r"
     )
     message_id = _store(InboxRepository(engine), raw, "GLU1")
-    _worker(engine).run_once()
+    run_hl7_jobs(engine, _worker(engine))
     row = _row(engine, message_id)
     assert row.status == "not-processed"
     assert row.last_error is not None
@@ -160,12 +162,26 @@ class _Flaky:
 
 
 def _make_due(engine: Engine, message_id: int) -> None:
+    """Time passes: the message's retry and its job's are due."""
+    past = utcnow() - timedelta(seconds=1)
     with engine.begin() as conn:
         conn.execute(
             update(Hl7InboxMessage)
             .where(Hl7InboxMessage.id == message_id)
-            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+            .values(next_attempt_at=past)
         )
+        conn.execute(
+            update(BackgroundJob)
+            .where(BackgroundJob.status.in_(("queued", "failed")))
+            .values(next_attempt_at=past)
+        )
+
+
+def _job(engine: Engine) -> BackgroundJob:
+    with Session(engine) as session:
+        (job,) = session.scalars(select(BackgroundJob).where(BackgroundJob.kind == "hl7.process"))
+        session.expunge(job)
+    return job
 
 
 def test_transient_errors_are_retried_with_backoff(engine: Engine) -> None:
@@ -173,14 +189,18 @@ def test_transient_errors_are_retried_with_backoff(engine: Engine) -> None:
     flaky = _Flaky(failures=1)
     worker = _worker(engine, flaky)
     before = utcnow()
-    worker.run_once()
+    run_hl7_jobs(engine, worker)
     row = _row(engine, message_id)
     assert (row.status, row.attempts, row.last_error) == ("received", 1, "FHIR server unavailable")
     assert row.next_attempt_at is not None
     assert row.next_attempt_at >= before + timedelta(seconds=60)
-    assert worker.run_once() == 0  # not due yet
+    # The job system retries the job with its own backoff (at least 1 s: base 2 s, jitter).
+    job = _job(engine)
+    assert (job.status, job.attempts) == ("failed", 1)
+    assert job.next_attempt_at - job.updated_at >= timedelta(seconds=0.5)
+    assert run_hl7_jobs(engine, worker, now=job.updated_at) == 0  # not due yet
     _make_due(engine, message_id)
-    worker.run_once()
+    run_hl7_jobs(engine, worker)
     row = _row(engine, message_id)
     assert (row.status, row.attempts) == ("processed", 2)
 
@@ -191,14 +211,14 @@ def test_transient_errors_fail_after_max_attempts_then_replay(engine: Engine) ->
     worker = _worker(engine, _Flaky(failures=100))
     for _ in range(SETTINGS.max_attempts):
         _make_due(engine, message_id)
-        worker.run_once()
+        run_hl7_jobs(engine, worker)
     row = _row(engine, message_id)
     assert row.status == "failed"
     assert row.last_error is not None
     assert "gave up after 3 attempts" in row.last_error
     trail = AuditTrail(engine, source_observer="test")
     replay(repo, trail, message_id, agent_who="test")
-    _worker(engine, _Flaky(failures=0)).run_once()
+    run_hl7_jobs(engine, _worker(engine, _Flaky(failures=0)))
     assert _row(engine, message_id).status == "processed"
     with pytest.raises(ConflictError):
         replay(repo, trail, message_id, agent_who="test")
@@ -211,7 +231,7 @@ def test_undecodable_message_fails_and_replays_after_configuration_fix(engine: E
     raw = make_oru("CS9", charset="", patient_name="MÜLLER", encoding="latin-1")
     message_id = _store(repo, raw, "CS9", status="failed")
     replay(repo, AuditTrail(engine, source_observer="test"), message_id, agent_who="test")
-    _worker(engine).run_once()
+    run_hl7_jobs(engine, _worker(engine))
     row = _row(engine, message_id)
     assert row.status == "failed"
     assert row.last_error is not None
@@ -223,7 +243,7 @@ def test_undecodable_message_fails_and_replays_after_configuration_fix(engine: E
         Hl7Settings(fallback_charsets=("iso8859-1",)),
         audit=AuditTrail(engine, source_observer="test"),
     )
-    latin.run_once()
+    run_hl7_jobs(engine, latin)
     assert _row(engine, message_id).status == "processed"
 
 
@@ -232,8 +252,10 @@ def test_expired_claim_is_taken_over_and_the_stale_worker_cannot_overwrite(
 ) -> None:
     repo = InboxRepository(engine)
     message_id = _store(repo, make_oru("L1"), "L1")
-    (stale,) = repo.claim(limit=5, now=utcnow(), lease=timedelta(seconds=-1))
-    (fresh,) = repo.claim(limit=5, now=utcnow(), lease=timedelta(minutes=5))
+    stale, _ = repo.claim_one(message_id, now=utcnow(), lease=timedelta(seconds=-1))
+    fresh, _ = repo.claim_one(message_id, now=utcnow(), lease=timedelta(minutes=5))
+    assert stale is not None
+    assert fresh is not None
     assert (stale.id, fresh.id) == (message_id, message_id)
     assert fresh.attempts == stale.attempts + 1
     with Session(engine) as session:
@@ -266,7 +288,7 @@ def test_two_workers_on_postgresql_never_process_one_message_twice(pg_url: str) 
         raw = make_oru("X")
         ids = {_store(repo, raw, f"TW{i:04d}") for i in range(300)}
         recorder = _Recorder()
-        settings = Hl7Settings(worker_batch=3)
+        settings = Hl7Settings()
         workers = [
             Worker(
                 repo,
@@ -280,7 +302,7 @@ def test_two_workers_on_postgresql_never_process_one_message_twice(pg_url: str) 
         per_worker: Counter[int] = Counter()
 
         def drain(index: int) -> None:
-            while (count := workers[index].run_once()) > 0:
+            while count := run_hl7_jobs(engine, workers[index], limit=3, worker_id=f"w{index}"):
                 per_worker[index] += count
 
         threads = [threading.Thread(target=drain, args=(n,)) for n in range(2)]

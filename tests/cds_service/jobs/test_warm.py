@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from cds_service.jobs import JobContext, enqueue, job_kind, worker_resource
@@ -113,7 +114,11 @@ def test_celery_pool_process_start_warms_the_queues_its_worker_serves(
     from cds_service.jobs import celery_app
 
     settings = job_settings.model_copy(
-        update={"jobs": job_settings.jobs.model_copy(update={"broker_url": "amqp://127.0.0.1:1//"})}
+        update={
+            "jobs": job_settings.jobs.model_copy(
+                update={"broker_url": SecretStr("amqp://127.0.0.1:1//")}
+            )
+        }
     )
     app = celery_app.create_celery_app(settings)
     celery_app.warm_at_process_start(app, ("default",))

@@ -254,9 +254,13 @@ def test_a_claimed_job_is_not_run_twice(
     job_id = _job(app, settings)
     now = utcnow()
     with app.state.sessionmaker.begin() as session:
-        assert claim_writeback_job(session, job_id, now=now, until=now + timedelta(minutes=5))
+        assert claim_writeback_job(
+            session, job_id, now=now, until=now + timedelta(minutes=5), owner="other"
+        )
     with app.state.sessionmaker.begin() as session:  # a second claim fails
-        assert not claim_writeback_job(session, job_id, now=now, until=now + timedelta(minutes=5))
+        assert not claim_writeback_job(
+            session, job_id, now=now, until=now + timedelta(minutes=5), owner="test"
+        )
     with pytest.raises(ConflictError, match="another runner"):
         runner.run(job_id)
     assert runner.run_due() == []
@@ -267,6 +271,47 @@ def test_a_claimed_job_is_not_run_twice(
         job.next_attempt = now - timedelta(seconds=1)  # the lease ran out
     assert [j.status for j in runner.run_due()] == ["done"]
     assert len(peers.fhir.received) == 1
+
+
+def test_a_later_attempt_of_the_holding_round_job_takes_the_claim_over(
+    app: FastAPI, settings: Settings, runner: WritebackRunner, peers: Peers
+) -> None:
+    """Attempt 1 of round job 7 claimed the write-back and its worker was SIGKILLed (its lease
+    runs for minutes). Attempt 2 of the same round job takes over at once; a sweep or another
+    round job may not; and attempt 1, were it still alive, records nothing."""
+    job_id = _job(app, settings)
+    now = utcnow()
+    with app.state.sessionmaker.begin() as session:
+        assert claim_writeback_job(
+            session, job_id, now=now, until=now + timedelta(minutes=5), owner="round:7:1"
+        )
+    with pytest.raises(ConflictError, match="another runner"):
+        runner.run(job_id, owner="sweep")
+    with pytest.raises(ConflictError, match="another runner"):
+        runner.run(job_id, owner="round:71:1", take_over="round:71:")
+    assert peers.fhir.received == []
+    done = runner.run(job_id, owner="round:7:2", take_over="round:7:")
+    assert (done.status, done.attempts, done.claimed_by) == ("done", 1, "round:7:2")
+    assert len(peers.fhir.received) == 1
+    with app.state.sessionmaker.begin() as session:  # attempt 1 comes back: not its claim
+        job = session.get(WritebackJob, job_id)
+        assert job is not None
+        job.status = "pending"  # even were the job pending again
+    _, finished = runner._attempt(job_id, owner="round:7:1", last=True, delay=0.0)
+    assert finished
+    with app.state.sessionmaker() as session:
+        job = session.get(WritebackJob, job_id)
+        assert job is not None
+        assert (job.attempts, job.claimed_by) == (1, "round:7:2")  # nothing recorded
+
+
+def test_the_periodic_sweep_leaves_jobs_with_a_live_round_job_alone(
+    app: FastAPI, settings: Settings, runner: WritebackRunner, peers: Peers
+) -> None:
+    job_id = _job(app, settings)  # its writeback.round job is queued
+    assert runner.run_due(orphans_only=True) == []
+    assert peers.fhir.received == []
+    assert [j.id for j in runner.run_due()] == [job_id]  # `oncocds writeback run-due` does
 
 
 def test_api_sweeper_delivers_jobs_nobody_started(

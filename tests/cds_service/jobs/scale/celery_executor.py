@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import SecretStr
+
 from tests.cds_service.jobs.scale import kinds as celery_kinds
 from tests.cds_service.jobs.scale.support import (
     QUEUES,
@@ -38,7 +40,7 @@ def celery_settings(settings: Settings, broker_url: str, prefix: str, **jobs: An
     """``settings`` with the broker, this test's queue prefix and fast relay polling."""
     updated = settings.jobs.model_copy(
         update={
-            "broker_url": broker_url,
+            "broker_url": SecretStr(broker_url),
             "queue_prefix": prefix,
             "relay_poll_seconds": 0.05,
             **jobs,
@@ -49,11 +51,12 @@ def celery_settings(settings: Settings, broker_url: str, prefix: str, **jobs: An
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of an ``oncocds worker``/``relay`` process for ``settings``."""
-    assert settings.jobs.broker_url is not None
+    broker_url = settings.jobs.broker_url_value()
+    assert broker_url is not None
     return {
         **os.environ,
         "ONCOCDS_DATABASE_URL": settings.database_url,
-        "ONCOCDS_JOBS__BROKER_URL": settings.jobs.broker_url,
+        "ONCOCDS_JOBS__BROKER_URL": broker_url,
         "ONCOCDS_JOBS__QUEUE_PREFIX": settings.jobs.queue_prefix,
         "ONCOCDS_JOBS__EXTRA_MODULES": json.dumps(
             sorted({*settings.jobs.extra_modules, celery_kinds.MODULE})
