@@ -4,12 +4,14 @@ Processes, all real and on one PostgreSQL database: ``oncocds mllp`` (the listen
 2 x ``oncocds serve``, ``oncocds relay`` and 2 x ``oncocds worker`` (hl7, writeback,
 maintenance, default), the machine's RabbitMQ, the test FHIR server (medplum) as the EHR and the
 SMART token endpoint peer of the write-back tests. Each HL7 message becomes one analysis and one
-write-back of its report to the FHIR server.
+write-back of its report to the FHIR server; ``ANALYSES`` more are uploaded by a clinical API
+client (a signed client JWT) to the two API processes in turn, each with its write-back.
 
 Scaled down for 2 shared cores (the issue's figures are 1,000 HL7 messages + 200 analyses):
 ``MESSAGES`` HL7 messages, each with its analysis and write-back, plus ``DURING_CUT`` sent while
-the broker connection is down. The relay and the workers reach RabbitMQ through a TCP proxy the
-test controls (a real forwarder: both ends are real).
+the broker connection is down, and ``ANALYSES`` = ``MESSAGES`` / 5 uploaded analyses. The relay
+and the workers reach RabbitMQ through a TCP proxy the test controls (a real forwarder: both ends
+are real).
 
 Failures: the relay is SIGKILLed before the first messages are committed (their jobs wait in the
 outbox and are published when it restarts); each worker is SIGKILLed mid-run and restarted; the
@@ -25,6 +27,7 @@ round whose worker was SIGKILLed held its write-back's claim for the claim's who
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -44,9 +47,11 @@ from cds_service.db.engine import make_engine
 from cds_service.models.analysis import Analysis, WritebackJob
 from cds_service.models.hl7 import Hl7InboxMessage
 from cds_service.models.jobs import BackgroundJob
+from cds_service.security.signing import SigningKey, generate_signing_key, sign_client_jwt
 from cds_service.settings import Settings
 from cds_service.writeback.service import build_client
 from integrations.hl7v2.mllp import frame
+from tests.cds_service.cdshooks.conftest import EHR_ISS, client_entry
 from tests.cds_service.jobs.scale.celery_executor import (
     oncocds_process,
     stop_process,
@@ -67,6 +72,7 @@ __all__ = ["ec_key", "fhir_server", "fhir_server_session", "peers", "rsa_key"]  
 
 MESSAGES = int(os.environ.get("ONCOCDS_SCALE_MESSAGES", "200"))
 DURING_CUT = MESSAGES // 10
+ANALYSES = MESSAGES // 5
 START, END = b"\x0b", b"\x1c\x0d"
 
 
@@ -104,6 +110,25 @@ def _send_all(port: int, control_ids: list[str]) -> list[str]:
             msa = next(s for s in block.split(b"\r") if s.startswith(b"MSA"))
             codes.append(msa.split(b"|")[1].decode())
     return codes
+
+
+def _upload_analyses(api_ports: list[int], key: SigningKey, count: int) -> list[str]:
+    """``count`` analyses uploaded by a clinical API client, to the API processes in turn (one
+    patient each, so that each is its own report on the EHR); their ids."""
+    ids: list[str] = []
+    for n in range(count):
+        base = f"http://127.0.0.1:{api_ports[n % len(api_ports)]}"
+        token = sign_client_jwt(key, iss=EHR_ISS, aud=f"{base}/api/v1/analyses")
+        response = httpx.post(
+            f"{base}/api/v1/analyses",
+            params={"tumour_type": "COAD", "patient": f"Patient/upload-{n:05d}"},
+            content=b"BRAF V600E\n",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+            timeout=120,
+        )
+        assert response.status_code == 201, response.text[:500]
+        ids.append(response.headers["X-Analysis-Id"])
+    return ids
 
 
 def _count(engine: Any, stmt: Any) -> int:
@@ -178,6 +203,9 @@ def test_scale_out_survives_killed_workers_relay_and_broker(
         "max_backoff_seconds": 1.0,
     }
     settings = make_settings(database_url=pg_url, writeback=writeback)
+    client_key = generate_signing_key("ES384", kid="scale-client")
+    clients_file = tmp_path / "clients.json"
+    clients_file.write_text(json.dumps({"clients": [client_entry([client_key])]}))
     engine = make_engine(pg_url, pool_size=2)
     processes: list[subprocess.Popen[bytes]] = []
     with proxy_to_broker(broker) as proxy:
@@ -230,7 +258,11 @@ def test_scale_out_survives_killed_workers_relay_and_broker(
             )
             api_ports = [free_port(), free_port()]
             apis = [
-                start(["serve"], {**env, "ONCOCDS_PORT": str(port)}, f"api{n}")
+                start(
+                    ["serve"],
+                    {**env, "ONCOCDS_PORT": str(port), "ONCOCDS_CLIENTS_FILE": str(clients_file)},
+                    f"api{n}",
+                )
                 for n, port in enumerate(api_ports)
             ]
             workers = [start_worker(0), start_worker(1)]
@@ -251,9 +283,11 @@ def test_scale_out_survives_killed_workers_relay_and_broker(
             assert _processed(engine) == 0
             relay = start(["relay"], via_proxy, "relay")  # published on restart
 
-            # 2. The rest arrives while workers run; each worker is SIGKILLed mid-run.
+            # 2. The rest arrives, and analyses are uploaded, while workers run; each worker is
+            #    SIGKILLed mid-run.
             second = [f"S{i:05d}" for i in range(MESSAGES // 2, MESSAGES)]
             assert _send_all(mllp_port, second) == ["AA"] * len(second)
+            uploaded = _upload_analyses(api_ports, client_key, ANALYSES)
             for n in (0, 1):
                 _wait(_at_least(engine, MESSAGES * (n + 1) // 4), "progress")
                 workers[n].send_signal(signal.SIGKILL)
@@ -309,9 +343,13 @@ def test_scale_out_survives_killed_workers_relay_and_broker(
     analysis_ids = [result["analysisId"] for _, _, result in inbox]
     assert len(set(analysis_ids)) == total
     assert kinds["hl7.process"] == total
-    assert kinds["writeback.round"] == total
-    assert analyses == total  # one analysis per message, none stored twice
-    assert len(writebacks) == total
+    assert kinds["writeback.round"] == total + ANALYSES
+    # one analysis per message and per upload, none stored twice
+    assert analyses == total + ANALYSES
+    assert len(set(uploaded)) == ANALYSES
+    assert not set(uploaded) & set(analysis_ids)
+    assert len(writebacks) == total + ANALYSES
+    assert {analysis for analysis, _ in writebacks} == {*analysis_ids, *uploaded}
     assert {status for _, status in writebacks} == {"done"}
     with build_client(settings.writeback) as smart:
         token = smart.access_token()
@@ -327,5 +365,5 @@ def test_scale_out_survives_killed_workers_relay_and_broker(
             i["value"] for entry in page.get("entry", []) for i in entry["resource"]["identifier"]
         ]
         url = next((ln["url"] for ln in page.get("link", []) if ln["relation"] == "next"), None)
-    assert len(identifiers) == total
-    assert len(set(identifiers)) == total
+    assert len(identifiers) == total + ANALYSES
+    assert len(set(identifiers)) == total + ANALYSES
