@@ -249,3 +249,31 @@ def test_a_hook_call_without_a_patient_is_refused(
     response = cds.call(service, body)
     assert response.status_code == 400, response.text
     assert "context.patientId" in response.json()["issue"][0]["diagnostics"]
+
+
+# ------------------------------------------------------------------ results reused per input
+
+
+def test_a_drug_only_ordered_is_not_a_current_medication_at_the_next_chart_open(
+    cds: CdsClient,
+) -> None:
+    """DPYD *1/*2A (intermediate metabolizer, CPIC). An order for capecitabine is checked as
+    ordered (critical card); then the chart opens with the same results and no active
+    medication: capecitabine is not among the current medications, so the DPYD card is a
+    warning, not "Current medication affected". An interpretation is reused only for the same
+    inputs, and the drugs being ordered are part of them."""
+    genotypes = [genotype_observation("DPYD", "*1/*2A")]
+    order = order_sign(
+        [medication_request("mr1", "capecitabine")],
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=genotypes,
+    )
+    (ordered,) = cards(cds, "targeted-therapy-check", order)
+    assert ordered["indicator"] == "critical"
+    view = patient_view(observations=[], conditions=[COLORECTAL], genotypes=genotypes)
+    view["prefetch"]["patient"] = order["prefetch"]["patient"]  # the same inputs but the order
+    pgx = cards(cds, "oncology-genomics", view)[0]
+    assert pgx["source"]["topic"]["code"] == "pharmacogenomic-risk"
+    assert pgx["indicator"] == "warning"
+    assert not pgx["summary"].startswith("Current medication")
