@@ -554,3 +554,25 @@ def test_current_regimen_resistance_says_the_patient_takes_every_drug(cds: CdsCl
     )
     single = [c for c in critical if c not in regimen]
     assert all("(every drug of the regimen)" not in c["detail"] for c in single)
+
+
+def test_a_supported_card_without_a_context_note_is_claim_evidence_disclaimer(
+    cds: CdsClient,
+) -> None:
+    """Vemurafenib for BRAF V600E non-small cell lung cancer (VE-BASKET, Hyman et al. 2015,
+    PMID 26287849; CIViC EID1574, level B; ZELBORAF is FDA-approved in melanoma, not here): a
+    CIViC row with no context note. The card says the claim, the evidence and the disclaimer,
+    with no empty note paragraph and no placeholder."""
+    body = order_sign(
+        [medication_request("mr1", "vemurafenib")], observations=[BRAF_V600E], conditions=[NSCLC]
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert card["summary"] == "vemurafenib is supported by BRAF V600E (Tier I - Level B)"
+    claim, evidence, *rest = card["detail"].split("\n\n")
+    assert claim == (
+        "**BRAF V600E** supports **vemurafenib** (Tier I - Level B; FDA-approved in another "
+        "tumour type; Non-Small Cell Lung Cancer)."
+    )
+    assert evidence.startswith("Evidence: [CIViC EID1574 (level B)](")
+    assert "[PMID 26287849](https://pubmed.ncbi.nlm.nih.gov/26287849/)" in evidence
+    assert rest == ["_Decision support, not a diagnosis. Verify against the full report._"]
