@@ -803,15 +803,18 @@ def test_the_report_carries_its_inputs_and_the_kb_version() -> None:
 def test_every_known_alteration_has_a_tier_and_an_unknown_one_none() -> None:
     """AMP/ASCO/CAP: a variant with therapeutic evidence takes its strongest tier (BRAF V600E
     in colorectal cancer: Tier I-A, BRAFTOVI + cetuximab); a known variant with no sensitivity
-    evidence is of unknown significance (Tier III; KRAS G12V in chronic myeloid leukaemia has
-    only evidence about other tumour types, so it is still tiered by that); a variant the KB
-    does not know is reported unknown, untiered."""
+    evidence at all is Tier III (TP53 R273H in colorectal cancer: CIViC holds only resistance
+    and prognostic evidence); a variant the KB does not know is reported unknown, untiered."""
     braf = variant("BRAF", protein="V600E")
     unknown = variant("NOTAGENE", protein="A1T")
     result = interpret([braf, unknown], context("COAD"))
     assert result.alteration_tiers == ((result.alterations[0].id, TIER_IA),)
     assert [u.alteration_id for u in result.unknown] == [result.alterations[1].id]
     assert result.unknown[0].reason == "not in knowledge base: gene NOTAGENE"
+    tp53 = interpret([variant("TP53", protein="R273H")], context("COAD"))
+    assert tp53.therapeutic
+    assert all(f.response is RES for f in tp53.therapeutic)
+    assert tp53.alteration_tiers == ((tp53.alterations[0].id, TierAssignment(Tier.III)),)
 
 
 def test_current_medication_resistance_is_a_warning_naming_variant_drug_and_tier() -> None:
