@@ -154,9 +154,9 @@ def _regulatory_status(
     return status
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def _drugs_status(kb: KnowledgeBase, drugs: tuple[str, ...]) -> RegulatoryStatus:
-    """The status of a regimen from its drugs' curated statuses (memoised: a pure function)."""
+def _drugs_status_of(kb: KnowledgeBase, drugs: tuple[str, ...]) -> RegulatoryStatus:
+    """The status of a regimen from its drugs' curated statuses (a pure function, memoised as
+    :func:`_drugs_status`)."""
     statuses = [kb.drug_status(d) for d in drugs]
     if "withdrawn" in statuses:
         return RegulatoryStatus.WITHDRAWN
@@ -169,10 +169,16 @@ def _drugs_status(kb: KnowledgeBase, drugs: tuple[str, ...]) -> RegulatoryStatus
     return RegulatoryStatus.UNKNOWN  # a class ("chemotherapy") or a drug the table lacks
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def _regimen(kb: KnowledgeBase, drugs: tuple[str, ...]) -> tuple[Medication, ...]:
-    """The regimen's drugs with their RxNorm codes (immutable, so shared between findings)."""
+def _regimen_of(kb: KnowledgeBase, drugs: tuple[str, ...]) -> tuple[Medication, ...]:
+    """The regimen's drugs with their RxNorm codes (immutable, so shared between findings:
+    memoised as :func:`_regimen`)."""
     return tuple(Medication(name=d, rxnorm=kb.drugs.get(d)) for d in drugs)
+
+
+# The memos wrap undecorated functions rather than decorate them: mutmut 3 does not mutate a
+# decorated function (docs/mutation-testing.md), and these hold the grouping rules.
+_drugs_status = functools.lru_cache(maxsize=_CACHE_SIZE)(_drugs_status_of)
+_regimen = functools.lru_cache(maxsize=_CACHE_SIZE)(_regimen_of)
 
 
 def _takes(kb: KnowledgeBase, drug: str, medications: frozenset[str]) -> bool:
@@ -180,8 +186,7 @@ def _takes(kb: KnowledgeBase, drug: str, medications: frozenset[str]) -> bool:
     return bool(drug_keys(Medication(name=drug, rxnorm=kb.drugs.get(drug))) & medications)
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, notes in one pass
+def _therapeutic_rows(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, notes in one pass
     kb: KnowledgeBase,
     alteration_id: str,
     indices: tuple[int, ...],
@@ -199,9 +204,10 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
     fact requiring a germline (somatic) variant does not match a variant of the other origin
     and, when the origin is not stated, is shown with a note and not as an approval.
 
-    A pure function of immutable arguments, so it is memoised (``functools.lru_cache`` is
-    thread-safe). Alteration ids derive from the variant's content, so the same hotspot in the
-    same tumour context is grouped and tiered once per process, whichever patient carries it.
+    A pure function of immutable arguments, so it is memoised as :func:`_therapeutic`
+    (``functools.lru_cache`` is thread-safe). Alteration ids derive from the variant's
+    content, so the same hotspot in the same tumour context is grouped and tiered once per
+    process, whichever patient carries it.
     """
     relate = _Relations(context)
     groups: dict[tuple[tuple[str, ...], str, str], _Group] = {}
@@ -371,6 +377,9 @@ def _therapeutic(  # noqa: PLR0912, PLR0915, PLR0917 - grouping, exclusion, note
     return resolve_conflicts(findings, co_occurring=co_occurring, exact=exact)
 
 
+_therapeutic = functools.lru_cache(maxsize=_CACHE_SIZE)(_therapeutic_rows)
+
+
 def _conflict(
     finding: TherapeuticFinding, winner: TherapeuticFinding, reason: str = ""
 ) -> Conflict:
@@ -472,11 +481,11 @@ def resolve_conflicts(
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def _diagnostic(
+def _diagnostic_rows(
     kb: KnowledgeBase, alteration_id: str, indices: tuple[int, ...], context: PatientContext
 ) -> tuple[DiagnosticFinding, ...]:
-    """Diagnostic and prognostic findings (memoised like :func:`_therapeutic`)."""
+    """Diagnostic and prognostic findings (memoised as :func:`_diagnostic`, like
+    :func:`_therapeutic`)."""
     relate = _Relations(context)
     groups: dict[tuple[str, str, str], list[tuple[TierAssignment, int]]] = {}
     for index in indices:
@@ -503,6 +512,9 @@ def _diagnostic(
             )
         )
     return tuple(findings)
+
+
+_diagnostic = functools.lru_cache(maxsize=_CACHE_SIZE)(_diagnostic_rows)
 
 
 def _co_occurrence_met(
@@ -671,10 +683,13 @@ def _recognised(alteration: Alteration, own: frozenset[str], kb: KnowledgeBase) 
     return bool(kb.statements_for(specific))
 
 
-@functools.lru_cache(maxsize=4)
-def _gene_level_ids(kb: KnowledgeBase) -> frozenset[str]:
-    """Ids of the FDA facts keyed on gene-level "any mutation" keys only."""
+def _gene_level_fact_ids(kb: KnowledgeBase) -> frozenset[str]:
+    """Ids of the FDA facts keyed on gene-level "any mutation" keys only (memoised per KB as
+    :func:`_gene_level_ids`)."""
     return frozenset(v.id for v in kb.views if v.source == "FDA" and not v.specific)
+
+
+_gene_level_ids = functools.lru_cache(maxsize=4)(_gene_level_fact_ids)
 
 
 def _gene_level_approval(finding: TherapeuticFinding, kb: KnowledgeBase) -> bool:
