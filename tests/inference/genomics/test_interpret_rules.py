@@ -741,8 +741,10 @@ def test_the_input_limits_are_inclusive_and_the_refusal_states_them() -> None:
     assert str(refused.value) == (
         "0 alterations / 1001 genotypes: at most 100000 / 1000 per interpretation"
     )
+    tp53 = variant("TP53", protein="R273H")
+    assert len(interpret([tp53] * 100_000, context()).alterations) == 1  # duplicates: one
     with pytest.raises(InputTooLargeError) as refused:
-        interpret([variant("TP53", protein="R273H")] * 100_001, context())
+        interpret([tp53] * 100_001, context())
     assert str(refused.value) == (
         "100001 alterations / 0 genotypes: at most 100000 / 1000 per interpretation"
     )
@@ -757,6 +759,17 @@ def test_an_alteration_reported_twice_is_interpreted_once() -> None:
     assert twice.therapeutic == once.therapeutic
     assert twice.diagnostic == once.diagnostic
     assert twice.alteration_tiers == once.alteration_tiers
+
+
+def test_a_duplicate_does_not_stop_the_alterations_reported_after_it() -> None:
+    """BRAF V600E twice, then KRAS G12D, in colorectal cancer: KRAS G12D is still interpreted
+    (a RAS mutation predicts resistance to the anti-EGFR antibodies: ERBITUX and VECTIBIX
+    labels, section 1, "not indicated" in RAS-mutant colorectal cancer)."""
+    braf, kras = variant("BRAF", protein="V600E"), variant("KRAS", protein="G12D")
+    result = interpret([braf, braf, kras], context("COAD"))
+    assert [a.gene for a in result.alterations] == [Gene("BRAF"), Gene("KRAS")]
+    kras_id = result.alterations[1].id
+    assert any(f.alteration_id == kras_id for f in result.therapeutic)
 
 
 def test_the_report_keeps_input_order_within_a_tier_and_names_each_alteration() -> None:
