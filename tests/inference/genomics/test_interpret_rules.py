@@ -877,6 +877,22 @@ def test_acquired_resistance_states_each_removed_row_with_the_reason() -> None:
     assert dict(result.alteration_tiers)[ids[0]] == TIER_IA
 
 
+def test_acquired_resistance_applies_whatever_is_reported_before_it() -> None:
+    """BRAF V600E reported first (its NSCLC rows: TAFINLAR + MEKINIST, sensitive; no Tier I
+    resistance on BRAF), then EGFR L858R + T790M: T790M still removes L858R's erlotinib label
+    row (TARCEVA), as when EGFR is reported alone."""
+    braf = variant("BRAF", protein="V600E")
+    l858r, t790m = variant("EGFR", protein="L858R"), variant("EGFR", protein="T790M")
+    result = interpret([braf, l858r, t790m], context("NSCLC"))
+    ids = [a.id for a in result.alterations]
+    assert any(f.alteration_id == ids[0] and f.response is SENS for f in result.therapeutic)
+    resistant = _row_of(result, ("erlotinib",), RES, "NSCLC")
+    assert resistant.alteration_id == ids[2]
+    assert not [
+        f for f in result.therapeutic if f.alteration_id == ids[1] and f.drugs == resistant.drugs
+    ]
+
+
 def test_resistance_on_another_gene_or_below_tier_one_removes_nothing() -> None:
     """EGFR L858R in NSCLC keeps its erlotinib and gefitinib approvals (TARCEVA, IRESSA) beside
     KRAS G12C, whose Tier I-B resistance to erlotinib (CIViC EID35) is about KRAS, and beside
