@@ -761,6 +761,25 @@ def test_an_alteration_reported_twice_is_interpreted_once() -> None:
     assert twice.alteration_tiers == once.alteration_tiers
 
 
+def test_an_approval_in_this_tumour_comes_first_in_its_tier_whatever_the_report_order() -> None:
+    """Breast cancer, ESR1 Y537S reported before BRAF V600E, receptor status not given: both
+    have Tier I-A sensitive rows. TAFINLAR + MEKINIST (BRAF V600E solid tumours, tumour-
+    agnostic label) is an FDA approval here; ORSERDU (elacestrant) is labelled for ER-positive,
+    HER2-negative breast cancer only, so without the receptor status it is not stated as
+    approved here. The approval comes first within Tier I-A."""
+    esr1, braf = variant("ESR1", protein="Y537S"), variant("BRAF", protein="V600E")
+    result = interpret([esr1, braf], context("BRCA"))
+    ids = [a.id for a in result.alterations]
+    tier_one_a = [f for f in result.therapeutic if f.tier == TIER_IA and f.response is SENS]
+    by_drugs = {tuple(d.name for d in f.drugs): f for f in tier_one_a}
+    approved = by_drugs[("dabrafenib", "trametinib")]
+    elacestrant = by_drugs[("elacestrant",)]
+    assert (approved.alteration_id, approved.fda_approved_for_tumour) == (ids[1], True)
+    assert (elacestrant.alteration_id, elacestrant.fda_approved_for_tumour) == (ids[0], False)
+    assert tier_one_a.index(approved) < tier_one_a.index(elacestrant)
+    assert all(f.fda_approved_for_tumour for f in tier_one_a[: tier_one_a.index(elacestrant)])
+
+
 def test_a_duplicate_does_not_stop_the_alterations_reported_after_it() -> None:
     """BRAF V600E twice, then KRAS G12D, in colorectal cancer: KRAS G12D is still interpreted
     (a RAS mutation predicts resistance to the anti-EGFR antibodies: ERBITUX and VECTIBIX
