@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cds_service.errors import DatabaseError
 from cds_service.models.analysis import WRITEBACK_STATUSES, Analysis, WritebackJob
-from cds_service.models.jobs import BackgroundJob
+from cds_service.models.jobs import LIVE_JOB_STATUSES, BackgroundJob
 
 MAX_LIST = 500
 
@@ -77,7 +77,6 @@ def list_writeback_jobs(
 
 #: Key of the ``writeback.round`` background job of write-back job ``<id>``: ``writeback:<id>``.
 ROUND_KEY_PREFIX = "writeback:"
-_LIVE_JOB = ("queued", "running", "failed")
 
 
 def due_writeback_jobs(
@@ -89,14 +88,6 @@ def due_writeback_jobs(
     (rows from before the job system, rounds whose job died). A job whose round job is still
     queued, running or retrying is left to it: a sweep that claimed it would make the round job
     wait for the sweep's lease, and a sweep killed mid-round would hold it for the whole lease."""
-    live_round = (
-        select(BackgroundJob.id)
-        .where(
-            BackgroundJob.key == literal(ROUND_KEY_PREFIX) + WritebackJob.id,
-            BackgroundJob.status.in_(_LIVE_JOB),
-        )
-        .exists()
-    )
     stmt = (
         select(WritebackJob)
         .where(WritebackJob.status == "pending")
@@ -105,6 +96,14 @@ def due_writeback_jobs(
         .limit(max(1, min(limit, MAX_LIST)))
     )
     if orphans_only:
+        live_round = (
+            select(BackgroundJob.id)
+            .where(
+                BackgroundJob.key == literal(ROUND_KEY_PREFIX) + WritebackJob.id,
+                BackgroundJob.status.in_(LIVE_JOB_STATUSES),
+            )
+            .exists()
+        )
         stmt = stmt.where(~live_round)
     with _database_errors("could not list due write-back jobs"):
         return session.scalars(stmt).all()

@@ -65,7 +65,7 @@ from cds_service.jobs.registry import (
     kinds,
     load_kinds,
 )
-from cds_service.models.jobs import JOB_STATUSES, BackgroundJob, JobSchedule
+from cds_service.models.jobs import JOB_STATUSES, LIVE_JOB_STATUSES, BackgroundJob, JobSchedule
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -650,9 +650,7 @@ def tick_schedules(
             if getattr(won, "rowcount", 0) != 1:
                 continue
             busy = session.execute(
-                select(J.id)
-                .where(J.kind == spec.name, J.status.in_(("queued", "running", "failed")))
-                .limit(1)
+                select(J.id).where(J.kind == spec.name, J.status.in_(LIVE_JOB_STATUSES)).limit(1)
             ).first()
             if busy is not None:
                 continue

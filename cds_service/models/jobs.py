@@ -18,6 +18,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cds_service.db.base import Base, JSONType
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "dead")
+#: A job that will still run: waiting, running, or failed and waiting for its retry.
+LIVE_JOB_STATUSES = ("queued", "running", "failed")
 
 
 class BackgroundJob(Base):
