@@ -9,12 +9,14 @@ themselves: declaring the commands loads none of them.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from cds_service.cli.common import operator_id as _operator
+from cds_service.cli.common import out as _out
 
 if TYPE_CHECKING:
     from cds_service.audit import AuditTrail
@@ -22,11 +24,6 @@ if TYPE_CHECKING:
     from cds_service.settings import Settings
 
 _MAX_PROOF_BYTES = 1024 * 1024
-
-
-def _out(text: str) -> None:
-    """One line to stdout (the CLI's output; ruff T20 bans bare print in library code)."""
-    sys.stdout.write(text + "\n")
 
 
 def _err(text: str) -> None:
@@ -84,13 +81,6 @@ def register(sub: Any) -> None:
     varch.set_defaults(func=_verify_archive)
 
 
-def _cli_agent() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
-
-
 def _open(settings: Settings) -> tuple[Any, AuditTrail, CheckpointSigner, Keyring]:
     from cds_service.audit import AuditTrail
     from cds_service.audit.signing import keyring_for, signer_for
@@ -116,7 +106,7 @@ def _verify(args: argparse.Namespace) -> int:
             action="E",
             event_type="audit.verify",
             agent_type="user",
-            agent_who=_cli_agent(),
+            agent_who=_operator(),
             outcome=Outcome.SUCCESS,
             details={
                 "from": args.from_seq,
@@ -204,7 +194,7 @@ def _prove(args: argparse.Namespace) -> int:
             action="R",
             event_type="audit.prove",
             agent_type="user",
-            agent_who=_cli_agent(),
+            agent_who=_operator(),
             patient_id=proof["record"].get("patient_id"),
             details={"recordId": args.record_id, "checkpointId": proof["treeHead"]["id"]},
         )
@@ -269,7 +259,7 @@ def _archive(args: argparse.Namespace) -> int:
             signer,
             keyring,
             settings.audit,
-            agent_who=_cli_agent(),
+            agent_who=_operator(),
             before=before,
             inside_retention=args.inside_retention,
             out_dir=args.out_dir,

@@ -6,12 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from cds_service.cli.common import out as _out
 from cds_service.cli.devtoken_cmd import RoleChoices
-
-
-def _out(text: str) -> None:
-    """One line to stdout (the CLI's output; ruff T20 bans bare print in library code)."""
-    sys.stdout.write(text + "\n")
 
 
 def _err(text: str) -> None:
