@@ -28,8 +28,6 @@ from cds_service.reports.imaging import imaging_section_html, render_imaging_sec
 from cds_service.reports.pages import ReportLinkDep, render
 from cds_service.reports.view import build_report_view
 
-__all__ = ["render", "router"]
-
 router = APIRouter(tags=["reports"])
 
 

@@ -121,7 +121,7 @@ def test_pgx_section(app: FastAPI, client: TestClient, settings: Settings) -> No
 
 
 def test_model_generated_text_is_labelled() -> None:
-    from cds_service.reports.endpoints import render
+    from cds_service.reports.pages import render
     from cds_service.reports.view import ReportView
 
     view = ReportView(
