@@ -144,6 +144,7 @@ def test_bad_token_gets_an_outcome_page_without_data(
     response = client.get(url)
     assert response.status_code == status
     assert 'id="operation-outcome"' in response.text
+    assert f'data-status="{status}"' in response.text
     assert "BRAF" not in response.text
     assert "Colorectal" not in response.text
 
