@@ -763,9 +763,10 @@ def _unknown_reason(match: Match, kb: KnowledgeBase) -> str:
 
 
 def clear_caches() -> None:
-    """Forget memoised groupings (benchmarks measure cold runs; a new KB object needs none)."""
-    _therapeutic.cache_clear()
-    _diagnostic.cache_clear()
+    """Forget every memo of this module (benchmarks measure cold runs, tests check the rules
+    afresh; a new KB object needs none: the memos are keyed by it)."""
+    for memo in (_therapeutic, _diagnostic, _drugs_status, _regimen, _gene_level_ids):
+        memo.cache_clear()
 
 
 @dataclass(slots=True)

@@ -6,13 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from inference.genomics.interpret import (
-    _diagnostic,
-    _drugs_status,
-    _gene_level_ids,
-    _regimen,
-    _therapeutic,
-)
+from inference.genomics.interpret import clear_caches
 
 
 @pytest.fixture(autouse=True)
@@ -21,9 +15,6 @@ def _empty_interpret_memos() -> Iterator[None]:
     the test then checks the rule itself, and mutation testing sees every test that runs the
     memoised functions (with a warm memo only the first caller is recorded, and a mutant that
     only a later test would kill survives; docs/mutation-testing.md)."""
-    memos = (_therapeutic, _diagnostic, _drugs_status, _regimen, _gene_level_ids)
-    for memo in memos:
-        memo.cache_clear()
+    clear_caches()
     yield
-    for memo in memos:
-        memo.cache_clear()
+    clear_caches()
