@@ -10,12 +10,10 @@ guideline (Relling et al. 2019, PMID 30447069: TPMT *3A/*3A poor metabolizer).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from cds_service.cdshooks.services import BUILTIN_SERVICES
 from cds_service.cdshooks.services import genomic_common as common
 from inference.genomics import load_knowledge_base
 from inference.genomics.model import (
@@ -26,7 +24,7 @@ from inference.genomics.model import (
     Variant,
 )
 from tests.cds_service.cdshooks.conftest import CdsClient
-from tests.cds_service.cdshooks.test_card_rules import cards, kinds, variant
+from tests.cds_service.cdshooks.test_card_rules import cards, cds, kinds, variant
 from tests.cds_service.cdshooks.test_genomic_services import (
     COLORECTAL,
     LUNG,
@@ -37,10 +35,7 @@ from tests.cds_service.cdshooks.test_genomic_services import (
     patient_view,
 )
 
-
-@pytest.fixture
-def cds(make_cds_client: Callable[..., CdsClient], sqlite_url: str) -> CdsClient:
-    return make_cds_client(services=BUILTIN_SERVICES, database_url=sqlite_url)
+__all__ = ["cds"]  # the card rules' client fixture, used here as it is
 
 
 # ------------------------------------------------------------------ summaries (CDS Hooks 2.0)
