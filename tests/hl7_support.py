@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +31,7 @@ from cds_service.hl7.worker import Worker
 from cds_service.jobs import ResourcePool, claim_due, execute, load_kinds
 from cds_service.models.jobs import BackgroundJob
 from cds_service.settings import Hl7Settings, Settings
+from tests.support.processes import wait_for_port
 
 DATA = Path(__file__).resolve().parent / "data" / "hl7"
 VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
@@ -192,12 +195,6 @@ def running_listener(
         sink.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_hl7_jobs(
     engine: Engine,
     worker: Worker,
@@ -227,3 +224,22 @@ def run_hl7_jobs(
             ).scalars()
             acks = sum(int((r or {}).get("applicationAcks", 0)) for r in results)
     return len(claimed) + acks + worker.deliver_application_acks()
+
+
+def start_mllp(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
+    """``oncocds mllp`` as its own process (output appended to ``log``), once it listens on
+    ``port`` (``env`` sets ONCOCDS_MLLP_PORT to it)."""
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "oncocds"), "mllp"],
+            env=env,
+            stdout=sink,
+            stderr=sink,
+        )
+    try:
+        wait_for_port(port, process, log, timeout=60)
+    except AssertionError:
+        process.kill()
+        process.wait(30)
+        raise
+    return process

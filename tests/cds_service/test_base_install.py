@@ -17,16 +17,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import httpx
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.support.processes import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,43 +55,28 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _requirement_name(requirement: str) -> tuple[str, str | None, list[str]]:
-    """(name, marker, extras) of a PEP 508 requirement string."""
-    spec, _, marker = requirement.partition(";")
-    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[([^\]]*)\])?", spec)
-    assert match, requirement
-    extras = [e.strip() for e in (match.group(3) or "").split(",") if e.strip()]
-    return _canonical(match.group(1)), marker.strip() or None, extras
-
-
-def _marker_holds(marker: str | None, extras: list[str]) -> bool:
-    """Whether a dependency applies here (this Python, this platform, the requested extras)."""
-    if marker is None:
-        return True
-    from packaging.markers import Marker
-
-    return any(Marker(marker).evaluate({"extra": extra}) for extra in extras or [""])
+def _applies(requirement: Requirement, extras: tuple[str, ...]) -> bool:
+    """Whether a dependency is installed here (this Python, this platform, these extras)."""
+    marker = requirement.marker
+    return marker is None or any(marker.evaluate({"extra": e}) for e in extras or ("",))
 
 
 def _closure(requirements: list[str]) -> set[str]:
     """Every distribution the requirements pull in, by installed metadata."""
     seen: set[tuple[str, tuple[str, ...]]] = set()
-    pending = list(requirements)
+    pending = [Requirement(r) for r in requirements]
     while pending:
-        name, marker, extras = _requirement_name(pending.pop())
-        key = (name, tuple(sorted(extras)))
-        if name == "oncocds" or not _marker_holds(marker, []) or key in seen:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        key = (name, tuple(sorted(requirement.extras)))
+        if name == "oncocds" or not _applies(requirement, ()) or key in seen:
             continue
         seen.add(key)
         try:
-            requires = metadata.requires(name) or []
+            requires = [Requirement(r) for r in metadata.requires(name) or []]
         except metadata.PackageNotFoundError:
             continue  # not installed in this environment, so nothing it pulls in is either
-        pending += [sub for sub in requires if _marker_holds(_requirement_name(sub)[1], extras)]
+        pending += [sub for sub in requires if _applies(sub, key[1])]
     return {name for name, _ in seen}
 
 
@@ -102,12 +89,6 @@ def _make_run_install() -> set[str]:
     for extra in installed.group(1).split(","):
         requirements += project["optional-dependencies"][extra]
     return _closure(requirements) | {"oncocds", "pip", "setuptools"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _oncocds(allowed: set[str], *argv: str) -> list[str]:
@@ -144,26 +125,12 @@ def test_the_guard_refuses_what_make_run_does_not_install(
     assert "make run does not install ['torch'] (import of torch)" in probe.stderr
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, what: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            err = log.read_text(errors="replace")
-            pytest.fail(f"{what} exited with {process.returncode}: {err[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"{what} did not open port {port}")
-
-
 def test_make_run_steps_start_the_service_on_a_base_install(
     allowed: set[str], tmp_path: Path
 ) -> None:
     """``oncocds db upgrade``, ``dev-setup``, ``mllp`` and ``serve``, as ``make run`` runs them,
     with the embedded SQLite default, in an empty directory."""
-    api_port, mllp_port = _free_port(), _free_port()
+    api_port, mllp_port = free_port(), free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -198,8 +165,8 @@ def test_make_run_steps_start_the_service_on_a_base_install(
                 )
             )
     try:
-        _wait_for_port(mllp_port, servers[0], logs["mllp"], "oncocds mllp")
-        _wait_for_port(api_port, servers[1], logs["serve"], "oncocds serve")
+        wait_for_port(mllp_port, servers[0], logs["mllp"], timeout=120)
+        wait_for_port(api_port, servers[1], logs["serve"], timeout=120)
         base = f"http://127.0.0.1:{api_port}"
         assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200
         ready = httpx.get(f"{base}/readyz", timeout=30)

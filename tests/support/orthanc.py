@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +38,8 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 import pytest
+
+from tests.support.processes import free_port
 
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 DICOMIZER = shutil.which("OrthancWSIDicomizer") or "/usr/bin/OrthancWSIDicomizer"
@@ -53,13 +54,6 @@ function IncomingHttpRequestFilter(method, uri, ip, username, httpHeaders)
   return httpHeaders['authorization'] == 'Bearer %s'
 end
 """
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def require_orthanc() -> None:
@@ -204,7 +198,7 @@ class OrthancServer:
         """
         require_orthanc()
         workdir.mkdir(parents=True, exist_ok=True)
-        port = port or _free_port()
+        port = port or free_port()
         server = cls(
             root=f"http://127.0.0.1:{port}",
             process=None,  # type: ignore[arg-type]  # set below, once started

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,14 +22,9 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from cds_service.models.audit import AuditRecord
+from tests.support.processes import free_port
 
 ONCOCDS = str(Path(sys.executable).parent / "oncocds")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

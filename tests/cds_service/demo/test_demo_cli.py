@@ -16,7 +16,8 @@ import httpx
 
 from cds_service.cli.demo_patient import PATIENT_ID, PATIENT_REF
 from cds_service.cli.devsetup_cmd import DEV_ISS
-from tests.cds_service.demo.conftest import ONCOCDS, Served, free_port, oncocds_env
+from tests.cds_service.demo.conftest import ONCOCDS, Served, oncocds_env
+from tests.support.processes import free_port
 
 INDICATOR = re.compile(r"^\[(CRITICAL|WARNING|INFO)\] \S", re.MULTILINE)
 

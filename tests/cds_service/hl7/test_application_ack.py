@@ -22,7 +22,8 @@ from cds_service.hl7.worker import Worker
 from cds_service.models.audit import AuditRecord
 from cds_service.models.hl7 import Hl7InboxMessage
 from cds_service.settings import Hl7Settings
-from tests.hl7_support import CR, FS, VT, free_port, make_oru, parse_ack, run_hl7_jobs
+from tests.hl7_support import CR, FS, VT, make_oru, parse_ack, run_hl7_jobs
+from tests.support.processes import free_port
 
 SENDER = "MOLPATH_LIS|EXAMPLE_LAB"
 

@@ -8,9 +8,6 @@ import os
 import random
 import signal
 import socket
-import subprocess
-import sys
-import time
 from collections import deque
 from pathlib import Path
 
@@ -19,29 +16,12 @@ from sqlalchemy import func, select
 
 from cds_service.db.engine import make_engine
 from cds_service.models.hl7 import Hl7InboxMessage
-from tests.hl7_support import CR, FS, VT, frame, free_port, make_oru, parse_ack
+from tests.hl7_support import CR, FS, VT, frame, make_oru, parse_ack, start_mllp
+from tests.support.processes import free_port
 
-ONCOCDS = str(Path(sys.executable).parent / "oncocds")
 TOTAL = 10_000
 WINDOW = 32
 KILLS = 4
-
-
-def _start(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        process = subprocess.Popen([ONCOCDS, "mllp"], env=env, stdout=sink, stderr=sink)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            if process.poll() is not None:
-                raise AssertionError(f"listener exited: {log.read_text()[-2000:]}") from None
-            time.sleep(0.05)
-        else:
-            return process
-    process.kill()
-    raise AssertionError("listener did not start")
 
 
 class _Stream:
@@ -89,7 +69,7 @@ def test_sigkill_at_random_points_loses_no_acked_message(  # noqa: PLR0912 - one
     resend: deque[str] = deque()
     next_new = 0
     kills = 0
-    process = _start(env, log, port)
+    process = start_mllp(env, log, port)
     try:
         while len(acked) < TOTAL:
             stream = _Stream(port)
@@ -129,7 +109,7 @@ def test_sigkill_at_random_points_loses_no_acked_message(  # noqa: PLR0912 - one
             if killed:
                 _assert_acked_stored_once(engine, acked)
                 resend.extend(in_flight)  # the sender's retry of what was never ACKed
-                process = _start(env, log, port)
+                process = start_mllp(env, log, port)
         assert kills == KILLS
         with engine.connect() as conn:
             stored = list(conn.execute(select(Hl7InboxMessage.control_id)).scalars())
@@ -140,7 +120,7 @@ def test_sigkill_at_random_points_loses_no_acked_message(  # noqa: PLR0912 - one
         # the start-up sweep completes the trail from the inbox rows.
         process.send_signal(signal.SIGKILL)
         process.wait(30)
-        process = _start(env, log, port)
+        process = start_mllp(env, log, port)
         _assert_every_row_audited_once(engine)
     finally:
         process.kill()

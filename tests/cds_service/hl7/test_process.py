@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, select
 
 from cds_service.models.hl7 import Hl7InboxMessage
-from tests.hl7_support import MllpClient, data_file, free_port, make_oru
+from tests.hl7_support import MllpClient, data_file, make_oru, start_mllp
+from tests.support.processes import free_port
 
 BIN = Path(sys.executable).parent
 
@@ -31,18 +31,8 @@ def test_listener_process_with_worker(sqlite_url: str, tmp_path: Path) -> None:
         "ONCOCDS_HL7__WORKER_POLL_SECONDS": "0.2",
     }
     log = tmp_path / "listener.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([str(BIN / "oncocds"), "mllp"], env=env, stderr=sink)
+    process = start_mllp(env, log, port)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "listener did not start"
-                time.sleep(0.05)
         message = tmp_path / "m.hl7"
         message.write_bytes(data_file("oru_r01_braf_pik3ca.hl7").replace(b"\r", b"\n"))
         sent = subprocess.run(
@@ -74,21 +64,6 @@ def test_listener_process_with_worker(sqlite_url: str, tmp_path: Path) -> None:
             process.wait(30)
 
 
-def _start(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        process = subprocess.Popen([str(BIN / "oncocds"), "mllp"], env=env, stderr=sink)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "listener did not start"
-            time.sleep(0.05)
-        else:
-            return process
-
-
 def test_acked_messages_of_a_killed_listener_are_processed_after_restart(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -102,7 +77,7 @@ def test_acked_messages_of_a_killed_listener_are_processed_after_restart(
         "ONCOCDS_HL7__WORKER_IN_PROCESS": "false",
     }
     log = tmp_path / "listener.log"
-    process = _start(env, log, port)
+    process = start_mllp(env, log, port)
     engine = create_engine(sqlite_url)
     try:
         client = MllpClient("127.0.0.1", port, 30)
@@ -114,7 +89,7 @@ def test_acked_messages_of_a_killed_listener_are_processed_after_restart(
         process.wait(30)
         with engine.connect() as conn:
             assert set(conn.execute(select(Hl7InboxMessage.status)).scalars()) == {"received"}
-        process = _start({**env, "ONCOCDS_HL7__WORKER_IN_PROCESS": "true"}, log, port)
+        process = start_mllp({**env, "ONCOCDS_HL7__WORKER_IN_PROCESS": "true"}, log, port)
         deadline = time.monotonic() + 120  # a deadline on progress, not a timing assertion
         statuses: dict[str, str] = {}
         while time.monotonic() < deadline:

@@ -25,9 +25,10 @@ from sqlalchemy import select
 from cds_service.models.imaging import ImagingImage
 from cds_service.security.signing import SigningKey, sign_client_jwt
 from tests.cds_service.cdshooks.conftest import EHR_ISS, client_entry
-from tests.cds_service.demo.conftest import Served, free_port, serve
+from tests.cds_service.demo.conftest import Served, serve
 from tests.integrations.imaging import dicom_factory as f
 from tests.support.orthanc import OrthancServer, wait_for_study_result
+from tests.support.processes import free_port
 
 __all__ = ["serve"]
 

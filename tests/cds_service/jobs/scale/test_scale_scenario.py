@@ -65,8 +65,9 @@ from tests.cds_service.jobs.scale.support import (
     unique_prefix,
 )
 from tests.cds_service.writeback.conftest import CLIENT_ID, Peers, ec_key, peers, rsa_key
-from tests.hl7_support import free_port, make_oru
+from tests.hl7_support import make_oru
 from tests.support.fhir_server import fhir_server, fhir_server_session
+from tests.support.processes import free_port, wait_for_port
 
 __all__ = ["ec_key", "fhir_server", "fhir_server_session", "peers", "rsa_key"]  # fixtures
 
@@ -74,19 +75,6 @@ MESSAGES = int(os.environ.get("ONCOCDS_SCALE_MESSAGES", "200"))
 DURING_CUT = MESSAGES // 10
 ANALYSES = MESSAGES // 5
 START, END = b"\x0b", b"\x1c\x0d"
-
-
-def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"nothing listens on {port}"
-            time.sleep(0.1)
-        else:
-            return
 
 
 def _send_all(port: int, control_ids: list[str]) -> list[str]:
@@ -267,9 +255,9 @@ def test_scale_out_survives_killed_workers_relay_and_broker(
             ]
             workers = [start_worker(0), start_worker(1)]
             relay = start(["relay"], via_proxy, "relay")
-            _wait_port(mllp_port, listener, logs / "mllp.log")
+            wait_for_port(mllp_port, listener, logs / "mllp.log")
             for n, port in enumerate(api_ports):
-                _wait_port(port, apis[n], logs / f"api{n}.log")
+                wait_for_port(port, apis[n], logs / f"api{n}.log")
                 _wait(_ready(port), "API ready", 90)
             wait_for_consumers(broker, prefix, workers[0], logs / "worker0.log")
 
