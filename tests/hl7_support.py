@@ -28,9 +28,10 @@ from cds_service.hl7.listener import MllpListener
 from cds_service.hl7.repository import InboxRepository
 from cds_service.hl7.store import InboxStore, store_for
 from cds_service.hl7.worker import Worker
-from cds_service.jobs import ResourcePool, claim_due, execute, load_kinds
+from cds_service.jobs import ResourcePool
 from cds_service.models.jobs import BackgroundJob
 from cds_service.settings import Hl7Settings, Settings
+from tests.support.jobs import run_due
 from tests.support.processes import wait_for_port
 
 DATA = Path(__file__).resolve().parent / "data" / "hl7"
@@ -208,22 +209,27 @@ def run_hl7_jobs(
     and record its outcome, then the application ACK sweep (the ``hl7.application-acks``
     job's handler). Returns the jobs run plus the application ACK deliveries attempted (after
     each message, and by the sweep): 0 when nothing was due."""
-    load_kinds()
     sessions = sessionmaker(engine, expire_on_commit=False)
     settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
     resources = ResourcePool(settings)
     provide_worker(resources, worker)
-    claimed = claim_due(sessions, worker_id=worker_id, queues=("hl7",), limit=limit, now=now)
-    for job in claimed:
-        execute(job, settings=settings, session_factory=sessions, resources=resources)
+    ran = run_due(
+        sessions,
+        settings,
+        queues=("hl7",),
+        limit=limit,
+        now=now,
+        resources=resources,
+        worker_id=worker_id,
+    )
     acks = 0
-    if claimed:
+    if ran:
         with engine.connect() as conn:
             results = conn.execute(
-                select(BackgroundJob.result).where(BackgroundJob.id.in_([j.id for j in claimed]))
+                select(BackgroundJob.result).where(BackgroundJob.id.in_([r.job_id for r in ran]))
             ).scalars()
             acks = sum(int((r or {}).get("applicationAcks", 0)) for r in results)
-    return len(claimed) + acks + worker.deliver_application_acks()
+    return len(ran) + acks + worker.deliver_application_acks()
 
 
 def start_mllp(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:

@@ -15,11 +15,12 @@ from cds_service.audit.checkpoints import seal, verify_integrity
 from cds_service.audit.signing import Keyring, signer_for
 from cds_service.db.base import utcnow
 from cds_service.db.engine import make_engine
-from cds_service.jobs import claim_due, enqueue, execute, load_kinds, tick_schedules
+from cds_service.jobs import enqueue, load_kinds, tick_schedules
 from cds_service.models.audit import AuditRecord
 from cds_service.models.jobs import BackgroundJob
 from cds_service.settings import Settings
 from tests.cds_service.test_audit_checkpoints import _fill
+from tests.support.jobs import run_due
 
 OLD = datetime.now(UTC) - timedelta(days=3000)  # outside the default six-year window
 
@@ -39,8 +40,7 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 def _run_maintenance(engine: Engine, settings: Settings) -> list[BackgroundJob]:
     sessions = sessionmaker(engine, expire_on_commit=False)
-    for claimed in claim_due(sessions, worker_id="test", queues=["maintenance"], limit=10):
-        execute(claimed, settings=settings, session_factory=sessions)
+    run_due(sessions, settings, queues=["maintenance"])
     with sessions() as session:
         return list(
             session.scalars(select(BackgroundJob).where(BackgroundJob.kind == "audit.archive"))

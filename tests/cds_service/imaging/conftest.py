@@ -91,25 +91,19 @@ class ImagingApp:
 
 def run_due_jobs(app: FastAPI, *, rounds: int = 20) -> list[Any]:
     """Claim and run due jobs until none is due (retries are due after their backoff)."""
-    from cds_service.jobs import claim_due, execute, load_kinds
     from cds_service.jobs.registry import ResourcePool
+    from tests.support.jobs import run_due
 
-    load_kinds()
     settings: Settings = app.state.settings
     pool = getattr(app.state, "_test_job_resources", None)
     if pool is None:
         pool = app.state._test_job_resources = ResourcePool(settings)
     outcomes: list[Any] = []
     for _ in range(rounds):
-        claimed = claim_due(app.state.sessionmaker, worker_id="test-worker", limit=10)
-        if not claimed:
+        ran = run_due(app.state.sessionmaker, settings, resources=pool)
+        if not ran:
             break
-        for job in claimed:
-            outcomes.append(
-                execute(
-                    job, settings=settings, session_factory=app.state.sessionmaker, resources=pool
-                )
-            )
+        outcomes += ran
     return outcomes
 
 
