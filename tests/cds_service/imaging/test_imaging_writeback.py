@@ -14,17 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from joserfc.jwk import ECKey
 from sqlalchemy import select
 
 from cds_service.models.analysis import Analysis, WritebackJob
 from cds_service.writeback.service import build_client
 from tests.cds_service.imaging.conftest import ImagingApp
 from tests.cds_service.imaging.test_imaging_api import API, tissue_png
-from tests.cds_service.writeback.conftest import CLIENT_ID, Peers, ec_key, peers, rsa_key
+from tests.cds_service.writeback.conftest import (
+    WritebackSettings,
+    ec_key,
+    key_file,
+    peers,
+    rsa_key,
+    smart_writeback,
+)
 from tests.support.fhir_server import FhirServer
 
-__all__ = ["ec_key", "peers", "rsa_key"]
+__all__ = ["ec_key", "key_file", "peers", "rsa_key", "smart_writeback"]
 
 
 def test_a_finished_imaging_report_is_written_back_to_the_ehr(
@@ -33,26 +39,13 @@ def test_a_finished_imaging_report_is_written_back_to_the_ehr(
     sqlite_url: str,
     imaging_bundle: Path,
     fhir_server: FhirServer,
-    peers: Peers,
-    ec_key: ECKey,
-    tmp_path: Path,
+    smart_writeback: WritebackSettings,
 ) -> None:
-    key_file = tmp_path / "key.pem"
-    key_file.write_bytes(ec_key.as_pem(private=True))
     base_url = fhir_server.base_url
     app = make_imaging_app(
         sqlite_url,
         bundle=imaging_bundle,
-        writeback={
-            "fhir_base_url": base_url,
-            "token_url": peers.token_url,
-            "client_id": CLIENT_ID,
-            "private_key_path": key_file,
-            "kid": "ec-1",
-            "alg": "ES384",
-            "max_attempts": 2,
-            "backoff_seconds": 0.1,
-        },
+        writeback=smart_writeback(base_url, max_attempts=2, backoff_seconds=0.1),
     )
     answer = app.post(
         API,

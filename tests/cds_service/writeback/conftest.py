@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from joserfc.jwk import ECKey, RSAKey
@@ -43,3 +45,34 @@ def peers(ec_key: ECKey, rsa_key: RSAKey) -> Iterator[Peers]:
     fhir = FhirEndpoint(tokens=token)
     with serve(token.app()) as token_base, serve(fhir.app()) as fhir_base:
         yield Peers(token, fhir, f"{token_base}/token", f"{fhir_base}/fhir")
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, ec_key: ECKey) -> Path:
+    """The backend client's private key (``ec-1``, ES384) as the PEM file the settings name."""
+    path = tmp_path / "backend-key.pem"
+    path.write_bytes(ec_key.as_pem(private=True))
+    return path
+
+
+WritebackSettings = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def smart_writeback(peers: Peers, key_file: Path) -> WritebackSettings:
+    """``ONCOCDS_WRITEBACK__*`` settings (as a dict) for a FHIR server at ``fhir_base_url``,
+    authorised by the token endpoint of ``peers`` with the ``ec-1`` key; keyword arguments add
+    or replace settings (``max_attempts=3``)."""
+
+    def settings(fhir_base_url: str, **overrides: Any) -> dict[str, Any]:
+        return {
+            "fhir_base_url": fhir_base_url,
+            "token_url": peers.token_url,
+            "client_id": CLIENT_ID,
+            "private_key_path": key_file,
+            "kid": "ec-1",
+            "alg": "ES384",
+            **overrides,
+        }
+
+    return settings

@@ -10,19 +10,17 @@ instead. Not run on the issue-4 branch on its own (the fixture module does not e
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from joserfc.jwk import ECKey
 
 from cds_service.analyses.service import store_analysis
 from cds_service.settings import Settings
 from cds_service.writeback.service import WritebackRunner, build_client, enqueue_writeback
 from integrations.fhir.genomics_profiles import check_resource
-from tests.cds_service.writeback.conftest import CLIENT_ID, Peers
+from tests.cds_service.writeback.conftest import WritebackSettings
 from tests.genomics_examples import ISSUED, braf_crc_interpretation
 from tests.support.fhir_server import fhir_server, fhir_server_session
 
@@ -33,26 +31,13 @@ def test_report_bundle_is_written_to_a_real_fhir_server(
     *,
     make_settings: Callable[..., Settings],
     sqlite_url: str,
-    peers: Peers,
-    ec_key: ECKey,
-    tmp_path: Path,
+    smart_writeback: WritebackSettings,
     fhir_server: Any,
 ) -> None:
-    key_file = tmp_path / "key.pem"
-    key_file.write_bytes(ec_key.as_pem(private=True))
     base_url = str(fhir_server.base_url).rstrip("/")
     settings = make_settings(
         database_url=sqlite_url,
-        writeback={
-            "fhir_base_url": base_url,
-            "token_url": peers.token_url,
-            "client_id": CLIENT_ID,
-            "private_key_path": key_file,
-            "kid": "ec-1",
-            "alg": "ES384",
-            "max_attempts": 3,
-            "backoff_seconds": 0.2,
-        },
+        writeback=smart_writeback(base_url, max_attempts=3, backoff_seconds=0.2),
         jobs={"in_process": False},  # the test runs the round itself
     )
     from cds_service.app import create_app

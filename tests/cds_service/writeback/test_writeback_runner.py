@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from joserfc.jwk import ECKey
 from sqlalchemy import select
 
 from cds_service.analyses.repository import claim_writeback_job
@@ -34,15 +33,8 @@ from cds_service.writeback.service import (
     run_writeback_in_background,
 )
 from tests.cds_service.cdshooks.conftest import staff_headers
-from tests.cds_service.writeback.conftest import CLIENT_ID, Peers
+from tests.cds_service.writeback.conftest import CLIENT_ID, Peers, WritebackSettings
 from tests.genomics_examples import ISSUED, braf_crc_interpretation
-
-
-@pytest.fixture
-def key_file(tmp_path: Path, ec_key: ECKey) -> Path:
-    path = tmp_path / "backend-key.pem"
-    path.write_bytes(ec_key.as_pem(private=True))
-    return path
 
 
 def _staff(settings: Settings) -> dict[str, str]:
@@ -55,25 +47,20 @@ def settings(
     make_settings: Callable[..., Settings],
     database_url: str,
     peers: Peers,
-    key_file: Path,
+    smart_writeback: WritebackSettings,
     tmp_path: Path,
 ) -> Settings:
     return make_settings(
         database_url=database_url,
         compliance={"dev_key_path": tmp_path / "dev-oidc.json"},
-        writeback={
-            "fhir_base_url": peers.fhir_url,
-            "token_url": peers.token_url,
-            "client_id": CLIENT_ID,
-            "private_key_path": key_file,
-            "kid": "ec-1",
-            "alg": "ES384",
-            "max_attempts": 3,
-            "backoff_seconds": 0.5,
-            "timeout_seconds": 0.5,
+        writeback=smart_writeback(
+            peers.fhir_url,
+            max_attempts=3,
+            backoff_seconds=0.5,
+            timeout_seconds=0.5,
             # The sweeper is tested on its own app below; here only the test runs rounds.
-            "sweep_interval_seconds": 0,
-        },
+            sweep_interval_seconds=0,
+        ),
         # Nor does the job executor run write-back rounds behind the test's back.
         jobs={"in_process": False},
     )

@@ -39,8 +39,6 @@ from typing import Any
 
 import httpx
 import pytest
-from joserfc.jwk import ECKey
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from cds_service.db.engine import make_engine
@@ -53,6 +51,7 @@ from cds_service.writeback.service import build_client
 from integrations.hl7v2.mllp import frame
 from tests.cds_service.cdshooks.conftest import EHR_ISS, client_entry
 from tests.cds_service.jobs.scale.celery_executor import (
+    celery_settings,
     oncocds_process,
     stop_process,
     wait_for_consumers,
@@ -64,12 +63,27 @@ from tests.cds_service.jobs.scale.support import (
     require_broker,
     unique_prefix,
 )
-from tests.cds_service.writeback.conftest import CLIENT_ID, Peers, ec_key, peers, rsa_key
+from tests.cds_service.writeback.conftest import (
+    WritebackSettings,
+    ec_key,
+    key_file,
+    peers,
+    rsa_key,
+    smart_writeback,
+)
 from tests.hl7_support import make_oru
 from tests.support.fhir_server import fhir_server, fhir_server_session
 from tests.support.processes import free_port, wait_for_port
 
-__all__ = ["ec_key", "fhir_server", "fhir_server_session", "peers", "rsa_key"]  # fixtures
+__all__ = [  # fixtures
+    "ec_key",
+    "fhir_server",
+    "fhir_server_session",
+    "key_file",
+    "peers",
+    "rsa_key",
+    "smart_writeback",
+]
 
 MESSAGES = int(os.environ.get("ONCOCDS_SCALE_MESSAGES", "200"))
 DURING_CUT = MESSAGES // 10
@@ -169,27 +183,21 @@ def test_scale_out_survives_killed_workers_relay_and_broker(
     *,
     pg_url: str,
     make_settings: Callable[..., Settings],
-    peers: Peers,
-    ec_key: ECKey,
+    smart_writeback: WritebackSettings,
     fhir_server: Any,
     tmp_path: Path,
 ) -> None:
     broker = require_broker()
     prefix = unique_prefix()
-    key_file = tmp_path / "key.pem"
-    key_file.write_bytes(ec_key.as_pem(private=True))
     base_url = str(fhir_server.base_url).rstrip("/")
-    writeback = {
-        "fhir_base_url": base_url,
-        "token_url": peers.token_url,
-        "client_id": CLIENT_ID,
-        "private_key_path": key_file,
-        "kid": "ec-1",
-        "alg": "ES384",
-        "timeout_seconds": 60.0,
-        "backoff_seconds": 0.2,
-        "max_backoff_seconds": 1.0,
-    }
+    writeback = smart_writeback(
+        base_url,
+        # The medplum test server answers slowly when the 2 shared cores are busy.
+        timeout_seconds=60.0,
+        max_attempts=8,
+        backoff_seconds=0.2,
+        max_backoff_seconds=1.0,
+    )
     settings = make_settings(database_url=pg_url, writeback=writeback)
     client_key = generate_signing_key("ES384", kid="scale-client")
     clients_file = tmp_path / "clients.json"
@@ -198,28 +206,13 @@ def test_scale_out_survives_killed_workers_relay_and_broker(
     processes: list[subprocess.Popen[bytes]] = []
     with proxy_to_broker(broker) as proxy:
         jobs_env = {
-            "ONCOCDS_JOBS__BROKER_URL": broker,
-            "ONCOCDS_JOBS__QUEUE_PREFIX": prefix,
             "ONCOCDS_JOBS__RELAY_IN_PROCESS": "false",  # only `oncocds relay` publishes
             "ONCOCDS_JOBS__LEASE_GRACE_SECONDS": "1",
             "ONCOCDS_HL7__LEASE_SECONDS": "15",
-            "ONCOCDS_WRITEBACK__FHIR_BASE_URL": base_url,
-            "ONCOCDS_WRITEBACK__TOKEN_URL": peers.token_url,
-            "ONCOCDS_WRITEBACK__CLIENT_ID": CLIENT_ID,
-            "ONCOCDS_WRITEBACK__PRIVATE_KEY_PATH": str(key_file),
-            "ONCOCDS_WRITEBACK__KID": "ec-1",
-            # The medplum test server answers slowly when the 2 shared cores are busy.
-            "ONCOCDS_WRITEBACK__TIMEOUT_SECONDS": "60",
-            "ONCOCDS_WRITEBACK__MAX_ATTEMPTS": "8",
-            "ONCOCDS_WRITEBACK__BACKOFF_SECONDS": "0.2",
-            "ONCOCDS_WRITEBACK__MAX_BACKOFF_SECONDS": "1",
+            **{f"ONCOCDS_WRITEBACK__{k.upper()}": str(v) for k, v in writeback.items()},
         }
-        s = settings.model_copy(
-            update={
-                "jobs": settings.jobs.model_copy(
-                    update={"broker_url": SecretStr(broker), "queue_prefix": prefix}
-                )
-            }
+        s = celery_settings(
+            settings, broker, prefix, relay_poll_seconds=settings.jobs.relay_poll_seconds
         )
         env = worker_env(s, **jobs_env)
         via_proxy = {**env, "ONCOCDS_JOBS__BROKER_URL": proxy.url(broker)}
