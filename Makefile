@@ -92,8 +92,9 @@ contracts: $(DEVSTAMP)
 migrations-check: $(DEVSTAMP)
 	$(PY) -m cds_service.db.migration_check
 
+# --durations: the slowest tests in every CI log, so that a slower `make test` shows where.
 pytest: $(DEVSTAMP) system-deps
-	$(BIN)/pytest --cov=cds_service --cov=integrations --cov=inference --cov=training --cov-report=term:skip-covered
+	$(BIN)/pytest --cov=cds_service --cov=integrations --cov=inference --cov=training --cov-report=term:skip-covered --durations=30
 
 test: lint typecheck contracts migrations-check pytest
 
