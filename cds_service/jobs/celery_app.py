@@ -32,6 +32,7 @@ import socket
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from celery import Celery, signals
@@ -228,11 +229,31 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _orphaned(pid: int) -> bool:
+    """Whether ``pid`` is a pool process whose worker is gone: when a worker's main process is
+    SIGKILLed its pool processes are re-parented to PID 1 and never report to it again (one
+    holding a job may linger, blocked on its dead parent, after the job's message has been
+    redelivered). When PID 1 is this process's own worker (a worker started as a container's
+    PID 1), a child of PID 1 is a live worker's pool process, not an orphan. Linux ``/proc``;
+    elsewhere, or where it cannot be read, no process counts as orphaned (the claim then runs
+    to its lease)."""
+    if 1 in (os.getpid(), os.getppid()):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # pid (comm) state ppid ...: comm may hold spaces and parentheses; split after the last ")"
+    fields = stat.rpartition(")")[2].split()
+    return len(fields) > 1 and fields[1] == "1"
+
+
 def _release_dead_local_claim(runtime: _Runtime, job_id: int) -> bool:
     """End the claim of a job held by a Celery process of *this host* that no longer exists
-    (SIGKILLed, OOM-killed). The release is conditional on the same owner and attempt, so it
-    is fenced like any claim: were that process alive after all, its outcome is refused.
-    A claim held on another host, or by a live process, runs to its lease as usual."""
+    (SIGKILLed, OOM-killed) or whose worker is gone (:func:`_orphaned`). The release is
+    conditional on the same owner and attempt, so it is fenced like any claim: were that
+    process to finish after all, its outcome is refused. A claim held on another host, or by
+    a live pool process of a live worker, runs to its lease as usual."""
     from sqlalchemy import select, update
 
     from cds_service.db.base import utcnow
@@ -249,7 +270,7 @@ def _release_dead_local_claim(runtime: _Runtime, job_id: int) -> bool:
             pid = int(str(row[0])[len(local) :])
         except ValueError:
             return False
-        if pid == os.getpid() or _pid_alive(pid):
+        if pid == os.getpid() or (_pid_alive(pid) and not _orphaned(pid)):
             return False
         released = session.execute(
             update(J)
