@@ -8,6 +8,7 @@ test, so that they check it independently.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from cds_service.jobs import ResourcePool
 from cds_service.models.jobs import BackgroundJob
 from cds_service.settings import Hl7Settings, Settings
 from tests.support.jobs import run_due
-from tests.support.processes import wait_for_port
+from tests.support.processes import free_port, wait_for_port
 
 DATA = Path(__file__).resolve().parent / "data" / "hl7"
 VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
@@ -230,6 +231,20 @@ def run_hl7_jobs(
             ).scalars()
             acks = sum(int((r or {}).get("applicationAcks", 0)) for r in results)
     return len(ran) + acks + worker.deliver_application_acks()
+
+
+def mllp_env(database_url: str, **settings: str) -> tuple[dict[str, str], int]:
+    """The environment of an ``oncocds mllp`` process on ``database_url`` listening on a free
+    port of 127.0.0.1, with ``settings`` (``ONCOCDS_*`` names) on top; and that port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "ONCOCDS_DATABASE_URL": database_url,
+        "ONCOCDS_MLLP_HOST": "127.0.0.1",
+        "ONCOCDS_MLLP_PORT": str(port),
+        **settings,
+    }
+    return env, port
 
 
 def start_mllp(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:

@@ -16,8 +16,7 @@ from sqlalchemy import func, select
 
 from cds_service.db.engine import make_engine
 from cds_service.models.hl7 import Hl7InboxMessage
-from tests.hl7_support import CR, FS, VT, frame, make_oru, parse_ack, start_mllp
-from tests.support.processes import free_port
+from tests.hl7_support import CR, FS, VT, frame, make_oru, mllp_env, parse_ack, start_mllp
 
 TOTAL = 10_000
 WINDOW = 32
@@ -51,15 +50,9 @@ def test_sigkill_at_random_points_loses_no_acked_message(  # noqa: PLR0912 - one
     pg_url: str, tmp_path: Path
 ) -> None:
     rng = random.Random(int(os.environ.get("ONCOCDS_KILL_SEED", "5")))
-    port = free_port()
-    env = {
-        **os.environ,
-        "ONCOCDS_DATABASE_URL": pg_url,
-        "ONCOCDS_MLLP_HOST": "127.0.0.1",
-        "ONCOCDS_MLLP_PORT": str(port),
-        "ONCOCDS_HL7__WORKER_IN_PROCESS": "false",
-        "ONCOCDS_LOG_LEVEL": "WARNING",
-    }
+    env, port = mllp_env(
+        pg_url, ONCOCDS_HL7__WORKER_IN_PROCESS="false", ONCOCDS_LOG_LEVEL="WARNING"
+    )
     log = tmp_path / "listener.log"
     ids = [f"K{i:05d}" for i in range(TOTAL)]
     payloads = {control_id: make_oru(control_id) for control_id in ids}

@@ -5,7 +5,6 @@ SIGKILLed are processed when it starts again (their jobs committed with them).""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,21 +14,13 @@ from pathlib import Path
 from sqlalchemy import create_engine, select
 
 from cds_service.models.hl7 import Hl7InboxMessage
-from tests.hl7_support import MllpClient, data_file, make_oru, start_mllp
-from tests.support.processes import free_port
+from tests.hl7_support import MllpClient, data_file, make_oru, mllp_env, start_mllp
 
 BIN = Path(sys.executable).parent
 
 
 def test_listener_process_with_worker(sqlite_url: str, tmp_path: Path) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "ONCOCDS_DATABASE_URL": sqlite_url,
-        "ONCOCDS_MLLP_HOST": "127.0.0.1",
-        "ONCOCDS_MLLP_PORT": str(port),
-        "ONCOCDS_HL7__WORKER_POLL_SECONDS": "0.2",
-    }
+    env, port = mllp_env(sqlite_url, ONCOCDS_HL7__WORKER_POLL_SECONDS="0.2")
     log = tmp_path / "listener.log"
     process = start_mllp(env, log, port)
     try:
@@ -67,15 +58,8 @@ def test_listener_process_with_worker(sqlite_url: str, tmp_path: Path) -> None:
 def test_acked_messages_of_a_killed_listener_are_processed_after_restart(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "ONCOCDS_DATABASE_URL": sqlite_url,
-        "ONCOCDS_MLLP_HOST": "127.0.0.1",
-        "ONCOCDS_MLLP_PORT": str(port),
-        # First life: nothing processes, so every ACKed message is still waiting at the kill.
-        "ONCOCDS_HL7__WORKER_IN_PROCESS": "false",
-    }
+    # First life: nothing processes, so every ACKed message is still waiting at the kill.
+    env, port = mllp_env(sqlite_url, ONCOCDS_HL7__WORKER_IN_PROCESS="false")
     log = tmp_path / "listener.log"
     process = start_mllp(env, log, port)
     engine = create_engine(sqlite_url)
