@@ -170,9 +170,15 @@ class Civic:
             variant = self.variants.get(variant_id)
             parts.append(civic_variant_keys(variant["gene"], variant["variant"]) if variant else [])
         name = profile["name"]
-        if len(parts) == 1:
+        # A NOT profile ("NOT KIT D816V") is about patients *without* the variant: its variant
+        # ids name what must be absent, so it is unsupported even with one part (matching it
+        # on the variant would state the evidence for the patients it excludes).
+        negated = name.startswith("NOT ") or " NOT " in name
+        if negated:
+            keys, all_of = [], None
+        elif len(parts) == 1:
             keys, all_of = parts[0], None
-        elif "(" in name or " NOT " in name or (" AND " in name and " OR " in name):
+        elif "(" in name or (" AND " in name and " OR " in name):
             keys, all_of = [], None
         elif " AND " in name:
             supported = all(parts)

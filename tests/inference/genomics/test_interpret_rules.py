@@ -180,6 +180,20 @@ def test_an_and_profile_is_reported_once_on_its_first_part() -> None:
         assert citing[0].response is Response.RESISTANT
 
 
+def test_a_not_profile_is_no_evidence_for_the_variant_it_excludes() -> None:
+    """CIViC EID11158 (molecular profile "NOT KIT D816V", PMID 19193436): imatinib response in
+    systemic mastocytosis *without* KIT D816V, the patients the GLEEVEC label's ASM indication
+    names. A patient with D816V must not be told imatinib works: CIViC EID7465 (PMID 25317746)
+    gives D816V imatinib resistance, and that is what remains."""
+    result = interpret([variant("KIT", protein="D816V")], context("Systemic Mastocytosis"))
+    cited = {e.id for f in result.therapeutic for e in f.evidence}
+    assert "EID11158" not in cited
+    imatinib = [f for f in result.therapeutic if [d.name for d in f.drugs] == ["imatinib"]]
+    assert imatinib
+    assert {f.response for f in imatinib} == {Response.RESISTANT}
+    assert "EID7465" in {e.id for f in imatinib for e in f.evidence}
+
+
 # ------------------------------------------------------------------ conflicting evidence
 # resolve_conflicts() on rows of one alteration (its docstring states the rules). The rows are
 # written here: a regimen, a response, a tier, a disease and one evidence item each.
