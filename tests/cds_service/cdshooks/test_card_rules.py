@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 
 from cds_service.cdshooks.services import BUILTIN_SERVICES
+from cds_service.cdshooks.services.oncology_genomics import card_rows
+from inference.genomics import Gene, PatientContext, interpret, resolve_tumour_type
+from inference.genomics.model import Variant
 from integrations.fhir.variant_intake import genes_studied
 from tests.cds_service.cdshooks.conftest import CdsClient
 from tests.cds_service.cdshooks.test_genomic_services import (
@@ -31,7 +34,13 @@ from tests.cds_service.cdshooks.test_genomic_services import (
 LOINC = "http://loinc.org"
 NSCLC = condition("http://snomed.info/sct", "254637007")
 BREAST = condition("http://hl7.org/fhir/sid/icd-10-cm", "C50.911")
-HGNC = {"EGFR": "HGNC:3236", "BRAF": "HGNC:1097", "BRCA1": "HGNC:1100", "TP53": "HGNC:11998"}
+HGNC = {
+    "EGFR": "HGNC:3236",
+    "BRAF": "HGNC:1097",
+    "BRCA1": "HGNC:1100",
+    "TP53": "HGNC:11998",
+    "KIT": "HGNC:6342",
+}
 
 
 def _cc(system: str, code: str, display: str | None = None) -> dict[str, Any]:
@@ -576,3 +585,133 @@ def test_a_supported_card_without_a_context_note_is_claim_evidence_disclaimer(
     assert evidence.startswith("Evidence: [CIViC EID1574 (level B)](")
     assert "[PMID 26287849](https://pubmed.ncbi.nlm.nih.gov/26287849/)" in evidence
     assert rest == ["_Decision support, not a diagnosis. Verify against the full report._"]
+
+
+# ------------------------------------------------------------------ patient-view card layout
+# (issue 13 item 2: mutants of oncology_genomics that no test killed)
+
+KIT_D816V = variant("KIT", "p.Asp816Val")
+SYSTEMIC_MASTOCYTOSIS = condition("http://hl7.org/fhir/sid/icd-10-cm", "D47.02")
+
+
+def _actionable(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in found if c["source"]["topic"]["code"] == "actionable-finding"]
+
+
+def _therapy_table(detail: str) -> list[list[str]]:
+    """The cells of a therapy card's table rows (header and ruler left out)."""
+    rows = [r for r in detail.splitlines() if r.startswith("| ") and not r.startswith("| Ther")]
+    return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
+
+
+def test_two_variants_of_one_gene_share_its_card_and_genes_keep_their_order(
+    cds: CdsClient,
+) -> None:
+    """EGFR L858R and T790M in NSCLC (TAGRISSO label: first line for L858R, later lines for
+    T790M) are one EGFR card, not one per variant; with BRAF V600E (BRAFTOVI + MEKTOVI label,
+    NSCLC) both are Tier I cards, and cards of one tier come in gene order."""
+    body = patient_view(
+        observations=[
+            variant("EGFR", "p.Leu858Arg", oid="v1"),
+            variant("EGFR", "p.Thr790Met", oid="v2"),
+            variant("BRAF", "p.Val600Glu", oid="v3"),
+        ],
+        conditions=[NSCLC],
+    )
+    summaries = [c["summary"] for c in _actionable(cards(cds, "oncology-genomics", body))]
+    assert len(summaries) == 2, summaries
+    assert summaries[0].startswith("BRAF V600E (Tier I - Level A): "), summaries
+    assert summaries[1].startswith("EGFR L858R (Tier I - Level A): "), summaries
+
+
+def _biomarker_observation(oid: str, code: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "category": [
+            _cc("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory")
+        ],
+        "code": _cc(LOINC, code),
+        "subject": {"reference": "Patient/p1"},
+        **value,
+    }
+
+
+def test_biomarkers_without_a_gene_get_a_card_each_under_their_own_label(
+    cds: CdsClient,
+) -> None:
+    """TMB 14 mutations/Mb and MSI-high in colorectal cancer (KEYTRUDA label: TMB-H >= 10
+    mut/Mb in solid tumours; MSI-H/dMMR colorectal cancer): findings of no gene are grouped and
+    labelled by the biomarker itself, one card each."""
+    tmb = _biomarker_observation("t1", "94076-7", {"valueQuantity": {"value": 14}})
+    msi = _biomarker_observation(
+        "t2", "81695-9", {"valueCodeableConcept": _cc(LOINC, "LA26203-2", "MSI-H")}
+    )
+    body = patient_view(observations=[tmb, msi], conditions=[COLORECTAL])
+    found = _actionable(cards(cds, "oncology-genomics", body))
+    assert len(found) == 2, [c["summary"] for c in found]
+    (tmb_card,) = [c for c in found if c["summary"].startswith("TMB ")]
+    assert tmb_card["summary"] == "TMB 14 mut/Mb (Tier I - Level A): pembrolizumab"
+    assert tmb_card["detail"].startswith("**TMB 14 mut/Mb** (Tier I - Level A)")
+    assert any(c["summary"].startswith("MSI") for c in found), [c["summary"] for c in found]
+
+
+def test_a_pharmacogenomic_card_for_a_drug_not_taken_has_no_lead_and_no_score(
+    cds: CdsClient,
+) -> None:
+    """UGT1A1 *28/*28, not on irinotecan (DPWG UGT1A1-irinotecan, Hulshof et al. 2023, PMID
+    36443464: poor metabolizer; DPWG gives UGT1A1 no activity score): a warning whose summary
+    does not say "current medication" and whose phenotype line has no activity score."""
+    body = patient_view(
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("UGT1A1", "*28/*28")],
+    )
+    (card,) = [
+        c
+        for c in cards(cds, "oncology-genomics", body)
+        if c["source"]["topic"]["code"] == "pharmacogenomic-risk"
+    ]
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "UGT1A1 poor metabolizer: irinotecan"
+    assert card["detail"].split("\n\n")[0] == "**UGT1A1 \\*28/\\*28**: UGT1A1 poor metabolizer."
+
+
+def test_a_card_lists_each_row_once_with_lower_tier_resistance_last(cds: CdsClient) -> None:
+    """KIT D816V in systemic mastocytosis: midostaurin (CIViC EID1725, level B) is the option;
+    imatinib and dasatinib resistance (CIViC EID7465, level C, any cancer) is Tier II, so it
+    follows the options; each row appears once."""
+    body = patient_view(observations=[KIT_D816V], conditions=[SYSTEMIC_MASTOCYTOSIS])
+    (card,) = _actionable(cards(cds, "oncology-genomics", body))
+    table = _therapy_table(card["detail"])
+    assert [(row[0], row[1]) for row in table] == [
+        ("midostaurin", "sensitive"),
+        ("dasatinib", "resistant"),
+        ("imatinib", "resistant"),
+    ], table
+    assert card["summary"] == "KIT D816V (Tier I - Level B): midostaurin"
+
+
+def test_a_card_states_two_resolved_conflicts_and_counts_the_rest(cds: CdsClient) -> None:
+    """BRAF V600K in colorectal cancer: CIViC's colorectal resistance (AID10, AID11, Tier I)
+    outweighs melanoma sensitivity for several BRAF-inhibitor regimens. The card states two
+    resolved conflicts, each with at most two sources and how many more there are, and says how
+    many more conflicts the report holds."""
+    body = patient_view(observations=[variant("BRAF", "p.Val600Lys")], conditions=[COLORECTAL])
+    (card,) = _actionable(cards(cds, "oncology-genomics", body))
+    lines = card["detail"].splitlines()
+    stated = [line for line in lines if line.startswith("- Conflicting evidence for ")]
+    assert len(stated) == 2, stated
+    for line in stated:
+        sources = line.split(". ", 1)[1].split("; ")
+        shown = [s for s in sources if not s.startswith("and ")]
+        assert len(shown) <= 2, line
+    assert stated[0].endswith("; and 5 more"), stated[0]  # AID10, AID11 and 5 more sources
+    context_ = PatientContext(
+        tumour_type=resolve_tumour_type("http://hl7.org/fhir/sid/icd-10-cm|C18.9")
+    )
+    interpretation = interpret([Variant(gene=Gene("BRAF"), protein_change="V600K")], context_)
+    total = sum(len(f.conflicts) for f in card_rows(list(interpretation.therapeutic)))
+    assert total > 2
+    assert f"- {total - 2} more resolved conflict(s) in the report." in lines
