@@ -73,7 +73,7 @@ def _draft_orders(request: ResolvedRequest) -> list[tuple[str | None, Medication
         rid = resource.get("id") if isinstance(resource.get("id"), str) else None
         if wanted is not None and f"MedicationRequest/{rid}" not in wanted:
             continue
-        medication = medication_from_request({**resource, "status": "draft"})
+        medication = medication_from_request(resource)
         if medication is not None:
             orders.append((rid, medication))
     return orders

@@ -40,6 +40,7 @@ HGNC = {
     "BRCA1": "HGNC:1100",
     "TP53": "HGNC:11998",
     "KIT": "HGNC:6342",
+    "KRAS": "HGNC:6407",
 }
 
 
@@ -715,3 +716,155 @@ def test_a_card_states_two_resolved_conflicts_and_counts_the_rest(cds: CdsClient
     total = sum(len(f.conflicts) for f in card_rows(list(interpretation.therapeutic)))
     assert total > 2
     assert f"- {total - 2} more resolved conflict(s) in the report." in lines
+
+
+# ------------------------------------------------------------------ order-sign / order-select
+# (issue 13 item 2: mutants of targeted_therapy_check that no test killed)
+
+
+def _service_request(rid: str) -> dict[str, Any]:
+    return {
+        "resourceType": "ServiceRequest",
+        "id": rid,
+        "status": "draft",
+        "intent": "order",
+        "code": {"text": "CT chest"},
+        "subject": {"reference": "Patient/p1"},
+    }
+
+
+def test_an_order_sign_with_no_medication_order_gives_no_cards(cds: CdsClient) -> None:
+    """A signed imaging order is none of this service's business: ``{"cards": []}``, the CDS
+    Hooks 2.0 answer for nothing to say."""
+    body = order_sign([_service_request("sr1")], observations=[], conditions=[COLORECTAL])
+    response = cds.call("targeted-therapy-check", body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"cards": []}
+
+
+def test_a_draft_that_is_no_medication_order_does_not_end_the_check(cds: CdsClient) -> None:
+    """A ServiceRequest signed before capecitabine: the capecitabine order of a DPYD *2A/*2A
+    patient (CPIC: poor metabolizer, avoid) still gets its critical card."""
+    body = order_sign(
+        [_service_request("sr1"), medication_request("mr1", "capecitabine")],
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("DPYD", "*2A/*2A")],
+    )
+    assert kinds(cards(cds, "targeted-therapy-check", body)) == ["pharmacogenomic-risk"]
+
+
+def test_order_select_checks_a_selection_listed_after_an_unselected_draft(
+    cds: CdsClient,
+) -> None:
+    """order-select: only the selected orders are checked (CDS Hooks 2.0 ``selections``),
+    wherever they stand among the drafts. Capecitabine is selected, panitumumab is not."""
+    body = order_sign(
+        [medication_request("mr1", "panitumumab"), medication_request("mr2", "capecitabine")],
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("DPYD", "*2A/*2A")],
+        hook="order-select",
+    )
+    body["context"]["selections"] = ["MedicationRequest/mr2"]
+    found = cards(cds, "targeted-therapy-check-select", body)
+    assert kinds(found) == ["pharmacogenomic-risk"], [c["summary"] for c in found]
+    assert "capecitabine" in found[0]["summary"]
+
+
+def test_order_sign_checks_every_draft_whatever_selections_it_carries(cds: CdsClient) -> None:
+    """``selections`` belongs to order-select; on order-sign every draft is signed, so every
+    draft is checked even if an EHR sends the member."""
+    body = order_sign(
+        [medication_request("mr1", "panitumumab"), medication_request("mr2", "capecitabine")],
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("DPYD", "*2A/*2A")],
+    )
+    body["context"]["selections"] = ["MedicationRequest/mr1"]
+    summaries = [c["summary"] for c in cards(cds, "targeted-therapy-check", body)]
+    assert any("capecitabine" in s for s in summaries), summaries
+
+
+def test_unreadable_observations_are_a_warning_on_order_sign(cds: CdsClient) -> None:
+    """A variant Observation without components cannot be read: the order check says so (an
+    integration problem, not a clinical finding) instead of checking against nothing."""
+    broken = {**variant("BRAF", "p.Val600Glu"), "component": []}
+    body = order_sign(
+        [medication_request("mr1", "vemurafenib")], observations=[broken], conditions=[NSCLC]
+    )
+    found = cards(cds, "targeted-therapy-check", body)
+    unreadable = [c for c in found if c["source"]["topic"]["code"] == "unreadable-genomic-data"]
+    assert len(unreadable) == 1, [c["summary"] for c in found]
+    assert unreadable[0]["indicator"] == "warning"
+    assert "Observation/v1" in unreadable[0]["detail"]
+
+
+def test_resistance_with_no_supported_alternative_states_none(cds: CdsClient) -> None:
+    """Cetuximab ordered for KRAS G12A colorectal cancer (ERBITUX label: not indicated for
+    RAS-mutant colorectal cancer): critical, and with no option for this patient the card has
+    no alternatives paragraph and no suggestion."""
+    body = order_sign(
+        [medication_request("mr1", "cetuximab")],
+        observations=[variant("KRAS", "p.Gly12Ala")],
+        conditions=[COLORECTAL],
+    )
+    (card,) = [
+        c for c in cards(cds, "targeted-therapy-check", body) if c["indicator"] == "critical"
+    ]
+    assert card["summary"] == "KRAS G12A predicts resistance to cetuximab"
+    claim, evidence, *rest = card["detail"].split("\n\n")
+    assert claim.startswith("**KRAS G12A** predicts **resistance** to **cetuximab** (Tier I")
+    assert evidence.startswith("Evidence: ")
+    assert rest == ["_Decision support, not a diagnosis. Verify against the full report._"]
+    assert not card.get("suggestions")
+
+
+def test_resistance_of_a_whole_ordered_regimen_names_the_regimen(cds: CdsClient) -> None:
+    """Dabrafenib and trametinib ordered together for BRAF V600E colorectal cancer (TAFINLAR
+    label, limitation of use: not indicated for colorectal cancer, intrinsic resistance to BRAF
+    inhibition): each order's card says the evidence is about the regimen, all of it ordered;
+    a single-agent resistance card says no such thing (previous test)."""
+    body = order_sign(
+        [medication_request("mr1", "dabrafenib"), medication_request("mr2", "trametinib")],
+        observations=[BRAF_V600E],
+        conditions=[COLORECTAL],
+    )
+    critical = [
+        c for c in cards(cds, "targeted-therapy-check", body) if c["indicator"] == "critical"
+    ]
+    assert len(critical) == 2, [c["summary"] for c in critical]
+    for card, drug in zip(critical, ("dabrafenib", "trametinib"), strict=True):
+        assert card["summary"] == f"BRAF V600E predicts resistance to {drug}"
+        assert card["detail"].startswith(
+            f"**BRAF V600E** predicts **resistance** to **{drug}** (the evidence is about "
+            "dabrafenib + trametinib, all of it ordered) (Tier I - Level A; "
+        ), card["detail"]
+
+
+def test_a_resistance_card_is_not_followed_by_a_missing_test_card(cds: CdsClient) -> None:
+    """Erlotinib ordered for KRAS G12C NSCLC with no EGFR result (CIViC EID35, Pao et al. 2005,
+    PMID 15696205: KRAS-mutant NSCLC does not respond to erlotinib): the resistance card is the
+    answer; "no EGFR result on file" is asked only when nothing on file speaks to the drug."""
+    body = order_sign(
+        [medication_request("mr1", "erlotinib")],
+        observations=[variant("KRAS", "p.Gly12Cys")],
+        conditions=[NSCLC],
+    )
+    found = cards(cds, "targeted-therapy-check", body)
+    assert [c["summary"] for c in found] == ["KRAS G12C predicts resistance to erlotinib"]
+
+
+def test_a_draft_without_a_string_id_gets_no_removal_suggestion(cds: CdsClient) -> None:
+    """A poor metabolizer's capecitabine draft (CPIC: avoid) whose ``id`` is a number, not a
+    FHIR id: the critical card stands, but no suggestion deletes a resource it cannot name."""
+    order = {**medication_request("mr1", "capecitabine"), "id": 5}
+    body = order_sign(
+        [order],
+        observations=[],
+        conditions=[COLORECTAL],
+        genotypes=[genotype_observation("DPYD", "*2A/*2A")],
+    )
+    (card,) = cards(cds, "targeted-therapy-check", body)
+    assert card["indicator"] == "critical"
+    assert not card.get("suggestions"), card["suggestions"]
