@@ -41,6 +41,8 @@ HGNC = {
     "TP53": "HGNC:11998",
     "KIT": "HGNC:6342",
     "KRAS": "HGNC:6407",
+    "ARAF": "HGNC:646",
+    "BRCA2": "HGNC:1101",
 }
 
 
@@ -593,6 +595,7 @@ def test_a_supported_card_without_a_context_note_is_claim_evidence_disclaimer(
 
 KIT_D816V = variant("KIT", "p.Asp816Val")
 SYSTEMIC_MASTOCYTOSIS = condition("http://hl7.org/fhir/sid/icd-10-cm", "D47.02")
+MELANOMA = condition("http://hl7.org/fhir/sid/icd-10-cm", "C43.9")
 
 
 def _actionable(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -692,6 +695,11 @@ def test_a_card_lists_each_row_once_with_lower_tier_resistance_last(cds: CdsClie
         ("imatinib", "resistant"),
     ], table
     assert card["summary"] == "KIT D816V (Tier I - Level B): midostaurin"
+    # Every row is on the card: nothing is left to the report, so no count and no link; and
+    # no context note, so no empty paragraph for one.
+    assert "more in the report" not in card["detail"]
+    assert not card.get("links")
+    assert "\n\n\n" not in card["detail"]
 
 
 def test_a_card_states_two_resolved_conflicts_and_counts_the_rest(cds: CdsClient) -> None:
@@ -716,6 +724,84 @@ def test_a_card_states_two_resolved_conflicts_and_counts_the_rest(cds: CdsClient
     total = sum(len(f.conflicts) for f in card_rows(list(interpretation.therapeutic)))
     assert total > 2
     assert f"- {total - 2} more resolved conflict(s) in the report." in lines
+
+
+def test_a_tier_one_card_comes_before_a_tier_two_card_whatever_the_gene(cds: CdsClient) -> None:
+    """NSCLC with EGFR L858R (TAGRISSO label: Tier I) and ARAF S214C (sorafenib, CIViC EID17
+    and EID40, case reports: Tier II): the Tier I card (warning) leads, though ARAF sorts
+    first by name; the Tier II card is info."""
+    body = patient_view(
+        observations=[variant("ARAF", "p.Ser214Cys", oid="v1"), variant("EGFR", "p.Leu858Arg")],
+        conditions=[NSCLC],
+    )
+    found = _actionable(cards(cds, "oncology-genomics", body))
+    assert [(c["summary"].split(" ")[0], c["indicator"]) for c in found] == [
+        ("EGFR", "warning"),
+        ("ARAF", "info"),
+    ], [c["summary"] for c in found]
+
+
+def test_a_card_summary_names_at_most_three_options(cds: CdsClient) -> None:
+    """BRAF V600E melanoma has more than three Tier I-A options (the ZELBORAF, TAFINLAR +
+    MEKINIST, BRAFTOVI + MEKTOVI and COTELLIC labels): the summary names three, the table the
+    rest."""
+    body = patient_view(observations=[BRAF_V600E], conditions=[MELANOMA])
+    (card,) = _actionable(cards(cds, "oncology-genomics", body))
+    prefix = "BRAF V600E (Tier I - Level A): "
+    assert card["summary"].startswith(prefix), card["summary"]
+    assert len(card["summary"][len(prefix) :].split("; ")) == 3, card["summary"]
+
+
+def test_one_row_left_to_the_report_is_counted_and_linked(cds: CdsClient) -> None:
+    """EGFR G719S NSCLC has six therapy rows (GILOTRIF label, uncommon EGFR mutations; CIViC
+    EID1736 and others): the card shows five, says one more is in the report and links it."""
+    body = patient_view(observations=[variant("EGFR", "p.Gly719Ser")], conditions=[NSCLC])
+    (card,) = _actionable(cards(cds, "oncology-genomics", body))
+    assert len(_therapy_table(card["detail"])) == 5
+    assert "\n\n1 more in the report.\n\n" in card["detail"], card["detail"]
+    assert [link["label"] for link in card["links"]] == ["1 more in the report"]
+
+
+def test_a_gene_with_only_resistance_rows_hides_no_other_gene(cds: CdsClient) -> None:
+    """NSCLC with KRAS G12D and ARAF S214C: KRAS G12D speaks only of resistance (CIViC EID35,
+    Pao et al. 2005, PMID 15696205: no response to EGFR inhibitors), which is no card of its
+    own, and its Tier I rows rank before ARAF's; the ARAF card (sorafenib, CIViC EID17 and
+    EID40, Tier II) is still given."""
+    body = patient_view(
+        observations=[variant("KRAS", "p.Gly12Asp", oid="v1"), variant("ARAF", "p.Ser214Cys")],
+        conditions=[NSCLC],
+    )
+    found = _actionable(cards(cds, "oncology-genomics", body))
+    assert [c["summary"] for c in found] == ["ARAF S214C (Tier II - Level C): sorafenib"]
+
+
+def test_patient_view_cards_come_most_important_first(cds: CdsClient) -> None:
+    """The order the service documents: a current medication's pharmacogenomic risk (DPYD
+    *1/*2A on capecitabine, CPIC: intermediate metabolizer, critical), therapy cards (BRAF
+    V600E Tier I, then germline BRCA1's PARP-inhibitor rows, Tier II here), hereditary risk
+    (germline BRCA1 loss of function, ACMG SF), other pharmacogenomic risks (UGT1A1 *28/*28,
+    no irinotecan taken, DPWG), then the report."""
+    body = patient_view(
+        observations=[
+            variant("BRAF", "p.Val600Glu", oid="v1"),
+            variant("BRCA1", BRCA1_PROTEIN, origin="germline", c_hgvs=BRCA1_C, oid="v2"),
+        ],
+        conditions=[COLORECTAL],
+        genotypes=[
+            genotype_observation("UGT1A1", "*28/*28"),
+            genotype_observation("DPYD", "*1/*2A"),
+        ],
+        medications=[medication_request("m1", "capecitabine", status="active")],
+    )
+    found = cards(cds, "oncology-genomics", body)
+    assert [(c["source"]["topic"]["code"], c["summary"].split(" ")[0]) for c in found] == [
+        ("pharmacogenomic-risk", "Current"),
+        ("actionable-finding", "BRAF"),
+        ("actionable-finding", "BRCA1"),
+        ("hereditary-risk", "Germline"),
+        ("pharmacogenomic-risk", "UGT1A1"),
+        ("genomic-report", "Genomic"),
+    ], [c["summary"] for c in found]
 
 
 # ------------------------------------------------------------------ order-sign / order-select
@@ -868,3 +954,20 @@ def test_a_draft_without_a_string_id_gets_no_removal_suggestion(cds: CdsClient) 
     (card,) = cards(cds, "targeted-therapy-check", body)
     assert card["indicator"] == "critical"
     assert not card.get("suggestions"), card["suggestions"]
+
+
+def test_the_report_card_s_analysis_is_audited_with_the_call(cds: CdsClient) -> None:
+    """The report card stores the analysis its link opens: ``analysis.create`` names it with
+    the call's hook instance and request id, and the call's own record links it as the report
+    (compliance reviews a chart's genomic reports by either)."""
+    body = patient_view(observations=[KIT_D816V], conditions=[SYSTEMIC_MASTOCYTOSIS])
+    found = cards(cds, "oncology-genomics", body)
+    (report,) = [c for c in found if c["source"]["topic"]["code"] == "genomic-report"]
+    analysis_id = report["links"][0]["url"].split("?")[0].rsplit("/", 1)[1]
+    (created,) = cds.audit_rows("analysis.create")
+    (call,) = cds.audit_rows("cds-hooks.call")
+    assert created.entities == [{"type": "Analysis", "id": analysis_id}]
+    assert created.hook_instance == body["hookInstance"]
+    assert created.request_id is not None
+    assert created.request_id == call.request_id
+    assert {"type": "Analysis", "id": analysis_id, "role": "report"} in call.entities
