@@ -1002,3 +1002,40 @@ def test_a_curated_resistance_rule_is_quoted_as_a_rule_not_as_an_indication() ->
         "chemotherapy.; FDA label VECTIBIX section 1 (VECTIBIX-COADREAD-RAS-NOT): "
     )
     assert row.tier == TIER_IA
+
+
+def test_a_drug_withdrawn_from_the_market_makes_its_rows_withdrawn() -> None:
+    """Peginterferon alfa-2b for JAK2 V617F polycythemia vera (CIViC EID19, level B): the drug
+    (PegIntron, Sylatron) is withdrawn from the US market (curated in ``drugs.toml``) and no
+    FDA label fact speaks for the row, so the drug's own status makes it withdrawn and no card
+    offers it (``queries.is_actionable``)."""
+    result = interpret([variant("JAK2", protein="V617F")], context("Polycythemia Vera"))
+    rows = [f for f in result.therapeutic if [d.name for d in f.drugs] == ["peginterferon alfa-2b"]]
+    assert [e.id for f in rows for e in f.evidence] == ["EID19"]
+    assert {f.regulatory_status for f in rows} == {RegulatoryStatus.WITHDRAWN}
+
+
+def test_diagnostic_and_prognostic_rows_follow_the_predictive_ones() -> None:
+    """BRAF V600E in papillary thyroid carcinoma has predictive, diagnostic and prognostic
+    CIViC evidence: the diagnostic (EID80, level B) and prognostic (poor outcome: EID105,
+    EID106, EID107, EID2137, EID2503, EID656, EID9170, all level B, in id order) rows are all
+    reported, whatever comes first among the variant's statements."""
+    result = interpret([variant("BRAF", protein="V600E")], context("PTC"))
+    here = [f for f in result.diagnostic if f.disease == "Papillary Thyroid Carcinoma"]
+    assert {(f.kind, f.statement) for f in here} == {
+        ("diagnostic", "BRAF V600E: Positive"),
+        ("prognostic", "BRAF V600E: Poor Outcome"),
+    }
+    (poor,) = [f for f in here if f.kind == "prognostic"]
+    assert [e.id for e in poor.evidence] == [
+        "EID105", "EID106", "EID107", "EID2137", "EID2503", "EID656", "EID9170"
+    ]  # fmt: skip
+    assert poor.tier.label == "Tier I - Level B"
+
+
+def test_a_diagnostic_row_takes_its_strongest_evidence_first() -> None:
+    """ACVR1 G328V in diffuse midline glioma (CIViC diagnostic evidence EID4846 and EID6955,
+    level B; EID10011, level C): one row, its level-B evidence first (by rank, not by id)."""
+    result = interpret([variant("ACVR1", protein="G328V")], context("DMG"))
+    (row,) = [f for f in result.diagnostic if f.kind == "diagnostic"]
+    assert [e.id for e in row.evidence] == ["EID4846", "EID6955", "EID10011"]
