@@ -12,7 +12,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from cds_service.cdshooks.registry import ResolvedRequest
@@ -21,10 +21,8 @@ from inference.genomics import Interpretation, interpret, load_knowledge_base
 from inference.genomics.model import (
     Alteration,
     Evidence,
-    Medication,
     PharmacogenomicFinding,
     TherapeuticFinding,
-    TumourType,
 )
 from integrations.errors import IntakeError
 from integrations.fhir.clinical_context import (
@@ -144,10 +142,7 @@ _recent_genomics: LruCache[str, PatientGenomics] = LruCache(256)
 
 
 def _fingerprint(
-    observations: list[dict[str, Any]],
-    context_resources: list[dict[str, Any]],
-    extra_medications: tuple[Medication, ...],
-    tumour_type: TumourType | None,
+    observations: list[dict[str, Any]], context_resources: list[dict[str, Any]]
 ) -> str:
     digest = hashlib.sha256()
     for group in (observations, context_resources):
@@ -155,7 +150,6 @@ def _fingerprint(
             digest.update(canonical_json(resource))
             digest.update(b"\x1e")
         digest.update(b"\x1d")
-    digest.update(repr((extra_medications, tumour_type)).encode())
     return digest.hexdigest()
 
 
@@ -164,8 +158,6 @@ def interpret_prefetch(
     *,
     observation_keys: tuple[str, ...],
     context_keys: tuple[str, ...],
-    extra_medications: tuple[Medication, ...] = (),
-    tumour_type: TumourType | None = None,
 ) -> PatientGenomics:
     """Read variant/genotype Observations and patient context from prefetch; interpret them.
 
@@ -174,7 +166,7 @@ def interpret_prefetch(
     """
     observations = prefetched_resources(request, *observation_keys)
     context_resources = prefetched_resources(request, *context_keys)
-    fingerprint = _fingerprint(observations, context_resources, extra_medications, tumour_type)
+    fingerprint = _fingerprint(observations, context_resources)
     known = _recent_genomics.get(fingerprint)
     if known is not None:
         return known
@@ -183,10 +175,7 @@ def interpret_prefetch(
     except IntakeError as exc:
         # Nothing readable: keep the problems so the service can say so (never a 500).
         intake = IntakeResult(problems=list(exc.problems), records_read=len(observations))
-    context = patient_context_from_resources(context_resources, tumour_type=tumour_type)
-    if extra_medications:
-        merged = tuple(dict.fromkeys((*context.context.medications, *extra_medications)))
-        context.context = replace(context.context, medications=merged)
+    context = patient_context_from_resources(context_resources)
     interpretation = interpret(intake.alterations, context.context, genotypes=intake.genotypes)
     studied = fhir_genes_studied(observations)
     studied.update(g.gene.symbol.upper() for g in intake.genotypes)

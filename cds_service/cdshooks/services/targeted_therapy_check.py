@@ -274,10 +274,7 @@ def handle(request: ResolvedRequest) -> CdsResponse:
     if not orders:
         return CdsResponse(cards=[])
     genomics = common.interpret_prefetch(
-        request,
-        observation_keys=OBSERVATION_KEYS,
-        context_keys=CONTEXT_KEYS,
-        extra_medications=tuple(m for _, m in orders),
+        request, observation_keys=OBSERVATION_KEYS, context_keys=CONTEXT_KEYS
     )
     interpretation = genomics.interpretation
     kb = load_knowledge_base()
