@@ -1039,3 +1039,28 @@ def test_a_diagnostic_row_takes_its_strongest_evidence_first() -> None:
     result = interpret([variant("ACVR1", protein="G328V")], context("DMG"))
     (row,) = [f for f in result.diagnostic if f.kind == "diagnostic"]
     assert [e.id for e in row.evidence] == ["EID4846", "EID6955", "EID10011"]
+
+
+def test_outweighed_sensitivity_still_counts_for_the_variant_s_tier() -> None:
+    """KRAS G13D colorectal cancer: CIViC level-B cetuximab sensitivity (EID306, EID145) is
+    outweighed by the label's RAS-mutant resistance (ERBITUX), yet it is evidence of clinical
+    significance, so the variant is Tier I (PCGR: the tier is of the evidence, the resolution
+    is of what is offered); resistance evidence that lost does not count."""
+    result = interpret([variant("KRAS", protein="G13D")], context("Colorectal Cancer"))
+    assert variants_by_tier(result)["Tier I"] == 1
+    outweighed = {e.id for f in result.therapeutic for c in f.conflicts for e in c.evidence}
+    assert {"EID306", "EID145"} <= outweighed
+
+
+def test_a_current_medication_warning_names_every_drug_of_the_regimen() -> None:
+    """BRAF V600E colorectal cancer on dabrafenib and trametinib (TAFINLAR label: not indicated
+    for colorectal cancer, intrinsic resistance to BRAF inhibition, Tier I-A): the report's
+    warning names both drugs."""
+    result = interpret(
+        [variant("BRAF", protein="V600E")],
+        context("Colorectal Cancer", medications=("dabrafenib", "trametinib")),
+    )
+    assert (
+        "BRAF V600E: current medication dabrafenib, trametinib - knowledge base evidence of "
+        "resistance (Tier I - Level A)"
+    ) in result.warnings
