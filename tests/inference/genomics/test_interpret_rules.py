@@ -34,6 +34,7 @@ from inference.genomics.kb import load_knowledge_base
 from inference.genomics.kb.store import KnowledgeBase
 from inference.genomics.model import (
     Alteration,
+    Biomarker,
     Evidence,
     EvidenceLevel,
     Medication,
@@ -1064,3 +1065,14 @@ def test_a_current_medication_warning_names_every_drug_of_the_regimen() -> None:
         "BRAF V600E: current medication dabrafenib, trametinib - knowledge base evidence of "
         "resistance (Tier I - Level A)"
     ) in result.warnings
+
+
+def test_a_germline_copy_number_change_is_said_unknown_not_given_a_variant_s_risk() -> None:
+    """A germline BRCA2 deletion in breast cancer: the hereditary rules (ClinVar/ACMG SF
+    classifications) are about sequence variants, and no curated fact speaks of a germline
+    deletion, so the result is reported as unknown rather than classified or dropped."""
+    deletion = Biomarker(kind=BiomarkerKind.DELETION, gene=Gene("BRCA2"), origin=Origin.GERMLINE)
+    result = interpret([deletion], context("Breast Cancer"))
+    assert result.hereditary == ()
+    assert [u.label for u in result.unknown] == ["BRCA2 deletion"]
+    assert result.unknown[0].reason.startswith("not in knowledge base")
