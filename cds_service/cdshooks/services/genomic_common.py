@@ -171,10 +171,11 @@ def interpret_prefetch(
     if known is not None:
         return known
     try:
-        intake = read_fhir_variants(observations, name="prefetch")
+        intake = read_fhir_variants(observations)
     except IntakeError as exc:
-        # Nothing readable: keep the problems so the service can say so (never a 500).
-        intake = IntakeResult(problems=list(exc.problems), records_read=len(observations))
+        # Nothing readable: keep the problems so the service can say so (never a 500); the
+        # message is not shown, and no card reads how many records there were.
+        intake = IntakeResult(problems=list(exc.problems))
     context = patient_context_from_resources(context_resources)
     interpretation = interpret(intake.alterations, context.context, genotypes=intake.genotypes)
     studied = fhir_genes_studied(observations)

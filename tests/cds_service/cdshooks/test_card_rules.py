@@ -840,7 +840,7 @@ def test_a_draft_that_is_no_medication_order_does_not_end_the_check(cds: CdsClie
     assert kinds(cards(cds, "targeted-therapy-check", body)) == ["pharmacogenomic-risk"]
 
 
-def test_order_select_checks_a_selection_listed_after_an_unselected_draft(
+def test_order_select_looks_at_a_selection_listed_after_an_unselected_draft(
     cds: CdsClient,
 ) -> None:
     """order-select: only the selected orders are checked (CDS Hooks 2.0 ``selections``),
