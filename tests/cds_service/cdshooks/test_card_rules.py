@@ -84,6 +84,17 @@ def variant(
     source = ("LA6683-2", "Germline") if origin == "germline" else ("LA6684-0", "Somatic")
     components.append({"code": _cc(LOINC, "48002-0"), "valueCodeableConcept": _cc(LOINC, *source)})
     value = ("LA9633-4", "Present") if present else ("LA9634-2", "Absent")
+    return lab_observation(
+        oid,
+        _cc(LOINC, "69548-6", "Genetic variant assessment"),
+        valueCodeableConcept=_cc(LOINC, *value),
+        component=components,
+    )
+
+
+def lab_observation(oid: str, code: dict[str, Any], **members: Any) -> dict[str, Any]:
+    """A final laboratory Observation of patient p1 with ``code`` and the given ``value[x]``
+    and ``component`` members."""
     return {
         "resourceType": "Observation",
         "id": oid,
@@ -91,10 +102,9 @@ def variant(
         "category": [
             _cc("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory")
         ],
-        "code": _cc(LOINC, "69548-6", "Genetic variant assessment"),
+        "code": code,
         "subject": {"reference": "Patient/p1"},
-        "valueCodeableConcept": _cc(LOINC, *value),
-        "component": components,
+        **members,
     }
 
 
@@ -628,29 +638,15 @@ def test_two_variants_of_one_gene_share_its_card_and_genes_keep_their_order(
     assert summaries[1].startswith("EGFR L858R (Tier I - Level A): "), summaries
 
 
-def _biomarker_observation(oid: str, code: str, value: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": oid,
-        "status": "final",
-        "category": [
-            _cc("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory")
-        ],
-        "code": _cc(LOINC, code),
-        "subject": {"reference": "Patient/p1"},
-        **value,
-    }
-
-
 def test_biomarkers_without_a_gene_get_a_card_each_under_their_own_label(
     cds: CdsClient,
 ) -> None:
     """TMB 14 mutations/Mb and MSI-high in colorectal cancer (KEYTRUDA label: TMB-H >= 10
     mut/Mb in solid tumours; MSI-H/dMMR colorectal cancer): findings of no gene are grouped and
     labelled by the biomarker itself, one card each."""
-    tmb = _biomarker_observation("t1", "94076-7", {"valueQuantity": {"value": 14}})
-    msi = _biomarker_observation(
-        "t2", "81695-9", {"valueCodeableConcept": _cc(LOINC, "LA26203-2", "MSI-H")}
+    tmb = lab_observation("t1", _cc(LOINC, "94076-7"), valueQuantity={"value": 14})
+    msi = lab_observation(
+        "t2", _cc(LOINC, "81695-9"), valueCodeableConcept=_cc(LOINC, "LA26203-2", "MSI-H")
     )
     body = patient_view(observations=[tmb, msi], conditions=[COLORECTAL])
     found = _actionable(cards(cds, "oncology-genomics", body))
