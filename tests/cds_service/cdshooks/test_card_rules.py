@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from cds_service.cdshooks.services import BUILTIN_SERVICES
-from cds_service.cdshooks.services.oncology_genomics import card_rows
 from inference.genomics import Gene, PatientContext, interpret, resolve_tumour_type
 from inference.genomics.model import Variant
 from integrations.fhir.variant_intake import genes_studied
@@ -702,22 +701,36 @@ def test_a_card_states_two_resolved_conflicts_and_counts_the_rest(cds: CdsClient
     """BRAF V600K in colorectal cancer: CIViC's colorectal resistance (AID10, AID11, Tier I)
     outweighs melanoma sensitivity for several BRAF-inhibitor regimens. The card states two
     resolved conflicts, each with at most two sources and how many more there are, and says how
-    many more conflicts the report holds."""
+    many more conflicts the report holds. The counts are taken from the interpretation's rows
+    that the card's table shows, not from the card code."""
     body = patient_view(observations=[variant("BRAF", "p.Val600Lys")], conditions=[COLORECTAL])
     (card,) = _actionable(cards(cds, "oncology-genomics", body))
     lines = card["detail"].splitlines()
     stated = [line for line in lines if line.startswith("- Conflicting evidence for ")]
     assert len(stated) == 2, stated
-    for line in stated:
-        sources = line.split(". ", 1)[1].split("; ")
-        shown = [s for s in sources if not s.startswith("and ")]
-        assert len(shown) <= 2, line
-    assert stated[0].endswith("; and 5 more"), stated[0]  # AID10, AID11 and 5 more sources
-    context_ = PatientContext(
-        tumour_type=resolve_tumour_type("http://hl7.org/fhir/sid/icd-10-cm|C18.9")
+    tumour = resolve_tumour_type("http://hl7.org/fhir/sid/icd-10-cm|C18.9")
+    interpretation = interpret(
+        [Variant(gene=Gene("BRAF"), protein_change="V600K")], PatientContext(tumour_type=tumour)
     )
-    interpretation = interpret([Variant(gene=Gene("BRAF"), protein_change="V600K")], context_)
-    total = sum(len(f.conflicts) for f in card_rows(list(interpretation.therapeutic)))
+    unshown = list(interpretation.therapeutic)
+    shown = []
+    for therapy, response, tier, _, disease, _ in _therapy_table(card["detail"]):
+        row = next(
+            f
+            for f in unshown
+            if (" + ".join(d.name for d in f.drugs), f.response.value, f.tier.label, f.disease)
+            == (therapy, response, tier, disease)
+        )
+        unshown.remove(row)
+        shown.append(row)
+    conflicts = {" + ".join(d.name for d in c.drugs): c for row in shown for c in row.conflicts}
+    for line in stated:
+        regimen = line.removeprefix("- Conflicting evidence for ").split(" resolved: ")[0]
+        sources = len(conflicts[regimen].evidence)
+        cited = line.split(". ", 1)[1].split("; ")
+        assert len([s for s in cited if not s.startswith("and ")]) == min(sources, 2), line
+        assert line.endswith(f"; and {sources - 2} more") == (sources > 2), line
+    total = sum(len(row.conflicts) for row in shown)
     assert total > 2
     assert f"- {total - 2} more resolved conflict(s) in the report." in lines
 
