@@ -22,9 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from cds_service.reports.jinja import TEMPLATES
 from inference.imaging.results import ImageAnalysis, ModelIdentity
 from integrations.fhir.imaging_report import AI_LABEL, MAX_INLINE_HEATMAP_BYTES, ImagingItem
 
@@ -52,13 +52,6 @@ MAX_INLINE_PAGE_BYTES: Final = 8 * 1024 * 1024
 MAX_SECTION_ITEMS: Final = 200
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _BAR: Final = 240  # probability bar width in SVG units
-
-_templates = Environment(
-    loader=PackageLoader("cds_service.reports", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +300,7 @@ def render_imaging_section(
         model = item.analysis.model
         if model.bundle_sha256 not in models:
             models[model.bundle_sha256] = _model_view(model, model_card)
-    html = _templates.get_template("_imaging_section.html").render(
+    html = TEMPLATES.get_template("_imaging_section.html").render(
         images=images,
         models=list(models.values()),
         hidden=max(0, len(items) - len(shown)),
@@ -319,7 +312,7 @@ def render_imaging_section(
 
 def render_imaging_unavailable() -> Markup:
     """The section when the stored imaging results could not be read."""
-    html = _templates.get_template("_imaging_section.html").render(
+    html = TEMPLATES.get_template("_imaging_section.html").render(
         images=[], models=[], hidden=0, ai_label=AI_LABEL, unavailable=True
     )
     return Markup(html)  # noqa: S704 - rendered by an autoescaping Jinja2 template

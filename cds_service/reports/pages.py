@@ -15,28 +15,21 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Protocol, TypeVar
 
 from fastapi import Depends, Query
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from cds_service.api.deps import RequestAudit, RequestAuditDep, SettingsDep
 from cds_service.errors import AuthenticationError, ForbiddenError, NotFoundError, OncoCDSError
+from cds_service.reports.jinja import TEMPLATES
 from cds_service.reports.tokens import MAX_TOKEN_CHARS, report_secret, verify_report_token
 from cds_service.settings import Settings
 from integrations.fhir.outcome import operation_outcome
 
 #: The audit agent of a report view: whoever holds the link (the token names no person).
 LINK_AGENT: Final = "report-link"
-
-_templates = Environment(
-    loader=PackageLoader("cds_service.reports", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 class LinkedRow(Protocol):
@@ -68,7 +61,7 @@ def page_headers(nonce: str) -> dict[str, str]:
 def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A report page from ``templates/`` with a fresh nonce and the report pages' headers."""
     nonce = secrets.token_urlsafe(16)
-    html = _templates.get_template(template).render(nonce=nonce, **context)
+    html = TEMPLATES.get_template(template).render(nonce=nonce, **context)
     return HTMLResponse(html, status_code=status, headers=page_headers(nonce))
 
 
@@ -88,7 +81,7 @@ def error_page(exc: OncoCDSError) -> HTMLResponse:
 class ReportLink:
     """The report link a page was opened with: its token, and where its view is audited."""
 
-    token: str | None
+    token: str | None = field(repr=False)
     audit: RequestAudit
     settings: Settings
 
