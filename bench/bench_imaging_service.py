@@ -65,14 +65,6 @@ def _train(tmp: Path) -> Path:
     return tmp / "out" / "bundle"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     import httpx
 
@@ -247,13 +239,14 @@ def _run(database_url: str, label: str, tmp: Path, bundle: Path) -> None:
     from cds_service.db import migrate
     from cds_service.security.signing import generate_signing_key, public_jwks
     from tests.support.orthanc import OrthancServer
+    from tests.support.processes import free_port
 
     print(f"-- {label}")
     migrate.upgrade(database_url, "head")
     key = generate_signing_key("ES384")
     clients = tmp / f"clients-{label}.json"
     clients.write_text(json.dumps({"clients": [{"iss": ISS, "jwks": public_jwks(key)}]}))
-    port, pacs_port = _free_port(), _free_port()
+    port, pacs_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     dicomweb = f"http://127.0.0.1:{pacs_port}/dicom-web"
     notify_token, pacs_token = uuid.uuid4().hex, uuid.uuid4().hex

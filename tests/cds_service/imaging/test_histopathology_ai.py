@@ -22,10 +22,12 @@ import numpy as np
 import pytest
 
 from cds_service.db.base import utcnow
+from cds_service.jobs import ResourcePool
 from tests.cds_service.imaging.conftest import ImagingApp, run_due_jobs
 from tests.cds_service.imaging.test_imaging_api import png, tissue_png
 from tests.integrations.imaging import dicom_factory as f
 from tests.support.fhir_server import FhirServer
+from tests.support.jobs import run_due
 
 SERVICE = "histopathology-ai"
 NOTICE = "AI-generated; requires pathologist review"
@@ -267,15 +269,11 @@ def test_a_pacs_timeout_is_retried_then_unavailable_and_replayable(
 
 
 def _run_at(app: ImagingApp, now: Any) -> list[Any]:
-    from cds_service.jobs import claim_due, execute, load_kinds
-    from cds_service.jobs.registry import ResourcePool
-
-    load_kinds()
-    claimed = claim_due(app.app.state.sessionmaker, worker_id="test", limit=5, now=now)
-    pool = ResourcePool(app.settings)
-    return [
-        execute(
-            c, settings=app.settings, session_factory=app.app.state.sessionmaker, resources=pool
-        )
-        for c in claimed
-    ]
+    return run_due(
+        app.app.state.sessionmaker,
+        app.settings,
+        limit=5,
+        now=now,
+        worker_id="test",
+        resources=ResourcePool(app.settings),
+    )
