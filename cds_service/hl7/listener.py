@@ -485,9 +485,9 @@ def hl7_executor(settings: Settings, engine: Engine, worker: Worker) -> Executor
     if settings.jobs.broker_url:
         from sqlalchemy.orm import sessionmaker
 
-        from cds_service.jobs.relay import CeleryExecutor
+        from cds_service.jobs.executor import build_executor
 
-        return CeleryExecutor(settings, sessionmaker(engine))
+        return build_executor(settings, sessionmaker(engine))
     if not settings.hl7.worker_in_process:
         return None
     return hl7_in_process(settings, engine, worker)
