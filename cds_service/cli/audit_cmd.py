@@ -267,7 +267,7 @@ def _archive(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     result, after = run.archived, run.remaining
-    if result.path is None:
+    if result.path is None or after is None:  # nothing archived, so nothing verified again
         _out(f"nothing to archive: no sealed batch is entirely older than {run.before.date()}")
         return 0
     _out(

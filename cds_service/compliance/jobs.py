@@ -84,7 +84,7 @@ def archive_expired_records(ctx: JobContext, payload: dict[str, Any]) -> dict[st
         )
     except (ConflictError, ArchiveError) as exc:  # a broken trail or archive: staff must look
         raise PermanentJobError(f"audit records not archived: {exc.message}") from exc
-    if not run.remaining.ok:
+    if run.remaining is not None and not run.remaining.ok:
         first = run.remaining.first_problem
         where = first.seq if first is not None else "?"
         raise PermanentJobError(f"audit trail does not verify after archiving (seq {where})")

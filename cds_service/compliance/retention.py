@@ -33,8 +33,9 @@ class RetentionRun:
     #: The cut-off used: records older than this, in whole checkpoints, were archived.
     before: datetime
     archived: ArchiveResult
-    #: The remaining trail, verified after the removal.
-    remaining: IntegrityReport
+    #: The remaining trail, verified after the removal; None when nothing was archived (then
+    #: nothing was removed, and :func:`archive` had verified the whole trail before it looked).
+    remaining: IntegrityReport | None
 
 
 def archive_expired(
@@ -50,7 +51,8 @@ def archive_expired(
     out_dir: Path | None = None,
 ) -> RetentionRun:
     """Archive the sealed records older than ``before`` (default: the start of the retention
-    window) to ``out_dir`` (default ``settings.archive_dir``) and verify what remains.
+    window) to ``out_dir`` (default ``settings.archive_dir``) and, when anything was archived,
+    verify what remains.
 
     Raises:
         BadRequestError: ``before`` is inside the retention window and ``inside_retention`` is
@@ -76,4 +78,5 @@ def archive_expired(
         agent_who=agent_who,
         max_records=settings.checkpoint_max_records,
     )
-    return RetentionRun(cut, archived, verify_integrity(engine, keyring))
+    remaining = verify_integrity(engine, keyring) if archived.path is not None else None
+    return RetentionRun(cut, archived, remaining)
