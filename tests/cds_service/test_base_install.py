@@ -64,12 +64,14 @@ def _applies(requirement: Requirement, extras: tuple[str, ...]) -> bool:
 def _closure(requirements: list[str]) -> set[str]:
     """Every distribution the requirements pull in, by installed metadata."""
     seen: set[tuple[str, tuple[str, ...]]] = set()
-    pending = [Requirement(r) for r in requirements]
+    # Markers are evaluated where a requirement is read: a dependency of an extra
+    # (``extra == "binary"`` under ``psycopg[binary]``) must not be judged again without it.
+    pending = [r for r in map(Requirement, requirements) if _applies(r, ())]
     while pending:
         requirement = pending.pop()
         name = canonicalize_name(requirement.name)
         key = (name, tuple(sorted(requirement.extras)))
-        if name == "oncocds" or not _applies(requirement, ()) or key in seen:
+        if name == "oncocds" or key in seen:
             continue
         seen.add(key)
         try:
