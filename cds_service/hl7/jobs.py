@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from cds_service.db.base import utcnow
 from cds_service.hl7.repository import JOB_MAX_ATTEMPTS
-from cds_service.jobs import JobContext, job_kind, worker_resource
+from cds_service.jobs import JobContext, RetryableJobError, job_kind, worker_resource
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -41,7 +41,7 @@ ACK_SWEEP_KIND = "hl7.application-acks"
 WORKER_RESOURCE = "hl7.worker"
 
 
-class Hl7RetryLaterError(Exception):
+class Hl7RetryLaterError(RetryableJobError):
     """The message was not finished in this run; the job system retries it (PHI-free)."""
 
 
@@ -91,8 +91,12 @@ def _worker(ctx: JobContext) -> Worker:
 )
 def process_message(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     inbox_id = int(payload["inboxId"])
-    outcome, acks = _worker(ctx).process_id(inbox_id)
-    if outcome in ("retry", "busy", "lost"):
+    worker = _worker(ctx)
+    outcome, acks = worker.process_id(inbox_id)
+    if outcome == "retry":  # a transient processing error: the HL7 retry policy's wait
+        wait = worker.retry_delay(ctx.attempt).total_seconds()
+        raise Hl7RetryLaterError(f"HL7 inbox message {inbox_id}: retry", retry_after_s=wait)
+    if outcome in ("busy", "lost"):  # another claim, or this one expired: the job's backoff
         raise Hl7RetryLaterError(f"HL7 inbox message {inbox_id}: {outcome}")
     return {"inboxId": inbox_id, "status": outcome, "applicationAcks": acks}
 

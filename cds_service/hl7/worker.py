@@ -7,7 +7,8 @@ broker), and the periodic ``hl7.application-acks`` job calls
 :meth:`Worker.deliver_application_acks`. Any number of workers may share one PostgreSQL
 database (see :mod:`.repository` for how claims exclude each other). A transient error is
 recorded on the message (``next_attempt_at`` after ``retry_base_seconds`` doubling up to
-``retry_max_seconds``) and its job retried until the message's ``max_attempts``; then, and on
+``retry_max_seconds``) and its job retried after the same wait (:meth:`Worker.retry_delay`)
+until the message's ``max_attempts``; then, and on
 any permanent error, the message is marked failed with a PHI-free reason and stays in the
 inbox for ``oncocds hl7 replay``.
 """
@@ -84,7 +85,9 @@ class Worker:
         self._responder = Responder(settings.responder_application, settings.responder_facility)
         self._acks = ApplicationAckSender(repository, settings, audit=audit, name=name)
 
-    def _backoff(self, attempts: int) -> timedelta:
+    def retry_delay(self, attempts: int) -> timedelta:
+        """How long a message waits after its ``attempts``-th transient failure:
+        ``retry_base_seconds`` doubling per attempt, at most ``retry_max_seconds``."""
         seconds = self._settings.retry_base_seconds * (2 ** max(attempts - 1, 0))
         return timedelta(seconds=min(seconds, self._settings.retry_max_seconds))
 
@@ -214,7 +217,7 @@ class Worker:
                 status="received",
                 now=now,
                 last_error=reason,
-                next_attempt_at=now + self._backoff(claimed.attempts),
+                next_attempt_at=now + self.retry_delay(claimed.attempts),
             ):
                 session.commit()
         log.warning(

@@ -25,7 +25,15 @@ class PermanentJobError(JobError):
 
 
 class RetryableJobError(JobError):
-    """A transient failure (a peer timed out): retried with backoff, then dead."""
+    """A transient failure (a peer timed out): retried with backoff, then dead.
+
+    ``retry_after_s``: when the handler knows when to try again (its own retry policy, a
+    peer's Retry-After), the next attempt waits that long instead of the kind's backoff.
+    """
+
+    def __init__(self, reason: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
 
 
 class UnknownJobKindError(BadRequestError):

@@ -55,6 +55,7 @@ from cds_service.jobs.errors import (
     JobError,
     JobPayloadError,
     PermanentJobError,
+    RetryableJobError,
     UnknownJobKindError,
 )
 from cds_service.jobs.registry import (
@@ -486,7 +487,10 @@ def _run_handler(
         )
         if claimed.attempt >= claimed.max_attempts:
             return {"status": "dead", "last_error": _reason_of(exc), "finished_at": utcnow()}
-        delay = timedelta(seconds=backoff_delay(spec, claimed.attempt, rng))
+        after = exc.retry_after_s if isinstance(exc, RetryableJobError) else None
+        delay = timedelta(
+            seconds=after if after is not None else backoff_delay(spec, claimed.attempt, rng)
+        )
         return {
             "status": "failed",
             "last_error": _reason_of(exc),

@@ -194,10 +194,12 @@ def test_transient_errors_are_retried_with_backoff(engine: Engine) -> None:
     assert (row.status, row.attempts, row.last_error) == ("received", 1, "FHIR server unavailable")
     assert row.next_attempt_at is not None
     assert row.next_attempt_at >= before + timedelta(seconds=60)
-    # The job system retries the job with its own backoff (at least 1 s: base 2 s, jitter).
+    # The job waits as the message does: the HL7 retry policy (retry_base_seconds=60), not
+    # the job kind's own backoff (base 2 s).
     job = _job(engine)
     assert (job.status, job.attempts) == ("failed", 1)
     assert job.next_attempt_at - job.updated_at >= timedelta(seconds=0.5)
+    assert job.next_attempt_at - job.updated_at >= timedelta(seconds=59)
     assert run_hl7_jobs(engine, worker, now=job.updated_at) == 0  # not due yet
     _make_due(engine, message_id)
     run_hl7_jobs(engine, worker)

@@ -77,3 +77,17 @@ def transient(ctx: JobContext, payload: dict[str, Any]) -> None:
 def slow_backoff(ctx: JobContext, payload: dict[str, Any]) -> None:
     log_run(ctx, payload)
     raise RuntimeError("always")
+
+
+@job_kind(
+    "test.retry_after",
+    queue="default",
+    max_attempts=3,
+    time_limit_s=60,
+    backoff_base_s=3600.0,
+    backoff_cap_s=7200.0,
+)
+def retry_after(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """A handler that knows when to try again (a peer's Retry-After): 42 s, not the backoff."""
+    log_run(ctx, payload)
+    raise RetryableJobError("rate limited by pacs.example.org", retry_after_s=42.0)

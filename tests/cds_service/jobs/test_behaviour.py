@@ -171,6 +171,26 @@ def test_a_failed_job_waits_for_its_backoff(
     assert len(runs(log)) == 1
 
 
+def test_a_handler_s_own_retry_time_replaces_the_backoff(
+    session_factory: sessionmaker[Session], make_executor: MakeExecutor, tmp_path: Path
+) -> None:
+    """test.retry_after says "try again in 42 s" (its backoff would be 1800-3600 s)."""
+    log = tmp_path / "runs.log"
+    job = _run_one(
+        session_factory,
+        make_executor,
+        "test.retry_after",
+        "retry-after:1",
+        {"log": str(log)},
+        until="failed",
+    )
+    assert job.next_attempt_at is not None
+    assert job.updated_at is not None
+    wait = (job.next_attempt_at - job.updated_at).total_seconds()
+    assert 40 <= wait <= 42.5
+    assert job.last_error == "rate limited by pacs.example.org"
+
+
 def test_a_dead_job_can_be_replayed(
     session_factory: sessionmaker[Session], make_executor: MakeExecutor, tmp_path: Path
 ) -> None:
