@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from cds_service.analyses.intake import AnalysisInput, interpret_upload
 from cds_service.analyses.service import get_analysis_or_404, store_analysis
-from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
+from cds_service.api.deps import RequestAuditDep, SettingsDep
 from cds_service.api.errors import FHIR_JSON
 from cds_service.api.responses import (
     BINARY,
@@ -65,9 +65,7 @@ def create_analysis(
     request: Request,
     session: DbSession,
     settings: SettingsDep,
-    audit: AuditDep,
-    request_id: RequestIdDep,
-    remote: RemoteAddrDep,
+    audit: RequestAuditDep,
     tumour_type: Annotated[str | None, Query(max_length=200)] = None,
     patient: Annotated[
         str | None, Query(max_length=256, pattern=r"^[A-Za-z]+/[A-Za-z0-9.-]{1,64}$")
@@ -104,8 +102,6 @@ def create_analysis(
         agent_who=caller.iss,
         patient_id=result.patient_ref,
         entities=[{"type": "Analysis", "id": analysis.id}],
-        request_id=request_id,
-        remote_addr=remote,
         details={
             "source_kind": result.source_kind,
             "alterations": len(result.interpretation.alterations),
@@ -128,9 +124,7 @@ def read_analysis(
     *,
     caller: ClientCaller,
     session: DbSession,
-    audit: AuditDep,
-    request_id: RequestIdDep,
-    remote: RemoteAddrDep,
+    audit: RequestAuditDep,
 ) -> Any:
     """The analysis's Genomics Reporting transaction Bundle, exactly as stored."""
     analysis = get_analysis_or_404(session, analysis_id)
@@ -140,7 +134,5 @@ def read_analysis(
         agent_who=caller.iss,
         patient_id=analysis.patient_ref,
         entities=[{"type": "Analysis", "id": analysis.id}],
-        request_id=request_id,
-        remote_addr=remote,
     )
     return JSONResponse(analysis.report_bundle, media_type=FHIR_JSON)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cds_service.analyses.service import get_analysis_or_404
-from cds_service.api.deps import AuditDep, RemoteAddrDep, RequestIdDep, SettingsDep
+from cds_service.api.deps import RequestAuditDep, SettingsDep
 from cds_service.api.errors import FHIR_JSON
 from cds_service.api.responses import NO_SUCH_ANALYSIS, client_responses
 from cds_service.audit.service import AuditEntity
@@ -68,9 +68,7 @@ def explanation_stats(
     principal: IntegrationReadPrincipal,
     session: DbSession,
     settings: SettingsDep,
-    audit: AuditDep,
-    request_id: RequestIdDep,
-    remote: RemoteAddrDep,
+    audit: RequestAuditDep,
 ) -> dict[str, Any]:
     """Counters over every stored explanation, and the model they are generated with."""
     stats = llm_stats(session, settings)
@@ -79,8 +77,6 @@ def explanation_stats(
         event_type="llm.stats",
         agent_who=principal.subject,
         details={"explanations": stats["explanations"]},
-        request_id=request_id,
-        remote_addr=remote,
     )
     return stats
 
@@ -125,9 +121,7 @@ def read_analysis_explanation(
     *,
     caller: ClientCaller,
     session: DbSession,
-    audit: AuditDep,
-    request_id: RequestIdDep,
-    remote: RemoteAddrDep,
+    audit: RequestAuditDep,
     fmt: Annotated[Literal["json", "fhir"] | None, Query(alias="format")] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Any:
@@ -151,8 +145,6 @@ def read_analysis_explanation(
         patient_id=analysis.patient_ref,
         entities=entities,
         details={"status": status, "format": "fhir" if fhir else "json"},
-        request_id=request_id,
-        remote_addr=remote,
     )
     if status == "none":
         raise NotFoundError("no explanation was asked for this analysis")
