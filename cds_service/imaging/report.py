@@ -132,8 +132,6 @@ def section_provider(
     model, for the genomic report page of ``analysis``."""
 
     def provide(session: Session, analysis: Analysis) -> ImagingSection | None:
-        from cds_service.reports.imaging import ImagingSection
-
         model = runtime.model
         if model is None:
             return None
@@ -154,16 +152,24 @@ def section_provider(
             .where(ImagingImage.result_id.in_(list(result_ids)))
             .order_by(ImagingImage.result_id, ImagingImage.position)
         ).all()
-        from cds_service.explanations.service import image_explanations
-
-        items = items_of(images, lambda n: None, require_source=False)
-        return ImagingSection(
-            items=items,
-            model_card=model_card_summary(runtime),
-            explanations=image_explanations(session, [i.id for i in images]),
-        )
+        return imaging_section(runtime, session, images)
 
     return provide
+
+
+def imaging_section(
+    runtime: ImagingRuntime, session: Session, images: Sequence[ImagingImage]
+) -> ImagingSection:
+    """The report section of these stored images: their items (no source image fetched), the
+    model card and each image's explanation."""
+    from cds_service.explanations.service import image_explanations
+    from cds_service.reports.imaging import ImagingSection
+
+    return ImagingSection(
+        items=items_of(images, lambda n: None, require_source=False),
+        model_card=model_card_summary(runtime),
+        explanations=image_explanations(session, [i.id for i in images]),
+    )
 
 
 def enqueue_imaging_writeback(

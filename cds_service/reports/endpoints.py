@@ -20,9 +20,9 @@ from fastapi.responses import HTMLResponse
 from cds_service.analyses.service import get_analysis_or_404, load_interpretation
 from cds_service.db.session import DbSession
 from cds_service.errors import NotFoundError
-from cds_service.explanations.service import image_explanations, report_explanation
+from cds_service.explanations.service import report_explanation
 from cds_service.imaging import repository as imaging_repository
-from cds_service.imaging.report import items_of, model_card_summary
+from cds_service.imaging.report import imaging_section
 from cds_service.models.imaging import ImagingResult
 from cds_service.reports.imaging import imaging_section_html, render_imaging_section
 from cds_service.reports.pages import ReportLinkDep, render
@@ -77,9 +77,8 @@ def imaging_report_page(
     images = imaging_repository.images_of(session, [result.id])[result.id]
     section = None
     if result.status == "done" and images:
+        stored = imaging_section(request.app.state.imaging, session, images)
         section = render_imaging_section(
-            items_of(images, lambda n: None, require_source=False),
-            model_card=model_card_summary(request.app.state.imaging),
-            explanations=image_explanations(session, [i.id for i in images]),
+            stored.items, model_card=stored.model_card, explanations=stored.explanations
         )
     return render("imaging_report.html", section=section, result=result, images=len(images))
