@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from cds_service.errors import ConflictError, DatabaseError, NotFoundError
 from cds_service.models.hl7 import Hl7InboxMessage
+from cds_service.models.jobs import BackgroundJob
 
 T = Hl7InboxMessage
 
@@ -119,6 +120,9 @@ class InboxRepository:
             )
             .returning(T.id, T.sending_application, T.sending_facility, T.control_id, T.status)
         )
+        self._insert_jobs = dialect_insert(BackgroundJob).on_conflict_do_nothing(
+            index_elements=["key"]
+        )
 
     @property
     def engine(self) -> Engine:
@@ -181,9 +185,7 @@ class InboxRepository:
         """Insert the messages and the ``hl7.process`` job of each new ``received`` one, and
         commit both together (the transactional outbox)."""
         from cds_service.db.base import utcnow
-        from cds_service.models.jobs import BackgroundJob
 
-        dialect_insert = pg_insert if self._is_postgres else sqlite_insert
         with _db_errors("written"), self._engine.begin() as conn:
             inserted: dict[tuple[str, str, str], int] = {}
             new_received: list[int] = []
@@ -195,8 +197,7 @@ class InboxRepository:
             if new_received:
                 now = utcnow()
                 conn.execute(
-                    dialect_insert(BackgroundJob).on_conflict_do_nothing(index_elements=["key"]),
-                    [self._job_values(i, f"hl7:{i}", now) for i in new_received],
+                    self._insert_jobs, [self._job_values(i, f"hl7:{i}", now) for i in new_received]
                 )
         return inserted
 
@@ -420,8 +421,6 @@ class InboxRepository:
             changed = getattr(outcome, "rowcount", 0) == 1
             if changed:
                 # The replay is a new hl7.process job, committed with the status.
-                from cds_service.models.jobs import BackgroundJob
-
                 key = f"hl7:{message_id}:replay:{now.isoformat()}"
                 conn.execute(insert(BackgroundJob).values(self._job_values(message_id, key, now)))
         row = self.get(message_id)
