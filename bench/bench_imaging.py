@@ -84,7 +84,7 @@ def _bundle(tmp: Path) -> Path:
     return root
 
 
-def _best(*fns: Callable[[], None], clock: Callable[[], float] = time.perf_counter) -> list[float]:
+def _best(*fns: Callable[[], None], clock: Callable[[], float]) -> list[float]:
     best = [float("inf")] * len(fns)
     for _ in range(ROUNDS):
         for i, fn in enumerate(fns):

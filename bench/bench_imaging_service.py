@@ -287,8 +287,9 @@ def _run(database_url: str, label: str, tmp: Path, bundle: Path) -> None:
                 f"  first job of the process (one 50x50 image; bundle loaded at worker start): "
                 f"{cold_s:.2f} s from notification to stored result"
             )
+            slide = _slide()
             start = time.perf_counter()
-            study, series = pacs.upload_slide(_slide(), spacing_mm=0.00025, jpeg_quality=90)
+            study, series = pacs.upload_slide(slide, spacing_mm=0.00025, jpeg_quality=90)
             upload_s = time.perf_counter() - start
             analysis, seconds = _wait_done(database_url, study)
             tissue = int(analysis["tiles_tissue"])
